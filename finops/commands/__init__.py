@@ -1,0 +1,1 @@
+"""Command modules of the `finops` CLI, one per capability."""

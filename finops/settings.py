@@ -1,0 +1,284 @@
+"""One settings object for the whole project: env prefix ``FINOPS_``, optional ``finops.toml``.
+
+Nested sections are set from the environment with a double underscore, e.g.
+``FINOPS_AWS__REGIONS='["us-east-1","eu-west-1"]'`` or ``FINOPS_BUDGET__DAILY_USD=1500``.
+Secrets are ``SecretStr``: read only when a channel is used, never printed.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that is not allowed; the message is one line naming it."""
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """All AWS regions botocore knows, in every partition (no network call)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)
+
+
+def _check_region(value: str) -> str:
+    if value not in known_regions():
+        raise ValueError(f"unknown region {value!r}; use an AWS region name such as 'us-east-1'")
+    return value
+
+
+class AwsSettings(BaseModel):
+    """How to reach the organisation."""
+
+    regions: list[str] = Field(
+        default_factory=list,
+        description="Regions to scan; empty means every region enabled for the account.",
+    )
+    accounts: list[str] = Field(
+        default_factory=list,
+        description="Member account ids to scan; empty means Organizations ListAccounts.",
+    )
+    member_role_name: str = Field(
+        "OrganizationAccountAccessRole",
+        description="Role assumed in each member account for reading.",
+    )
+    remediation_role_name: str | None = Field(
+        None, description="Role assumed for writes; defaults to member_role_name."
+    )
+    max_attempts: int = Field(6, ge=1, le=20, description="botocore standard-mode attempts.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Connect timeout, seconds.")
+    read_timeout_s: float = Field(30.0, gt=0, le=600, description="Read timeout, seconds.")
+    max_concurrency: int = Field(
+        8, ge=1, le=64, description="Account x region targets worked at once."
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_known(cls, value: list[str]) -> list[str]:
+        return [_check_region(r) for r in value]
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_valid(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not ACCOUNT_ID_RE.match(account):
+                raise ValueError(f"malformed account id {account!r}; use 12 digits")
+        return value
+
+
+class CostSettings(BaseModel):
+    """Cost ingestion and the cost store."""
+
+    store_url: str = Field("", description="Cost store folder or s3://bucket/prefix; '' = data_dir/costs.")
+    source: Literal["ce", "export"] = Field("ce", description="Default ingestion source.")
+    history_days: int = Field(400, ge=1, le=3650, description="Days fetched on the first run.")
+    restatement_days: int = Field(3, ge=0, le=62, description="Trailing days always re-fetched.")
+    restate_previous_month_until_day: int = Field(
+        5, ge=0, le=28, description="Until this day of a month the previous month is re-fetched."
+    )
+    group_by: list[str] = Field(
+        default_factory=lambda: ["LINKED_ACCOUNT", "SERVICE"],
+        description="Cost Explorer GroupBy pair (dimensions or TAG:key).",
+    )
+    export_bucket: str = Field("", description="S3 bucket of the CUR 2.0 / FOCUS data export.")
+    export_prefix: str = Field("", description="Prefix of the data export in its bucket.")
+    daily_total_band: float = Field(
+        10.0, gt=1, description="A day's total may be at most this many times the trailing median."
+    )
+    estimated_recent_days: int = Field(
+        5, ge=0, description="Estimated rows are allowed only in the most recent N days."
+    )
+
+    @field_validator("group_by")
+    @classmethod
+    def _two_groups(cls, value: list[str]) -> list[str]:
+        if not 1 <= len(value) <= 2:
+            raise ValueError("Cost Explorer accepts one or two GroupBy keys")
+        return value
+
+
+class AnomalySettings(BaseModel):
+    """Cost anomaly monitors and alert thresholds (AWS Cost Anomaly Detection-like defaults)."""
+
+    cost_metric: Literal["effective_cost", "billed_cost"] = Field(
+        "effective_cost", description="Judge amortized (effective) or billed cost."
+    )
+    min_history_days: int = Field(14, ge=3, le=365, description="No alerts before this history.")
+    alert_min_impact_usd: float = Field(100.0, ge=0, description="Alert when impact >= this.")
+    alert_min_impact_pct: float = Field(20.0, ge=0, description="... and >= this percent.")
+    alert_drops: bool = Field(False, description="Alert on drops too (they are always reported).")
+    tag_key: str = Field("", description="Cost-allocation tag with one monitor per value.")
+
+
+class BudgetSettings(BaseModel):
+    """The budget guardrail."""
+
+    daily_usd: float = Field(1000.0, gt=0, description="Daily budget on total spend, USD.")
+    monthly_usd: float | None = Field(None, gt=0, description="Monthly budget, USD; None = off.")
+    alert_thresholds_pct: list[float] = Field(
+        default_factory=lambda: [80.0, 100.0], description="Alert at these % of budget."
+    )
+    use_aws_budgets: bool = Field(False, description="Read AWS Budgets instead of the above.")
+
+
+class IdleSettings(BaseModel):
+    """Idle and waste checks; per-check parameters override each check's documented defaults."""
+
+    checks: list[str] = Field(default_factory=list, description="Checks to run; empty = all.")
+    exclude_tag: str = Field("finops:exclude=true", description="KEY=VALUE never reported.")
+    protected_tag: str = Field("finops:protected=true", description="KEY=VALUE never remediated.")
+    owner_tag: str = Field("owner", description="Tag naming a resource's owner.")
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-check parameter overrides, by check name."
+    )
+
+    @field_validator("exclude_tag", "protected_tag")
+    @classmethod
+    def _key_value(cls, value: str) -> str:
+        if "=" not in value or not value.split("=", 1)[0]:
+            raise ValueError("use KEY=VALUE, e.g. 'finops:exclude=true'")
+        return value
+
+
+class RemediationSettings(BaseModel):
+    """Approval gate and remediation safety."""
+
+    dry_run: bool = Field(True, description="Default: prove permissions, change nothing.")
+    approval_timeout_s: int = Field(3 * 86400, ge=1, description="Approval wait, seconds.")
+    max_resources: int = Field(50, ge=0, description="At most this many actions per run.")
+    max_monthly_usd: float = Field(
+        10000.0, ge=0, description="At most this much monthly spend acted on per run, USD."
+    )
+    audit_log_url: str = Field("", description="Audit JSONL path or s3:// URL; '' = data_dir.")
+
+
+class NotifySettings(BaseModel):
+    """Slack, Jira, SNS and Bedrock; empty means the channel is off (outbox + artifacts only)."""
+
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook URL.")
+    slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...).")
+    slack_channel: str = Field("", description="Channel for the bot token.")
+    slack_base_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL."
+    )
+    jira_url: str = Field("", description="Jira base URL.")
+    jira_email: str = Field("", description="Jira Cloud user email (with jira_api_token).")
+    jira_api_token: SecretStr | None = Field(None, description="Jira Cloud API token.")
+    jira_pat: SecretStr | None = Field(None, description="Jira Server/DC personal access token.")
+    jira_project: str = Field("FINOPS", description="Jira project key.")
+    jira_issue_type: str = Field("Task", description="Jira issue type.")
+    sns_topic_arn: str = Field("", description="SNS topic for the JSON summary.")
+    bedrock_model_id: str = Field("", description="Bedrock model id; '' = template summaries.")
+    prefect_ui_url: str = Field("http://127.0.0.1:4200", description="Links in messages.")
+
+
+class SandboxSettings(BaseModel):
+    """The embedded AWS organisation."""
+
+    port: int = Field(0, ge=0, le=65535, description="Port; 0 = a free one.")
+    seed: int = Field(7, description="Seed of the synthetic organisation.")
+
+
+class Settings(BaseSettings):
+    """Every knob of finops-flows, with its documented default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FINOPS_",
+        env_nested_delimiter="__",
+        toml_file="finops.toml",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path(".finops"), description="Local state: stores, logs, outbox.")
+    findings_db_url: str = Field("", description="SQLAlchemy URL; '' = SQLite in data_dir.")
+    aws: AwsSettings = Field(default_factory=AwsSettings)  # type: ignore[arg-type]
+    costs: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
+    anomalies: AnomalySettings = Field(default_factory=AnomalySettings)  # type: ignore[arg-type]
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)  # type: ignore[arg-type]
+    idle: IdleSettings = Field(default_factory=IdleSettings)
+    remediation: RemediationSettings = Field(default_factory=RemediationSettings)  # type: ignore[arg-type]
+    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def cost_store_url(self) -> str:
+        return self.costs.store_url or str(self.data_dir / "costs")
+
+    @property
+    def findings_url(self) -> str:
+        return self.findings_db_url or f"sqlite:///{self.data_dir / 'findings.db'}"
+
+    @property
+    def audit_log_url(self) -> str:
+        return self.remediation.audit_log_url or str(self.data_dir / "audit.jsonl")
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    path = "__".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    shown = f" (got {first['input']!r})" if not isinstance(first["input"], dict) else ""
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"setting FINOPS_{path.upper()}: {message}{shown}{more}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from overrides, the environment and ``finops.toml``.
+
+    Raises:
+        SettingsError: one line naming the first wrong setting and what is allowed.
+
+    Example:
+        >>> load_settings(budget={"daily_usd": 1500}).budget.daily_usd
+        1500.0
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """Every setting as (environment variable, default, description), for the README and CLI."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name.upper()}__")
+                continue
+            default = field.get_default(call_default_factory=True)
+            rows.append((f"{prefix}{name.upper()}", repr(default), field.description or ""))
+
+    walk(Settings, "FINOPS_")
+    return rows

@@ -1,0 +1,1 @@
+"""The library of steps: one package per capability (pure logic, adapters, thin @task wrappers)."""

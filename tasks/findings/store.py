@@ -1,0 +1,359 @@
+"""The findings store: one row per fingerprint with its lifecycle and a history of transitions.
+
+Lifecycle: open -> notified -> approved | dismissed | snoozed (until a date) -> remediating ->
+remediated | failed; resolved when a later scan no longer sees it; a snoozed finding is re-raised
+(open again) only when its snooze expires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from tasks.findings.db import Base, UtcDateTime, engine_for
+from tasks.findings.model import Finding, FindingStatus
+
+S = FindingStatus
+
+#: Allowed transitions; anything else is refused with a message naming both states.
+TRANSITIONS: dict[FindingStatus, set[FindingStatus]] = {
+    S.OPEN: {S.NOTIFIED, S.APPROVED, S.DISMISSED, S.SNOOZED, S.RESOLVED},
+    S.NOTIFIED: {S.APPROVED, S.DISMISSED, S.SNOOZED, S.RESOLVED, S.OPEN},
+    S.APPROVED: {S.REMEDIATING, S.DISMISSED, S.SNOOZED, S.RESOLVED, S.REMEDIATED, S.FAILED},
+    S.SNOOZED: {S.OPEN, S.DISMISSED, S.RESOLVED},
+    S.DISMISSED: {S.OPEN, S.RESOLVED},
+    S.REMEDIATING: {S.REMEDIATED, S.FAILED},
+    S.REMEDIATED: {S.RESOLVED, S.OPEN},
+    S.FAILED: {S.APPROVED, S.OPEN, S.DISMISSED, S.RESOLVED, S.REMEDIATING},
+    S.RESOLVED: {S.OPEN},
+}
+
+#: States in which a finding still waits for someone (shown in reports, offered for approval).
+ACTIONABLE: frozenset[FindingStatus] = frozenset({S.OPEN, S.NOTIFIED, S.FAILED})
+
+
+class TransitionError(ValueError):
+    """A lifecycle change that is not allowed from the finding's current state."""
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    check: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(12), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    monthly_savings_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FindingHistoryRow(Base):
+    __tablename__ = "finding_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(ForeignKey("findings.fingerprint"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ObservationRow(Base):
+    """When a condition on a resource was first seen (AWS does not report e.g. detach times)."""
+
+    __tablename__ = "observations"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+@dataclass
+class ScanOutcome:
+    """What a scan changed in the store."""
+
+    new: list[str] = field(default_factory=list)
+    still_open: list[str] = field(default_factory=list)
+    reraised: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A finding as the store holds it: the finding, its status and its dates."""
+
+    finding: Finding
+    status: FindingStatus
+    first_seen: datetime
+    last_seen: datetime
+    snoozed_until: datetime | None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.finding.fingerprint
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_stored(row: FindingRow) -> StoredFinding:
+    return StoredFinding(
+        finding=Finding.model_validate(row.payload),
+        status=FindingStatus(row.status),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        snoozed_until=row.snoozed_until,
+    )
+
+
+class FindingsStore:
+    """Findings with their lifecycle, in SQLite or PostgreSQL.
+
+    Example:
+        >>> store = FindingsStore("sqlite://")
+        >>> store.list()
+        []
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- scans ---------------------------------------------------------------------------------
+    def record_scan(
+        self,
+        findings: Iterable[Finding],
+        scope: Iterable[tuple[str, str, str]] | None = None,
+        now: datetime | None = None,
+        actor: str = "scan",
+    ) -> ScanOutcome:
+        """Store a scan's findings: new ones open, seen ones stay, gone ones resolve.
+
+        Args:
+            findings: what the scan found.
+            scope: the (check, account, region) triples the scan covered completely; findings
+                of that scope that were not seen again are resolved.  Targets that failed must
+                be left out of the scope so their findings are not resolved by mistake.
+            now: the scan time (UTC).
+            actor: who records it, for the history.
+        """
+        now = now or _now()
+        outcome = ScanOutcome()
+        seen: set[str] = set()
+        with self.session() as session, session.begin():
+            for finding in findings:
+                fp = finding.fingerprint
+                seen.add(fp)
+                payload = json.loads(finding.model_dump_json())
+                row = session.get(FindingRow, fp)
+                if row is None:
+                    session.add(
+                        FindingRow(
+                            fingerprint=fp,
+                            check=finding.check,
+                            account_id=finding.account_id,
+                            region=finding.region,
+                            resource_id=finding.resource_id,
+                            status=S.OPEN.value,
+                            monthly_savings_usd=finding.monthly_savings_usd,
+                            payload=payload,
+                            first_seen=now,
+                            last_seen=now,
+                            updated_at=now,
+                        )
+                    )
+                    session.flush()
+                    self._history(session, fp, None, S.OPEN, actor, "first seen", now)
+                    outcome.new.append(fp)
+                    continue
+                row.payload = payload
+                row.monthly_savings_usd = finding.monthly_savings_usd
+                row.last_seen = now
+                status = FindingStatus(row.status)
+                if status in {S.RESOLVED, S.REMEDIATED}:
+                    self._move(session, row, S.OPEN, actor, "seen again", now)
+                    outcome.reraised.append(fp)
+                elif status is S.SNOOZED and row.snoozed_until and row.snoozed_until <= now:
+                    self._move(session, row, S.OPEN, actor, "snooze expired", now)
+                    row.snoozed_until = None
+                    outcome.reraised.append(fp)
+                else:
+                    outcome.still_open.append(fp)
+            if scope is not None:
+                triples = set(scope)
+                open_states = [s.value for s in (S.OPEN, S.NOTIFIED, S.SNOOZED, S.DISMISSED, S.FAILED, S.APPROVED)]
+                rows = session.scalars(select(FindingRow).where(FindingRow.status.in_(open_states)))
+                for row in rows:
+                    if row.fingerprint in seen:
+                        continue
+                    if (row.check, row.account_id, row.region) in triples:
+                        self._move(session, row, S.RESOLVED, actor, "no longer seen", now)
+                        outcome.resolved.append(row.fingerprint)
+        return outcome
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def transition(
+        self,
+        fingerprint: str,
+        to: FindingStatus | str,
+        actor: str,
+        reason: str = "",
+        snoozed_until: datetime | None = None,
+        now: datetime | None = None,
+    ) -> StoredFinding:
+        """Move a finding to another state and record who, when and why.
+
+        Raises:
+            KeyError: no finding has that fingerprint.
+            TransitionError: the move is not allowed from the current state.
+        """
+        target = FindingStatus(to)
+        now = now or _now()
+        with self.session() as session, session.begin():
+            row = self._get(session, fingerprint)
+            if target is S.SNOOZED:
+                if snoozed_until is None or snoozed_until <= now:
+                    raise TransitionError("snooze needs a date in the future (--until YYYY-MM-DD)")
+                row.snoozed_until = snoozed_until
+            self._move(session, row, target, actor, reason, now)
+            return _to_stored(row)
+
+    def get(self, fingerprint: str) -> StoredFinding:
+        with self.session() as session:
+            return _to_stored(self._get(session, fingerprint))
+
+    def list(
+        self,
+        statuses: Sequence[FindingStatus | str] | None = None,
+        checks: Sequence[str] | None = None,
+    ) -> list[StoredFinding]:
+        """Stored findings, largest monthly savings first."""
+        query = select(FindingRow)
+        if statuses:
+            query = query.where(FindingRow.status.in_([FindingStatus(s).value for s in statuses]))
+        if checks:
+            query = query.where(FindingRow.check.in_(list(checks)))
+        with self.session() as session:
+            rows = session.scalars(query).all()
+            stored = [_to_stored(r) for r in rows]
+        return sorted(
+            stored,
+            key=lambda s: (-(s.finding.monthly_savings_usd or Decimal(0)), s.fingerprint),
+        )
+
+    def history(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Every transition of a finding, oldest first."""
+        with self.session() as session:
+            rows = session.scalars(
+                select(FindingHistoryRow)
+                .where(FindingHistoryRow.fingerprint == fingerprint)
+                .order_by(FindingHistoryRow.id)
+            ).all()
+            return [
+                {
+                    "from": r.from_status,
+                    "to": r.to_status,
+                    "actor": r.actor,
+                    "reason": r.reason,
+                    "at": r.at,
+                }
+                for r in rows
+            ]
+
+    # -- observations --------------------------------------------------------------------------
+    def observe(self, keys: Iterable[str], now: datetime | None = None) -> dict[str, datetime]:
+        """Record that conditions hold now; return when each was first seen.
+
+        Example:
+            >>> store = FindingsStore("sqlite://")
+            >>> first = store.observe(["unattached|111111111111|us-east-1|vol-1"])
+        """
+        now = now or _now()
+        first_seen: dict[str, datetime] = {}
+        with self.session() as session, session.begin():
+            for key in keys:
+                row = session.get(ObservationRow, key)
+                if row is None:
+                    row = ObservationRow(key=key, first_seen=now, last_seen=now)
+                    session.add(row)
+                else:
+                    row.last_seen = now
+                first_seen[key] = row.first_seen
+        return first_seen
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop observations whose condition no longer holds (a volume attached again)."""
+        with self.session() as session, session.begin():
+            for key in keys:
+                row = session.get(ObservationRow, key)
+                if row is not None:
+                    session.delete(row)
+
+    # -- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _get(session: Session, fingerprint: str) -> FindingRow:
+        row = session.get(FindingRow, fingerprint)
+        if row is None:
+            raise KeyError(f"no finding with fingerprint {fingerprint!r}; see `finops findings`")
+        return row
+
+    def _move(
+        self,
+        session: Session,
+        row: FindingRow,
+        target: FindingStatus,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        current = FindingStatus(row.status)
+        if target is current:
+            return
+        if target not in TRANSITIONS[current]:
+            raise TransitionError(
+                f"finding {row.fingerprint} is {current.value}; it cannot become {target.value}"
+            )
+        row.status = target.value
+        row.updated_at = now
+        if target is not S.SNOOZED:
+            row.snoozed_until = None
+        self._history(session, row.fingerprint, current, target, actor, reason, now)
+
+    @staticmethod
+    def _history(
+        session: Session,
+        fingerprint: str,
+        current: FindingStatus | None,
+        target: FindingStatus,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        session.add(
+            FindingHistoryRow(
+                fingerprint=fingerprint,
+                from_status=current.value if current else None,
+                to_status=target.value,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
+        )
