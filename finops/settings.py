@@ -87,7 +87,9 @@ class AwsSettings(BaseModel):
 class CostSettings(BaseModel):
     """Cost ingestion and the cost store."""
 
-    store_url: str = Field("", description="Cost store folder or s3://bucket/prefix; '' = data_dir/costs.")
+    store_url: str = Field(
+        "", description="Cost store folder or s3://bucket/prefix; '' = data_dir/costs."
+    )
     source: Literal["ce", "export"] = Field("ce", description="Default ingestion source.")
     history_days: int = Field(400, ge=1, le=3650, description="Days fetched on the first run.")
     restatement_days: int = Field(3, ge=0, le=62, description="Trailing days always re-fetched.")
@@ -176,9 +178,7 @@ class NotifySettings(BaseModel):
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook URL.")
     slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...).")
     slack_channel: str = Field("", description="Channel for the bot token.")
-    slack_base_url: str = Field(
-        "https://slack.com/api/", description="Slack Web API base URL."
-    )
+    slack_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
     jira_url: str = Field("", description="Jira base URL.")
     jira_email: str = Field("", description="Jira Cloud user email (with jira_api_token).")
     jira_api_token: SecretStr | None = Field(None, description="Jira Cloud API token.")
@@ -209,14 +209,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".finops"), description="Local state: stores, logs, outbox.")
     findings_db_url: str = Field("", description="SQLAlchemy URL; '' = SQLite in data_dir.")
-    aws: AwsSettings = Field(default_factory=AwsSettings)  # type: ignore[arg-type]
-    costs: CostSettings = Field(default_factory=CostSettings)  # type: ignore[arg-type]
-    anomalies: AnomalySettings = Field(default_factory=AnomalySettings)  # type: ignore[arg-type]
-    budget: BudgetSettings = Field(default_factory=BudgetSettings)  # type: ignore[arg-type]
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    costs: CostSettings = Field(default_factory=CostSettings)
+    anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     idle: IdleSettings = Field(default_factory=IdleSettings)
-    remediation: RemediationSettings = Field(default_factory=RemediationSettings)  # type: ignore[arg-type]
-    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
-    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)  # type: ignore[arg-type]
+    remediation: RemediationSettings = Field(default_factory=RemediationSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -132,7 +132,9 @@ class AwsAccess:
     @property
     def caller_account_id(self) -> str:
         if self._caller_account_id is None:
-            sts = self.base_session.client("sts", region_name=self.default_region, config=self.config)
+            sts = self.base_session.client(
+                "sts", region_name=self.default_region, config=self.config
+            )
             self._caller_account_id = str(sts.get_caller_identity()["Account"])
         return self._caller_account_id
 

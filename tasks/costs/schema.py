@@ -22,7 +22,9 @@ COST_SCHEMA = pa.schema(
         pa.field("service", pa.string(), nullable=False),  # FOCUS ServiceName / CE SERVICE
         pa.field("region", pa.string(), nullable=False),  # RegionId; '' when the source has none
         pa.field("charge_category", pa.string(), nullable=False),  # one of CHARGE_CATEGORIES
-        pa.field("usage_type", pa.string(), nullable=False),  # CE USAGE_TYPE / x_UsageType; '' if none
+        pa.field(
+            "usage_type", pa.string(), nullable=False
+        ),  # CE USAGE_TYPE / x_UsageType; '' if none
         pa.field("billed_cost", pa.float64(), nullable=False),  # FOCUS BilledCost (unblended)
         pa.field("effective_cost", pa.float64(), nullable=False),  # FOCUS EffectiveCost (amortized)
         pa.field("list_cost", pa.float64(), nullable=True),  # FOCUS ListCost, null when unknown

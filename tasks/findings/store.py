@@ -7,6 +7,7 @@ remediated | failed; resolved when a later scan no longer sees it; a snoozed fin
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -199,7 +200,10 @@ class FindingsStore:
                     outcome.still_open.append(fp)
             if scope is not None:
                 triples = set(scope)
-                open_states = [s.value for s in (S.OPEN, S.NOTIFIED, S.SNOOZED, S.DISMISSED, S.FAILED, S.APPROVED)]
+                open_states = [
+                    s.value
+                    for s in (S.OPEN, S.NOTIFIED, S.SNOOZED, S.DISMISSED, S.FAILED, S.APPROVED)
+                ]
                 rows = session.scalars(select(FindingRow).where(FindingRow.status.in_(open_states)))
                 for row in rows:
                     if row.fingerprint in seen:
@@ -259,7 +263,7 @@ class FindingsStore:
             key=lambda s: (-(s.finding.monthly_savings_usd or Decimal(0)), s.fingerprint),
         )
 
-    def history(self, fingerprint: str) -> list[dict[str, Any]]:
+    def history(self, fingerprint: str) -> builtins.list[dict[str, Any]]:
         """Every transition of a finding, oldest first."""
         with self.session() as session:
             rows = session.scalars(

@@ -1,0 +1,98 @@
+"""Settings: documented defaults, nested environment overrides, finops.toml, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finops.settings import SettingsError, load_settings, settings_table
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FINOPS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_the_documented_reference_values() -> None:
+    settings = load_settings()
+    assert settings.budget.daily_usd == 1000.0
+    assert settings.remediation.dry_run is True
+    assert settings.idle.exclude_tag == "finops:exclude=true"
+    assert settings.findings_url.endswith(".finops/findings.db")
+
+
+def test_nested_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINOPS_BUDGET__DAILY_USD", "1500")
+    monkeypatch.setenv("FINOPS_AWS__REGIONS", '["us-east-1", "eu-west-1"]')
+    settings = load_settings()
+    assert settings.budget.daily_usd == 1500.0
+    assert settings.aws.regions == ["us-east-1", "eu-west-1"]
+
+
+def test_toml_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "finops.toml").write_text(
+        '[budget]\ndaily_usd = 2500\n[aws]\naccounts = ["111111111111"]\n'
+    )
+    settings = load_settings()
+    assert settings.budget.daily_usd == 2500.0
+    assert settings.aws.accounts == ["111111111111"]
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("FINOPS_BUDGET__DAILY_USD", "-5", "FINOPS_BUDGET__DAILY_USD"),
+        ("FINOPS_AWS__REGIONS", '["us-moon-1"]', "unknown region 'us-moon-1'"),
+        ("FINOPS_AWS__ACCOUNTS", '["12345"]', "malformed account id '12345'; use 12 digits"),
+        ("FINOPS_IDLE__EXCLUDE_TAG", "nokey", "use KEY=VALUE"),
+        ("FINOPS_COSTS__GROUP_BY", '["A","B","C"]', "one or two GroupBy"),
+    ],
+)
+def test_wrong_value_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "\n" not in message
+    assert env.split("__")[0] in message
+    assert expected in message
+
+
+def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINOPS_NOTIFY__SLACK_BOT_TOKEN", "xoxb-very-secret-value")
+    settings = load_settings()
+    assert "xoxb-very-secret-value" not in repr(settings)
+    assert "xoxb-very-secret-value" not in str(settings.model_dump())
+    assert settings.notify.slack_bot_token is not None
+    assert settings.notify.slack_bot_token.get_secret_value() == "xoxb-very-secret-value"
+
+
+def test_every_setting_is_documented() -> None:
+    rows = settings_table()
+    assert len(rows) > 30
+    undocumented = [name for name, _default, description in rows if not description]
+    assert undocumented == []
+
+
+def test_cli_reports_a_wrong_setting_in_one_line_and_exits_non_zero(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "finops", "settings", "--check"],
+        env={"PATH": "/usr/bin:/bin", "FINOPS_BUDGET__DAILY_USD": "-1", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "FINOPS_BUDGET__DAILY_USD" in result.stderr
