@@ -14,4 +14,5 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 pytest_plugins = [
     "tests.plugins.prefect",
     "tests.plugins.sandbox",
+    "tests.plugins.postgres",
 ]

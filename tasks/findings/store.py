@@ -27,7 +27,16 @@ S = FindingStatus
 TRANSITIONS: dict[FindingStatus, set[FindingStatus]] = {
     S.OPEN: {S.NOTIFIED, S.APPROVED, S.DISMISSED, S.SNOOZED, S.RESOLVED},
     S.NOTIFIED: {S.APPROVED, S.DISMISSED, S.SNOOZED, S.RESOLVED, S.OPEN},
-    S.APPROVED: {S.REMEDIATING, S.DISMISSED, S.SNOOZED, S.RESOLVED, S.REMEDIATED, S.FAILED},
+    # approved -> open: the re-check before acting found the resource changed (skipped).
+    S.APPROVED: {
+        S.REMEDIATING,
+        S.DISMISSED,
+        S.SNOOZED,
+        S.RESOLVED,
+        S.REMEDIATED,
+        S.FAILED,
+        S.OPEN,
+    },
     S.SNOOZED: {S.OPEN, S.DISMISSED, S.RESOLVED},
     S.DISMISSED: {S.OPEN, S.RESOLVED},
     S.REMEDIATING: {S.REMEDIATED, S.FAILED},
@@ -241,16 +250,55 @@ class FindingsStore:
             return _to_stored(row)
 
     def get(self, fingerprint: str) -> StoredFinding:
+        """One stored finding by its full fingerprint.
+
+        Raises:
+            KeyError: no finding has that fingerprint.
+        """
         with self.session() as session:
             return _to_stored(self._get(session, fingerprint))
+
+    def resolve(self, prefix: str) -> str:
+        """The full fingerprint that starts with ``prefix`` (what people type from a report).
+
+        Raises:
+            KeyError: no finding, or more than one, starts with the prefix.
+
+        Example:
+            >>> FindingsStore("sqlite://").resolve("5f6c")  # doctest: +SKIP
+            '5f6c...'
+        """
+        prefix = prefix.strip().lower()
+        if len(prefix) < 4:
+            raise KeyError(f"fingerprint {prefix!r} is too short; give at least 4 characters")
+        with self.session() as session:
+            matches = session.scalars(
+                select(FindingRow.fingerprint).where(FindingRow.fingerprint.startswith(prefix))
+            ).all()
+        if not matches:
+            raise KeyError(f"no finding with fingerprint {prefix!r}; see `finops findings`")
+        if len(matches) > 1:
+            raise KeyError(
+                f"fingerprint {prefix!r} is ambiguous ({len(matches)} findings); type more of it"
+            )
+        return str(matches[0])
 
     def list(
         self,
         statuses: Sequence[FindingStatus | str] | None = None,
         checks: Sequence[str] | None = None,
+        fingerprints: Sequence[str] | None = None,
     ) -> list[StoredFinding]:
-        """Stored findings, largest monthly savings first."""
+        """Stored findings, largest monthly savings first.
+
+        Args:
+            statuses: only these states (default all).
+            checks: only these checks (default all).
+            fingerprints: only these fingerprints (default all).
+        """
         query = select(FindingRow)
+        if fingerprints is not None:
+            query = query.where(FindingRow.fingerprint.in_(list(fingerprints)))
         if statuses:
             query = query.where(FindingRow.status.in_([FindingStatus(s).value for s in statuses]))
         if checks:
