@@ -335,8 +335,8 @@ def _filter_mask(expression: Any, view: _View, n_rows: int) -> np.ndarray:
         masks = [_filter_mask(sub, view, n_rows) for sub in operand]
         combine = np.logical_and if root == "And" else np.logical_or
         result = masks[0]
-        for mask in masks[1:]:
-            result = combine(result, mask)
+        for other in masks[1:]:
+            result = combine(result, other)
         return result
     if root == "Not":
         return ~_filter_mask(operand, view, n_rows)
