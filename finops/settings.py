@@ -102,6 +102,17 @@ class CostSettings(BaseModel):
     )
     export_bucket: str = Field("", description="S3 bucket of the CUR 2.0 / FOCUS data export.")
     export_prefix: str = Field("", description="Prefix of the data export in its bucket.")
+    export_name: str = Field("", description="Name of the data export (its folder under prefix).")
+    export_url: str = Field(
+        "", description="Export root as s3://bucket/prefix or a folder; overrides bucket+prefix."
+    )
+    detail: list[Literal["REGION", "RECORD_TYPE"]] = Field(
+        default_factory=list,
+        description="Extra Cost Explorer passes for REGION / RECORD_TYPE detail (cost: requests).",
+    )
+    ce_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per Cost Explorer page when throttled."
+    )
     daily_total_band: float = Field(
         10.0, gt=1, description="A day's total may be at most this many times the trailing median."
     )

@@ -1,0 +1,316 @@
+"""One ingestion step per source, composed from get_* / transform_* / quality / store (no Prefect).
+
+``plan_*`` decides what a run fetches, ``collect_*`` fetches and normalises a batch, ``history_for``
+reads the trailing totals the quality band needs, and :class:`IngestSummary` is what a run reports.
+The Prefect layer (``tasks/costs/tasks.py``, ``flows/ingest_costs.py``) only wires these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+
+from finops.settings import Settings
+from tasks.costs.cost_explorer import (
+    CE_REGION,
+    CE_REQUEST_USD,
+    RequestCounter,
+    sync_cost_explorer,
+)
+from tasks.costs.export import (
+    ExportError,
+    ExportLocation,
+    ExportPeriod,
+    read_period,
+    to_cost_frame,
+)
+from tasks.costs.quality import QualityPolicy, daily_usage_totals
+from tasks.costs.store import CostStore
+from tasks.costs.window import DayRange, incremental_windows
+
+EXPORT_VERSIONS = "export_versions"
+
+
+def cents(value: float) -> Decimal:
+    """A float USD sum as Decimal cents (half up), for people.
+
+    Example:
+        >>> cents(12.345)
+        Decimal('12.35')
+    """
+    return Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class BatchResult:
+    """One window or billing period that was fetched, validated and written."""
+
+    source: str
+    start: date
+    end: date  # inclusive
+    rows: int
+    days: int
+    billed_cost: Decimal
+    effective_cost: Decimal
+    currency: str
+    detail: str = ""
+
+
+@dataclass
+class IngestSummary:
+    """What a run did: per batch figures, totals per source and the Cost Explorer bill.
+
+    Example:
+        >>> IngestSummary(source="ce").as_dict()["ce_requests"]
+        0
+    """
+
+    source: str
+    batches: list[BatchResult] = field(default_factory=list)
+    ce_requests: int = 0
+    ce_throttled: int = 0
+    export_line_items: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows for b in self.batches)
+
+    @property
+    def days(self) -> int:
+        return sum(b.days for b in self.batches)
+
+    @property
+    def ce_cost_usd(self) -> Decimal:
+        return (Decimal(self.ce_requests) * Decimal(str(CE_REQUEST_USD))).quantize(Decimal("0.01"))
+
+    def totals(self) -> dict[str, dict[str, str]]:
+        """Billed and effective cost per source, as strings of Decimal cents with currency."""
+        out: dict[str, dict[str, Decimal]] = {}
+        for batch in self.batches:
+            entry = out.setdefault(
+                batch.source, {"billed_cost": Decimal("0"), "effective_cost": Decimal("0")}
+            )
+            entry["billed_cost"] += batch.billed_cost
+            entry["effective_cost"] += batch.effective_cost
+        currency = {b.source: b.currency for b in self.batches}
+        return {
+            source: {**{k: str(v) for k, v in values.items()}, "currency": currency[source]}
+            for source, values in out.items()
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (the flow's return value)."""
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "days": self.days,
+            "totals": self.totals(),
+            "ce_requests": self.ce_requests,
+            "ce_throttled_retries": self.ce_throttled,
+            "ce_cost_usd": str(self.ce_cost_usd),
+            "export_line_items": self.export_line_items,
+            "batches": [
+                {
+                    **{k: v for k, v in asdict(b).items() if k not in ("start", "end")},
+                    "start": b.start.isoformat(),
+                    "end": b.end.isoformat(),
+                    "billed_cost": str(b.billed_cost),
+                    "effective_cost": str(b.effective_cost),
+                }
+                for b in self.batches
+            ],
+            "skipped": list(self.skipped),
+        }
+
+    def markdown(self) -> str:
+        """The run as a markdown report (a Prefect artifact)."""
+        lines = [
+            f"### Cost ingestion ({self.source})",
+            "",
+            f"{self.rows} rows over {self.days} days; Cost Explorer requests: {self.ce_requests} "
+            f"(${self.ce_cost_usd} at ${CE_REQUEST_USD:.2f} each, {self.ce_throttled} throttled "
+            f"retries); export line items read: {self.export_line_items}.",
+            "",
+            "| source | window | rows | billed | effective | detail |",
+            "|---|---|---|---|---|---|",
+        ]
+        for b in self.batches:
+            lines.append(
+                f"| {b.source} | {b.start}..{b.end} | {b.rows} | {b.billed_cost} {b.currency} "
+                f"| {b.effective_cost} {b.currency} | {b.detail} |"
+            )
+        for note in self.skipped:
+            lines.append(f"\n- {note}")
+        return "\n".join(lines)
+
+
+def batch_result(
+    frame: pd.DataFrame, source: str, start: date, end: date, detail: str = ""
+) -> BatchResult:
+    """The figures of one written batch."""
+    currencies = sorted(set(frame["currency"])) if not frame.empty else ["USD"]
+    return BatchResult(
+        source=source,
+        start=start,
+        end=end,
+        rows=len(frame),
+        days=int(pd.Series(frame["charge_date"]).nunique()) if not frame.empty else 0,
+        billed_cost=cents(float(frame["billed_cost"].sum())) if not frame.empty else Decimal("0"),
+        effective_cost=(
+            cents(float(frame["effective_cost"].sum())) if not frame.empty else Decimal("0")
+        ),
+        currency="/".join(currencies),
+        detail=detail,
+    )
+
+
+def requested_window(start: date | None, end: date | None) -> DayRange | None:
+    """The user's --start/--end (both inclusive) as a range, or None for an incremental run.
+
+    Raises:
+        ValueError: only one of the two given, or end before start (one line).
+
+    Example:
+        >>> str(requested_window(date(2026, 1, 1), date(2026, 1, 31)))
+        '2026-01-01..2026-01-31'
+    """
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise ValueError(
+            "give both --start and --end (YYYY-MM-DD), or neither for an incremental run"
+        )
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    return DayRange(start, end + timedelta(days=1))
+
+
+def plan_ce_windows(
+    store: CostStore, settings: Settings, today: date, window: DayRange | None
+) -> list[DayRange]:
+    """The Cost Explorer windows of a run: the requested one, or the incremental plan."""
+    if window is not None:
+        return [window]
+    costs = settings.costs
+    return incremental_windows(
+        store.stored_days("ce"),
+        today,
+        costs.history_days,
+        costs.restatement_days,
+        costs.restate_previous_month_until_day,
+    )
+
+
+def collect_ce(
+    client: Any,
+    window: DayRange,
+    billing_account_id: str,
+    settings: Settings,
+    counter: RequestCounter,
+    sleep: Any = None,
+) -> pd.DataFrame:
+    """Fetch one window from Cost Explorer (client in us-east-1) as a cost frame."""
+    retry: dict[str, Any] = {"max_attempts": settings.costs.ce_max_attempts}
+    if sleep is not None:
+        retry["sleep"] = sleep
+    region = getattr(getattr(client, "meta", None), "region_name", CE_REGION)
+    if region != CE_REGION:
+        raise ValueError(f"Cost Explorer answers in {CE_REGION} only; the client is in {region}")
+    return sync_cost_explorer(
+        client,
+        window,
+        billing_account_id,
+        group_by=settings.costs.group_by,
+        detail=settings.costs.detail,
+        counter=counter,
+        **retry,
+    )
+
+
+def export_location(settings: Settings) -> ExportLocation:
+    """Where the data export lives, from the settings.
+
+    Raises:
+        ExportError: the export is not configured (one line naming the settings).
+    """
+    costs = settings.costs
+    url = costs.export_url or (
+        f"s3://{costs.export_bucket}/{costs.export_prefix}".rstrip("/")
+        if costs.export_bucket
+        else ""
+    )
+    if not url or not costs.export_name:
+        raise ExportError(
+            "the data export is not configured: set FINOPS_COSTS__EXPORT_BUCKET, "
+            "FINOPS_COSTS__EXPORT_PREFIX and FINOPS_COSTS__EXPORT_NAME "
+            "(or FINOPS_COSTS__EXPORT_URL)"
+        )
+    return ExportLocation(url, costs.export_name)
+
+
+def plan_export_periods(
+    store: CostStore,
+    periods: dict[str, ExportPeriod],
+    window: DayRange | None,
+) -> tuple[list[ExportPeriod], list[str]]:
+    """Billing periods to (re)ingest: those overlapping the requested window, else every period
+    whose newest export version differs from the one stored (AWS restates whole months).
+
+    Returns:
+        (periods to ingest, notes on periods skipped).
+    """
+    stored_versions = store.read_meta(EXPORT_VERSIONS)
+    chosen: list[ExportPeriod] = []
+    skipped: list[str] = []
+    for period in periods.values():
+        if window is not None:
+            if period.end >= window.start and period.start < window.end:
+                chosen.append(period)
+            continue
+        if stored_versions.get(period.billing_period) == period.version:
+            skipped.append(f"{period.billing_period}: export version already stored")
+            continue
+        chosen.append(period)
+    return chosen, skipped
+
+
+def collect_export_period(
+    location: ExportLocation, period: ExportPeriod
+) -> tuple[pd.DataFrame, int]:
+    """Read a whole billing period of the export (file by file) as a cost frame."""
+    folded, line_items = read_period(location, period)
+    return to_cost_frame(folded), line_items
+
+
+def remember_export_version(store: CostStore, period: ExportPeriod) -> None:
+    """Record the export version a period was ingested from (after its partitions are written)."""
+    versions = store.read_meta(EXPORT_VERSIONS)
+    versions[period.billing_period] = period.version
+    store.write_meta(EXPORT_VERSIONS, versions)
+
+
+def history_for(store: CostStore, start: date, source: str, trailing_days: int = 28) -> pd.Series:
+    """Stored daily usage totals of the ``trailing_days`` before ``start`` (for the band)."""
+    stored = store.read(
+        start - timedelta(days=trailing_days),
+        start - timedelta(days=1),
+        ["charge_date", "charge_category", "effective_cost"],
+        source=source,
+    )
+    return daily_usage_totals(stored)
+
+
+def quality_policy(settings: Settings, start: date, end: date, today: date) -> QualityPolicy:
+    """The suite's policy for a batch covering ``start``..``end`` (inclusive)."""
+    return QualityPolicy(
+        start=start,
+        end=end,
+        today=today,
+        estimated_recent_days=settings.costs.estimated_recent_days,
+        daily_total_band=settings.costs.daily_total_band,
+    )
