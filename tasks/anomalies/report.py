@@ -1,0 +1,182 @@
+"""How anomalies are shown to people: one table (text or Markdown) and a PNG chart per anomaly.
+
+The same rows feed the Prefect table artifact, ``finops anomalies`` and the Markdown report,
+so every surface shows the same figures: USD with cents, the anomaly's dates, its status.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from tasks.anomalies.grouping import Anomaly
+from tasks.anomalies.root_cause import summarize_causes
+
+#: Table columns, in order.
+COLUMNS: tuple[str, ...] = (
+    "monitor",
+    "dates",
+    "status",
+    "actual_usd",
+    "expected_usd",
+    "impact_usd",
+    "impact_pct",
+    "top_causes",
+)
+
+
+def _usd(value: float) -> str:
+    return f"{Decimal(str(round(value, 2))):,.2f}"
+
+
+def anomaly_rows(
+    anomalies: Sequence[Anomaly], statuses: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """One row per anomaly, money as USD strings with cents over the anomaly's dates.
+
+    Args:
+        anomalies: anomalies to show.
+        statuses: stored status per anomaly id (default: open if ongoing, else resolved).
+
+    Example:
+        >>> anomaly_rows([])
+        []
+    """
+    rows: list[dict[str, str]] = []
+    statuses = statuses or {}
+    for a in anomalies:
+        pct = "new" if a.impact_pct is None else f"{a.impact_pct:+.0f}%"
+        dates = a.start.isoformat() if a.start == a.end else f"{a.start} to {a.end}"
+        default_status = "open" if a.ongoing else "resolved"
+        rows.append(
+            {
+                "monitor": a.monitor_id,
+                "dates": dates + (" (ongoing)" if a.ongoing else ""),
+                "status": statuses.get(a.anomaly_id, default_status),
+                "actual_usd": _usd(a.total_actual),
+                "expected_usd": _usd(a.total_expected),
+                "impact_usd": ("+" if a.total_impact >= 0 else "") + _usd(a.total_impact),
+                "impact_pct": pct,
+                "top_causes": summarize_causes(list(a.root_causes)) or "-",
+                "anomaly_id": a.anomaly_id,
+                "alert": "yes" if a.alert else "no",
+            }
+        )
+    return rows
+
+
+def render_text(rows: Sequence[dict[str, str]], as_of: date) -> str:
+    """A fixed-width table for the terminal (USD over each anomaly's dates).
+
+    Example:
+        >>> render_text([], date(2026, 11, 25))
+        'No cost anomalies through 2026-11-25.'
+    """
+    if not rows:
+        return f"No cost anomalies through {as_of.isoformat()}."
+    headers = ["id", *COLUMNS]
+    table = [[r["anomaly_id"][:8], *(r[c] for c in COLUMNS)] for r in rows]
+    widths = [min(60, max(len(h), *(len(row[i]) for row in table))) for i, h in enumerate(headers)]
+    lines = [
+        f"Cost anomalies through {as_of.isoformat()} (USD, totals over each anomaly's dates):",
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+    ]
+    for row in table:
+        lines.append(
+            "  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+    return "\n".join(lines)
+
+
+def render_markdown(rows: Sequence[dict[str, str]], as_of: date) -> str:
+    """The same table as Markdown (Prefect artifact, Slack-free reports)."""
+    title = f"### Cost anomalies through {as_of.isoformat()} (USD over each anomaly's dates)\n\n"
+    if not rows:
+        return title + "No cost anomalies.\n"
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = [r[c].replace("|", "/") for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return title + "\n".join(lines) + "\n"
+
+
+def chart_png(
+    days: Sequence[date],
+    actual: np.ndarray,
+    expected: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    anomaly: Anomaly,
+    context_days: int = 60,
+) -> bytes:
+    """A PNG of one monitor's daily cost: the series, the expected band, the anomaly marked.
+
+    Args:
+        days: the series' days.
+        actual, expected, lower, upper: the monitor's arrays from the detector.
+        anomaly: the anomaly to mark.
+        context_days: days shown before the anomaly's start.
+
+    Returns:
+        PNG bytes (matplotlib, Agg backend: no display needed).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start_index = days.index(anomaly.start) if anomaly.start in days else 0
+    first = max(0, start_index - context_days)
+    shown = slice(first, len(days))
+    x = np.array(days[shown], dtype="datetime64[D]")
+    figure, axes = plt.subplots(figsize=(7.5, 2.8), dpi=90)
+    try:
+        axes.fill_between(
+            x, lower[shown], upper[shown], color="#9ecae1", alpha=0.5, label="expected band"
+        )
+        axes.plot(x, expected[shown], color="#3182bd", linewidth=1, label="expected")
+        axes.plot(x, actual[shown], color="#222222", linewidth=1.3, label="actual")
+        in_anomaly = (x >= np.datetime64(anomaly.start)) & (x <= np.datetime64(anomaly.end))
+        axes.scatter(
+            x[in_anomaly],
+            actual[shown][in_anomaly],
+            color="#e6550d",
+            zorder=3,
+            s=18,
+            label="anomaly",
+        )
+        axes.axvspan(
+            np.datetime64(anomaly.start),  # type: ignore[arg-type]
+            np.datetime64(anomaly.end) + 1,  # type: ignore[arg-type]
+            color="#fdd0a2",
+            alpha=0.4,
+        )
+        axes.set_title(
+            f"{anomaly.monitor_id}: impact USD {anomaly.total_impact:,.2f} "
+            f"({anomaly.start} to {anomaly.end})",
+            fontsize=9,
+        )
+        axes.set_ylabel("USD per day", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.legend(fontsize=7, loc="upper left")
+        figure.autofmt_xdate()
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def chart_for(run: Any, anomaly: Anomaly) -> bytes:
+    """The chart of an anomaly from an :class:`tasks.anomalies.pipeline.AnomalyRun`."""
+    row = run.series.index_of(anomaly.monitor_id)
+    d = run.detection
+    return chart_png(
+        run.series.days, d.actual[row], d.expected[row], d.lower[row], d.upper[row], anomaly
+    )
