@@ -1,0 +1,202 @@
+"""The typed inputs of reporting: what the day's flows computed, as the notify layer needs it.
+
+These small models keep the notify layer independent of the anomaly and idle engines' internals;
+the caller maps their results onto them (see ``docs`` in ``tasks/notify/__init__.py``).  Money is
+``Decimal`` in USD; every figure shown to people says its currency and period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.findings.model import Finding
+
+Direction = Literal["increase", "drop"]
+BudgetStatus = Literal["ok", "warning", "exceeded"]
+
+
+class AnomalyCause(BaseModel):
+    """One thing that moved: an account, service, region or usage type, with its share.
+
+    Example:
+        >>> AnomalyCause(dimension="service", value="Amazon EC2", impact_usd=Decimal("80"),
+        ...              share=0.8).share
+        0.8
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension: str
+    value: str
+    impact_usd: Decimal
+    share: float = Field(ge=-10, le=10, description="Share of the anomaly's impact (0.8 = 80%).")
+
+
+class AnomalySummary(BaseModel):
+    """An anomaly (consecutive anomalous days of one monitor) as reported to people.
+
+    ``alert`` says whether it is above its alert threshold; ``None`` lets the notify layer
+    apply ``settings.anomalies`` thresholds.  ``is_new`` marks an anomaly first seen today.
+
+    Example:
+        >>> a = AnomalySummary(id="a1", monitor="service: Amazon EC2", start=date(2026, 11, 20),
+        ...     actual_usd=Decimal("900"), expected_usd=Decimal("500"), impact_usd=Decimal("400"),
+        ...     impact_pct=80.0)
+        >>> a.direction
+        'increase'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="Stable anomaly id (fingerprint of monitor + start).")
+    monitor: str = Field(description="Human name of the monitor, e.g. 'service: Amazon EC2'.")
+    monitor_type: str = "service"
+    start: date
+    end: date | None = None
+    peak_date: date | None = None
+    actual_usd: Decimal = Field(description="Actual cost over the anomalous days, USD.")
+    expected_usd: Decimal = Field(description="Expected cost over the same days, USD.")
+    impact_usd: Decimal = Field(description="actual - expected over the anomalous days, USD.")
+    impact_pct: float
+    direction: Direction = "increase"
+    status: str = "open"
+    causes: list[AnomalyCause] = Field(default_factory=list)
+    alert: bool | None = None
+    is_new: bool = True
+
+
+class BudgetState(BaseModel):
+    """A budget and where spend stands against it.
+
+    Example:
+        >>> BudgetState(name="daily", period="day", budget_usd=Decimal("1000"),
+        ...             actual_usd=Decimal("1200")).used_pct
+        120.0
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    period: Literal["day", "month"]
+    budget_usd: Decimal
+    actual_usd: Decimal
+    forecast_usd: Decimal | None = None
+    status: BudgetStatus | None = None
+
+    @property
+    def used_pct(self) -> float:
+        if self.budget_usd <= 0:
+            return 0.0
+        return round(float(self.actual_usd / self.budget_usd * 100), 1)
+
+    @property
+    def forecast_pct(self) -> float | None:
+        if self.forecast_usd is None or self.budget_usd <= 0:
+            return None
+        return round(float(self.forecast_usd / self.budget_usd * 100), 1)
+
+    @property
+    def effective_status(self) -> BudgetStatus:
+        """The given status, or one derived at 80% / 100% of actual or forecast."""
+        if self.status is not None:
+            return self.status
+        worst = max(self.used_pct, self.forecast_pct or 0.0)
+        if self.used_pct >= 100:
+            return "exceeded"
+        return "warning" if worst >= 80 else "ok"
+
+
+class DailyCost(BaseModel):
+    """One day of total spend, for the 30-day chart."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    cost_usd: Decimal
+
+
+class DigestLinks(BaseModel):
+    """Where the buttons of a message point."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_url: str | None = None
+    approval_url: str | None = None
+
+
+class DigestInput(BaseModel):
+    """Everything the daily digest says: the day's figures, computed elsewhere.
+
+    Example:
+        >>> DigestInput(day=date(2026, 11, 25), spend_usd=Decimal("1234.5")).currency
+        'USD'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date = Field(description="The day reported on (yesterday when the pipeline runs).")
+    spend_usd: Decimal
+    expected_usd: Decimal | None = None
+    currency: Literal["USD"] = "USD"
+    budgets: list[BudgetState] = Field(default_factory=list)
+    anomalies: list[AnomalySummary] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    resolved_findings: list[Finding] = Field(default_factory=list)
+    daily_costs: list[DailyCost] = Field(default_factory=list)
+    links: DigestLinks = Field(default_factory=DigestLinks)
+
+
+class FindingGroup(BaseModel):
+    """Findings of one check in one account: one Jira issue each."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    check: str
+    findings: list[Finding]
+
+    @property
+    def fingerprint(self) -> str:
+        return group_fingerprint(self.account_id, self.check)
+
+    @property
+    def monthly_savings_usd(self) -> Decimal:
+        return sum((f.monthly_savings_usd or Decimal(0) for f in self.findings), Decimal(0))
+
+
+def group_fingerprint(account_id: str, check: str) -> str:
+    """Stable identity of an account x check finding group.
+
+    Example:
+        >>> len(group_fingerprint("111111111111", "ebs-unattached"))
+        16
+    """
+    return hashlib.sha256(f"group|{account_id}|{check}".encode()).hexdigest()[:16]
+
+
+def group_findings(findings: list[Finding]) -> list[FindingGroup]:
+    """Group findings by account x check, largest savings first.
+
+    Example:
+        >>> group_findings([])
+        []
+    """
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.account_id, finding.check), []).append(finding)
+    built = [
+        FindingGroup(
+            account_id=account,
+            check=check,
+            findings=sorted(
+                items, key=lambda f: (-(f.monthly_savings_usd or Decimal(0)), f.resource_id)
+            ),
+        )
+        for (account, check), items in groups.items()
+    ]
+    return sorted(built, key=lambda g: (-g.monthly_savings_usd, g.account_id, g.check))

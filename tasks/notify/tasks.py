@@ -1,0 +1,155 @@
+"""Thin Prefect tasks of the notify capability: plan, deliver through the outbox, preview.
+
+Secrets are resolved inside the delivery task (never passed as task parameters, so they are not
+recorded by Prefect), and every text that reaches a log or an artifact is redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+from pydantic import BaseModel, Field
+
+from finops.settings import Settings, load_settings
+from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
+from tasks.notify.deliver import DeliveryReport, build_channels, deliver_pending
+from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
+from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
+from tasks.notify.preview import outbox_markdown
+from tasks.notify.secrets import resolve_secrets
+
+
+class ReportResult(BaseModel):
+    """What a report run did: outbox keys by outcome, and the texts' source."""
+
+    planned: list[str] = Field(default_factory=list)
+    new: list[str] = Field(default_factory=list)
+    sent: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    local: list[str] = Field(default_factory=list)
+    errors: dict[str, str] = Field(default_factory=dict)
+    summary_source: str = "template"
+
+
+def plan_options(settings: Settings) -> PlanOptions:
+    """The planning knobs from the settings."""
+    return PlanOptions(
+        top_n=settings.notify.digest_top_n,
+        alert_min_impact_usd=settings.anomalies.alert_min_impact_usd,
+        alert_min_impact_pct=settings.anomalies.alert_min_impact_pct,
+        alert_drops=settings.anomalies.alert_drops,
+        jira_high_impact_usd=settings.notify.jira_high_impact_usd,
+        jira_medium_impact_usd=settings.notify.jira_medium_impact_usd,
+        chart=settings.notify.slack_chart,
+    )
+
+
+def flow_run_url(settings: Settings, flow_run_id: str | None) -> str | None:
+    """The Prefect UI page of a flow run.
+
+    Example:
+        >>> flow_run_url(load_settings(), "abc")
+        'http://127.0.0.1:4200/runs/flow-run/abc'
+    """
+    if not flow_run_id:
+        return None
+    return f"{settings.notify.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def _narrations(
+    digest: DigestInput, anomalies: list[AnomalySummary], settings: Settings
+) -> tuple[str, str, dict[str, str]]:
+    notify = settings.notify
+    client = bedrock_client(notify.bedrock_region) if notify.bedrock_model_id else None
+    summary = summarize_day(digest, client, notify.bedrock_model_id, notify.bedrock_max_tokens)
+    explanations = {
+        a.id: explain_anomaly(a, client, notify.bedrock_model_id, notify.bedrock_max_tokens).text
+        for a in anomalies
+    }
+    return summary.text, summary.source, explanations
+
+
+@task(name="plan-report-messages")
+def plan_report_messages(digest: DigestInput) -> tuple[list[NewMessage], str]:
+    """Narrate (Bedrock or template) and plan the day's messages with their keys."""
+    settings = load_settings()
+    options = plan_options(settings)
+    alerted = [a for a in digest.anomalies if should_alert(a, options)]
+    summary, source, explanations = _narrations(digest, alerted, settings)
+    return plan_report(digest, summary, explanations, options), source
+
+
+@task(name="plan-anomaly-alerts")
+def plan_anomaly_alerts(anomalies: list[AnomalySummary], run_url: str | None) -> list[NewMessage]:
+    """Plan the standalone alerts (and Jira issues) of anomalies above their threshold."""
+    settings = load_settings()
+    options = plan_options(settings)
+    alerted = [a for a in anomalies if should_alert(a, options)]
+    digest = DigestInput(day=datetime.now(UTC).date(), spend_usd=0)  # type: ignore[arg-type]
+    _, _, explanations = _narrations(digest, alerted, settings)
+    return plan_alerts(anomalies, explanations, run_url, options)
+
+
+@task(name="send-through-outbox")
+def send_through_outbox(messages: list[NewMessage]) -> ReportResult:
+    """Store the messages under their keys, then deliver everything pending (older too)."""
+    logger = get_run_logger()
+    settings = load_settings()
+    outbox = Outbox(settings.findings_url, max_attempts=settings.notify.outbox_max_attempts)
+    secrets = resolve_secrets(settings.notify)
+    channels = build_channels(settings.notify, secrets)
+    new = outbox.enqueue(messages, channels.enabled)
+    report: DeliveryReport = deliver_pending(outbox, channels)
+    planned = [m.key for m in messages]
+    local = [m.key for m in outbox.messages(statuses=[OutboxStatus.LOCAL], keys=planned)]
+    logger.info(
+        "outbox: %d planned, %d new, %d sent, %d pending, %d failed, %d skipped, %d local "
+        "(channels: %s)",
+        len(planned),
+        len(new),
+        len(report.sent),
+        len(report.pending),
+        len(report.failed),
+        len(report.skipped),
+        len(local),
+        ", ".join(sorted(channels.enabled)) or "none configured",
+    )
+    return ReportResult(
+        planned=planned,
+        new=new,
+        sent=report.sent,
+        pending=report.pending,
+        failed=report.failed,
+        skipped=report.skipped,
+        local=local,
+        errors=report.errors,
+    )
+
+
+@task(name="publish-outbox-artifact")
+def publish_outbox_artifact(result: ReportResult, title: str, key: str) -> str:
+    """A markdown artifact with every planned message as it was (or would have been) sent."""
+    settings = load_settings()
+    outbox = Outbox(settings.findings_url)
+    keys = list(dict.fromkeys(result.planned + result.sent + result.pending + result.failed))
+    messages = outbox.messages(keys=keys)
+    redactor = resolve_secrets(settings.notify).redactor()
+    extra: dict[str, Any] = {
+        "sent": len(result.sent),
+        "pending": len(result.pending),
+        "failed": len(result.failed),
+        "not configured (local)": len(result.local),
+        "summary written by": result.summary_source,
+    }
+    markdown = redactor.redact(outbox_markdown(messages, title, extra))
+    artifact_key = re.sub(r"[^a-z0-9-]", "-", key.lower())
+    create_markdown_artifact(markdown=markdown, key=artifact_key, description=title)
+    return markdown
