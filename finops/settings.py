@@ -139,6 +139,22 @@ class AnomalySettings(BaseModel):
     alert_min_impact_pct: float = Field(20.0, ge=0, description="... and >= this percent.")
     alert_drops: bool = Field(False, description="Alert on drops too (they are always reported).")
     tag_key: str = Field("", description="Cost-allocation tag with one monitor per value.")
+    charge_categories: list[str] = Field(
+        default_factory=lambda: ["Usage", "Credit", "Adjustment"],
+        description="Charge categories judged (tax and purchases/fees are left out).",
+    )
+    exclude_services: list[str] = Field(
+        default_factory=list, description="Services never judged (e.g. monthly support fees)."
+    )
+    band_width: float = Field(4.0, gt=0, le=20, description="Band half-width, robust sigmas.")
+    lookback_days: int = Field(120, ge=30, le=1000, description="History read per daily run.")
+    merge_gap_days: int = Field(
+        1, ge=0, le=7, description="In-band days tolerated inside one anomaly before it closes."
+    )
+    monitor_thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-monitor overrides by monitor id or type: min_impact_usd, min_impact_pct.",
+    )
 
 
 class BudgetSettings(BaseModel):
@@ -150,6 +166,9 @@ class BudgetSettings(BaseModel):
         default_factory=lambda: [80.0, 100.0], description="Alert at these % of budget."
     )
     use_aws_budgets: bool = Field(False, description="Read AWS Budgets instead of the above.")
+    cost_metric: Literal["effective_cost", "billed_cost"] = Field(
+        "effective_cost", description="Cost judged against the configured budgets."
+    )
 
 
 class IdleSettings(BaseModel):
@@ -181,6 +200,16 @@ class RemediationSettings(BaseModel):
         10000.0, ge=0, description="At most this much monthly spend acted on per run, USD."
     )
     audit_log_url: str = Field("", description="Audit JSONL path or s3:// URL; '' = data_dir.")
+    wait_mode: Literal["auto", "pause", "suspend"] = Field(
+        "auto",
+        description="Approval wait: suspend (deployments; frees the worker), pause (in process); "
+        "auto = suspend when the run has a deployment.",
+    )
+    approval_poll_s: int = Field(10, ge=1, le=600, description="Pause mode: seconds between polls.")
+    mark_days: int = Field(7, ge=1, le=365, description="tag_for_later: days until the action.")
+    busy_cpu_pct: float = Field(
+        10.0, gt=0, le=100, description="Skip an instance whose hourly CPU rose above this."
+    )
 
 
 class NotifySettings(BaseModel):
@@ -199,6 +228,51 @@ class NotifySettings(BaseModel):
     sns_topic_arn: str = Field("", description="SNS topic for the JSON summary.")
     bedrock_model_id: str = Field("", description="Bedrock model id; '' = template summaries.")
     prefect_ui_url: str = Field("http://127.0.0.1:4200", description="Links in messages.")
+    slack_webhook_block: str = Field(
+        "", description="Prefect Secret block holding the webhook URL; '' = slack_webhook_url."
+    )
+    slack_bot_token_block: str = Field(
+        "", description="Prefect Secret block holding the bot token; '' = slack_bot_token."
+    )
+    slack_max_retries: int = Field(
+        3, ge=0, le=10, description="Slack retries per kind (429 after Retry-After, 5xx, network)."
+    )
+    slack_backoff_s: float = Field(0.5, ge=0, le=60, description="Slack 5xx backoff factor, s.")
+    slack_timeout_s: int = Field(15, ge=1, le=300, description="Slack request timeout, seconds.")
+    slack_chart: bool = Field(True, description="Upload a 30-day cost chart (bot token only).")
+    digest_top_n: int = Field(
+        10, ge=1, le=40, description="Anomalies/findings listed in the digest; the rest in thread."
+    )
+    jira_token_block: str = Field(
+        "", description="Prefect Secret block with the Jira API token or PAT; '' = settings."
+    )
+    jira_deployment: Literal["auto", "cloud", "server"] = Field(
+        "auto", description="auto: email + API token = Cloud (basic), PAT alone = Server/DC."
+    )
+    jira_labels: list[str] = Field(
+        default_factory=lambda: ["finops"], description="Labels on every issue created."
+    )
+    jira_components: list[str] = Field(
+        default_factory=list, description="Components set on every issue created."
+    )
+    jira_priorities: dict[str, str] = Field(
+        default_factory=lambda: {"high": "High", "medium": "Medium", "low": "Low"},
+        description="Jira priority name per impact level (high/medium/low).",
+    )
+    jira_high_impact_usd: float = Field(
+        1000.0, ge=0, description="Impact (USD; monthly for findings) from which priority is high."
+    )
+    jira_medium_impact_usd: float = Field(
+        100.0, ge=0, description="Impact (USD) from which priority is medium."
+    )
+    jira_done_transition: str = Field("Done", description="Transition that closes an issue.")
+    jira_max_retries: int = Field(2, ge=0, le=10, description="Jira retries on 429/503.")
+    jira_timeout_s: float = Field(20.0, gt=0, le=300, description="Jira request timeout, s.")
+    bedrock_region: str = Field("us-east-1", description="Region of bedrock-runtime.")
+    bedrock_max_tokens: int = Field(400, ge=16, le=4096, description="Bedrock output tokens.")
+    outbox_max_attempts: int = Field(
+        20, ge=1, le=1000, description="Delivery attempts before a message is marked failed."
+    )
 
 
 class SandboxSettings(BaseModel):
