@@ -169,16 +169,27 @@ def _manifest_period(manifest: dict[str, Any], path: str) -> str:
     raise ExportError(f"manifest {path} names no billing period (billingPeriod.start)")
 
 
-def _manifest_version(manifest: dict[str, Any], info: pafs.FileInfo) -> str:
-    # exportCreationTime/executionId identify a write; the object time breaks ties.
-    created = manifest.get("exportCreationTime") or manifest.get("creationTime") or ""
-    execution = manifest.get("executionId") or manifest.get("assemblyId") or ""
+def _manifest_order(manifest: dict[str, Any], info: pafs.FileInfo) -> str:
+    # When several manifests of a period exist (AWS keeps each execution's), the newest export
+    # time wins; the object time and the path break ties.
+    created = manifest.get("exportTime") or manifest.get("exportCreationTime") or ""
     modified = info.mtime.isoformat() if isinstance(info.mtime, datetime) else ""
-    return f"{created}|{modified}|{execution}"
+    return f"{created}|{modified}|{info.path}"
+
+
+def _is_current(path: str, location: ExportLocation) -> bool:
+    # AWS keeps the period's current manifest directly under BILLING_PERIOD=...; executions'
+    # own copies sit one folder deeper.
+    parent = path.rsplit("/", 2)
+    return len(parent) == 3 and parent[1].startswith("BILLING_PERIOD=")
 
 
 def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
-    """The newest manifest of every billing period in the export.
+    """The current manifest of every billing period in the export.
+
+    The period's current manifest (directly under ``BILLING_PERIOD=``) is preferred; without
+    one, the newest execution's manifest.  A period's version is its manifest's ``executionId``:
+    a new id means AWS wrote the period again.
 
     Raises:
         ExportError: no manifest, or a manifest that is not valid JSON / names no data files.
@@ -199,7 +210,7 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
             f"no export manifest under {location.url}/{location.export_name}/metadata; check "
             "FINOPS_COSTS__EXPORT_BUCKET/EXPORT_PREFIX/EXPORT_NAME and that the export has run"
         )
-    newest: dict[str, tuple[str, ExportPeriod]] = {}
+    newest: dict[str, tuple[tuple[bool, str], ExportPeriod]] = {}
     for info in infos:
         try:
             with location.fs.open_input_stream(info.path) as stream:
@@ -210,11 +221,11 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
         if not files or not isinstance(files, list):
             raise ExportError(f"manifest {info.path} lists no dataFiles")
         period = _manifest_period(manifest, info.path)
-        version = _manifest_version(manifest, info)
+        order = (_is_current(info.path, location), _manifest_order(manifest, info))
+        version = str(manifest.get("executionId") or manifest.get("assemblyId") or order[1])
         candidate = ExportPeriod(
             period, version, info.path, tuple(location.resolve(str(f)) for f in files)
         )
-        order = f"{version}|{info.path}"
         if period not in newest or order > newest[period][0]:
             newest[period] = (order, candidate)
     return {period: item[1] for period, item in sorted(newest.items())}
