@@ -1,9 +1,129 @@
-"""`finops` commands for the notify capability."""
+"""`finops notify test|flush|outbox`: check the channels and deliver what the outbox holds."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 import typer
+
+from finops.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tasks.notify.deliver import Channels
+
+
+def _channels_or_exit() -> tuple[Settings, Channels]:
+    from tasks.notify.deliver import build_channels
+    from tasks.notify.secrets import SecretError, resolve_secrets
+
+    settings = load_settings()
+    try:
+        secrets = resolve_secrets(settings.notify)
+        channels = build_channels(settings.notify, secrets)
+    except (SecretError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    return settings, channels
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the CLI."""
+    notify = typer.Typer(
+        help="Slack, Jira and SNS notifications and the outbox.", no_args_is_help=True
+    )
+
+    @notify.command("test")
+    def test_channels() -> None:
+        """Send a test message to each configured channel; one line per channel."""
+        from tasks.notify.deliver import DeliveryError
+        from tasks.notify.render import render_test_message
+        from tasks.notify.sns import apply_publish
+
+        _, built = _channels_or_exit()
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        failures = 0
+        if built.slack is None:
+            typer.echo("slack: not configured (set FINOPS_NOTIFY__SLACK_BOT_TOKEN or _WEBHOOK_URL)")
+        else:
+            try:
+                who = built.slack.auth_check()
+                posted = built.slack.post(render_test_message("slack", at).payload())
+                where = f"channel {posted.channel} ts {posted.ts}" if posted.ts else "webhook"
+                typer.echo(f"slack: ok, sent as {who} to {where}")
+            except DeliveryError as error:
+                failures += 1
+                typer.echo(f"slack: FAILED: {built.redactor.redact(str(error))}")
+        if built.jira is None:
+            typer.echo("jira: not configured (set FINOPS_NOTIFY__JIRA_URL and credentials)")
+        else:
+            try:
+                who = built.jira.whoami()
+                kind = "Cloud" if built.jira.cloud else "Server/DC"
+                typer.echo(
+                    f"jira: ok, authenticated as {who} on {kind} "
+                    f"(project {built.jira.options.project}; no issue created)"
+                )
+            except DeliveryError as error:
+                failures += 1
+                typer.echo(f"jira: FAILED: {built.redactor.redact(str(error))}")
+        if built.sns is None:
+            typer.echo("sns: not configured (set FINOPS_NOTIFY__SNS_TOPIC_ARN)")
+        else:
+            try:
+                message_id = apply_publish(
+                    built.sns,
+                    built.sns_topic_arn,
+                    {"type": "finops.test", "sent_at": at},
+                    "finops-flows test",
+                )
+                typer.echo(f"sns: ok, message {message_id} published to {built.sns_topic_arn}")
+            except DeliveryError as error:
+                failures += 1
+                typer.echo(f"sns: FAILED: {error}")
+        if failures:
+            raise typer.Exit(1)
+
+    @notify.command("flush")
+    def flush(
+        retry_failed: bool = typer.Option(
+            False, "--retry-failed", help="Put failed messages back to pending first."
+        ),
+    ) -> None:
+        """Deliver every pending outbox message now (left by an outage, say)."""
+        from tasks.notify.deliver import deliver_pending
+        from tasks.notify.outbox import Outbox
+
+        settings, built = _channels_or_exit()
+        outbox = Outbox(settings.findings_url, max_attempts=settings.notify.outbox_max_attempts)
+        if retry_failed:
+            typer.echo(f"{outbox.retry_failed()} failed messages put back to pending")
+        report = deliver_pending(outbox, built)
+        typer.echo(
+            f"sent {len(report.sent)}, still pending {len(report.pending)}, "
+            f"failed {len(report.failed)}, skipped {len(report.skipped)}"
+        )
+        for key, error in report.errors.items():
+            typer.echo(f"  {key}: {error}")
+        if report.failed or report.pending:
+            raise typer.Exit(1)
+
+    @notify.command("outbox")
+    def show_outbox(
+        status: str = typer.Option("", help="Only this status (pending, sent, failed, ...)."),
+    ) -> None:
+        """List outbox messages: key, status, attempts, last error."""
+        from tasks.notify.outbox import Outbox, OutboxStatus
+
+        settings = load_settings()
+        try:
+            statuses = [OutboxStatus(status)] if status else None
+        except ValueError:
+            allowed = ", ".join(s.value for s in OutboxStatus)
+            typer.echo(f"error: unknown status {status!r}; use one of {allowed}", err=True)
+            raise typer.Exit(2) from None
+        for message in Outbox(settings.findings_url).messages(statuses=statuses):
+            error = f"  {message.last_error}" if message.last_error else ""
+            typer.echo(f"{message.status.value:<8} {message.attempts:>3}  {message.key}{error}")
+
+    app.add_typer(notify, name="notify")
