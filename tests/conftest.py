@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.plugins.prefect",
     "tests.plugins.sandbox",
     "tests.plugins.postgres",
+    "tests.plugins.fake_services",
 ]
