@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -331,8 +331,17 @@ class FindingsStore:
             ]
 
     # -- observations --------------------------------------------------------------------------
-    def observe(self, keys: Iterable[str], now: datetime | None = None) -> dict[str, datetime]:
+    def observe(
+        self,
+        keys: Iterable[str],
+        now: datetime | None = None,
+        since: Mapping[str, datetime] | None = None,
+    ) -> dict[str, datetime]:
         """Record that conditions hold now; return when each was first seen.
+
+        ``since`` gives, for keys never seen before, the earliest time the condition can have
+        started (e.g. a volume's CreateTime); it is recorded as their first sighting instead of
+        ``now``.  Keys already known keep their first sighting.
 
         Example:
             >>> store = FindingsStore("sqlite://")
@@ -344,7 +353,8 @@ class FindingsStore:
             for key in keys:
                 row = session.get(ObservationRow, key)
                 if row is None:
-                    row = ObservationRow(key=key, first_seen=now, last_seen=now)
+                    start = min(since.get(key, now), now) if since else now
+                    row = ObservationRow(key=key, first_seen=start, last_seen=now)
                     session.add(row)
                 else:
                     row.last_seen = now
