@@ -18,7 +18,7 @@ from moto.moto_api._internal import mock_random
 
 from sandbox import cloudwatch_index
 from sandbox.context import SeedContext
-from sandbox.cost_explorer import handle_cost_explorer
+from sandbox.cost_explorer import OPERATIONS, handle_cost_explorer
 from sandbox.export import write_export
 from sandbox.fleet import seed_fleet, seed_organization
 from sandbox.ledger import Ledger, costs_ground_truth, generate_ledger
@@ -45,9 +45,14 @@ class Seeded:
         today = datetime.now(self.ctx.now.tzinfo).date()
         return handle_cost_explorer(self.ledger, operation, body, today)
 
+    @property
+    def cost_operations(self) -> frozenset[str]:
+        """The Cost Explorer operations the ledger answers (others go to moto)."""
+        return frozenset(OPERATIONS)
+
     def restate(self, day: date, factor: float) -> dict[str, Any]:
         """Restate one day of the ledger and write a new export version for it."""
-        self.ledger.restate(day, factor)
+        period = self.ledger.restate(day, factor)
         export = write_export(
             self.ctx.client("s3", self.ctx.management_account_id, "us-east-1"),
             self.ledger,
@@ -58,7 +63,13 @@ class Seeded:
         )
         self.ground_truth.update(costs_ground_truth(self.ledger))
         self.ground_truth["export"] = export
-        return {"date": day.isoformat(), "factor": factor, "export": export}
+        return {
+            "date": day.isoformat(),
+            "factor": factor,
+            "billing_period": period,
+            "version": self.ledger.versions.get(period),
+            "export": export,
+        }
 
 
 def seed_sandbox(ctx: SeedContext) -> Seeded:

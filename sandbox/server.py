@@ -126,6 +126,7 @@ class SandboxServer:
         write_json_atomic(ground_truth_path, json.dumps(seeded.ground_truth, indent=1, default=str))
         self.control.ground_truth = seeded.ground_truth
         self.control.cost_explorer = seeded.cost_explorer
+        self.control.cost_operations = seeded.cost_operations
         self.control.restate = self._restate_and_persist(seeded)
         self.control.ready = True
         self.state.ready = True
