@@ -45,6 +45,7 @@ def figures_of_digest(digest: DigestInput) -> dict[str, object]:
         "date": digest.day.isoformat(),
         "spend_usd": str(digest.spend_usd),
         "open_anomalies": len(anomalies),
+        "open_anomalies_impact_usd": str(sum((a.impact_usd for a in anomalies), Decimal(0))),
         "idle_resources": len(digest.findings),
         "monthly_savings_usd": str(known),
         "resources_with_unknown_price": unknown,

@@ -528,3 +528,103 @@ def fake_jira_server() -> Iterator[FakeJira]:
         yield server
     finally:
         server.close()
+
+
+# -- sample report data (what the anomaly and idle flows hand to the report) ----------------------
+def sample_finding(
+    index: int,
+    check: str = "ebs-unattached",
+    account: str = "111111111111",
+    savings: str | None = "8.00",
+) -> Any:
+    """A finding as the idle checks produce it."""
+    from decimal import Decimal
+
+    from tasks.findings.model import Finding
+
+    return Finding(
+        check=check,
+        account_id=account,
+        region="us-east-1",
+        resource_id=f"vol-{index:08d}",
+        resource_arn=f"arn:aws:ec2:us-east-1:{account}:volume/vol-{index:08d}",
+        resource_type="ebs-volume",
+        title=f"Unattached volume {index}",
+        monthly_savings_usd=None if savings is None else Decimal(savings),
+        recommended_actions=["snapshot_and_delete", "delete", "skip"],
+        owner="data-team",
+    )
+
+
+def sample_anomaly(anomaly_id: str = "anom-ec2", impact: str = "412.50", **changes: Any) -> Any:
+    """An open EC2 anomaly with two causes."""
+    from datetime import date
+    from decimal import Decimal
+
+    from tasks.notify.models import AnomalyCause, AnomalySummary
+
+    impact_usd = Decimal(impact)
+    values: dict[str, Any] = {
+        "id": anomaly_id,
+        "monitor": "service: Amazon Elastic Compute Cloud - Compute",
+        "start": date(2026, 11, 23),
+        "end": date(2026, 11, 25),
+        "actual_usd": Decimal("1200.00") + impact_usd,
+        "expected_usd": Decimal("1200.00"),
+        "impact_usd": impact_usd,
+        "impact_pct": float(impact_usd / Decimal("1200.00") * 100),
+        "causes": [
+            AnomalyCause(
+                dimension="account",
+                value="222222222222",
+                impact_usd=impact_usd * Decimal("0.75"),
+                share=0.75,
+            ),
+            AnomalyCause(
+                dimension="usage type",
+                value="BoxUsage:m5.4xlarge",
+                impact_usd=impact_usd * Decimal("0.25"),
+                share=0.25,
+            ),
+        ],
+    }
+    values.update(changes)
+    return AnomalySummary(**values)
+
+
+def sample_digest(findings: int = 3, anomalies: int = 1, **changes: Any) -> Any:
+    """A day's report input with budgets, anomalies, findings and 30 days of spend."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from tasks.notify.models import BudgetState, DailyCost, DigestInput
+
+    day = date(2026, 11, 25)
+    values: dict[str, Any] = {
+        "day": day,
+        "spend_usd": Decimal("1234.56"),
+        "expected_usd": Decimal("1100.00"),
+        "budgets": [
+            BudgetState(
+                name="daily",
+                period="day",
+                budget_usd=Decimal("1000"),
+                actual_usd=Decimal("1234.56"),
+            ),
+            BudgetState(
+                name="monthly",
+                period="month",
+                budget_usd=Decimal("30000"),
+                actual_usd=Decimal("24000"),
+                forecast_usd=Decimal("31000"),
+            ),
+        ],
+        "anomalies": [sample_anomaly(f"anom-{i}", impact=str(400 + i)) for i in range(anomalies)],
+        "findings": [sample_finding(i, savings=f"{8 + i}.00") for i in range(findings)],
+        "daily_costs": [
+            DailyCost(day=day - timedelta(days=29 - i), cost_usd=Decimal(1000 + 7 * i))
+            for i in range(30)
+        ],
+    }
+    values.update(changes)
+    return DigestInput(**values)

@@ -1,0 +1,222 @@
+"""Nothing lost, nothing twice: the outbox and delivery through outages of Slack and Jira."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from finops.settings import NotifySettings
+from tasks.notify.deliver import Channels, build_channels, deliver_pending
+from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
+from tasks.notify.plan import PlanOptions, plan_report
+from tasks.notify.render import template_summary
+from tasks.notify.secrets import resolve_secrets
+from tests.plugins.fake_services import (
+    JIRA_API_TOKEN,
+    JIRA_EMAIL,
+    SLACK_TOKEN,
+    FakeJira,
+    FakeSlack,
+    sample_digest,
+)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    return Outbox(f"sqlite:///{tmp_path / 'findings.db'}", max_attempts=5)
+
+
+def _channels(
+    slack: FakeSlack | None = None, jira: FakeJira | None = None, webhook: bool = False
+) -> Channels:
+    values: dict[str, Any] = {"slack_max_retries": 1, "slack_backoff_s": 0.01}
+    if slack is not None and webhook:
+        values["slack_webhook_url"] = SecretStr(slack.webhook_url)
+    elif slack is not None:
+        values |= {
+            "slack_bot_token": SecretStr(SLACK_TOKEN),
+            "slack_channel": "#finops",
+            "slack_base_url": slack.api_url,
+        }
+    if jira is not None:
+        values |= {
+            "jira_url": jira.url,
+            "jira_email": JIRA_EMAIL,
+            "jira_api_token": SecretStr(JIRA_API_TOKEN),
+            "jira_max_retries": 0,
+        }
+    settings = NotifySettings(**values)
+    return build_channels(settings, resolve_secrets(settings))
+
+
+def _plan(findings: int = 4, anomalies: int = 1) -> list[NewMessage]:
+    digest = sample_digest(findings=findings, anomalies=anomalies)
+    return plan_report(digest, template_summary(digest), {}, PlanOptions())
+
+
+def _run(outbox: Outbox, channels: Channels, messages: list[NewMessage]) -> Any:
+    """One report run: enqueue (only new keys are stored), then deliver what is pending."""
+    outbox.enqueue(messages, channels.enabled)
+    return deliver_pending(outbox, channels)
+
+
+def test_slack_429_then_200_delivers_once(outbox: Outbox, fake_slack: FakeSlack) -> None:
+    fake_slack.fail_next(429, times=1, retry_after=0)
+    channels = _channels(slack=fake_slack)
+    messages = [m for m in _plan() if m.key == "slack|digest|2026-11-25"]
+    report = _run(outbox, channels, messages)
+
+    assert report.sent == ["slack|digest|2026-11-25"]
+    assert len(fake_slack.messages) == 1
+    # The same run again: nothing new to store, nothing pending, nothing sent twice.
+    again = _run(outbox, channels, messages)
+    assert again.sent == [] and len(fake_slack.messages) == 1
+    stored = outbox.get("slack|digest|2026-11-25")
+    assert stored is not None and stored.status is OutboxStatus.SENT
+    assert stored.result["ts"] == fake_slack.messages[0].ts
+
+
+def test_slack_down_for_a_run_delivers_everything_on_the_next(
+    outbox: Outbox, fake_slack: FakeSlack
+) -> None:
+    channels = _channels(slack=fake_slack)
+    messages = [m for m in _plan(findings=30, anomalies=2) if m.channel == "slack"]
+    fake_slack.down = True
+    first = _run(outbox, channels, messages)
+
+    assert first.sent == [] and fake_slack.messages == []
+    assert set(first.pending) == {m.key for m in messages}
+    # Only the first message was tried (with its bounded retries): the rest wait their turn.
+    assert len(fake_slack.requests) == 2
+    [tried] = [m for m in outbox.messages() if m.attempts]
+    assert "503" in tried.last_error
+
+    fake_slack.down = False
+    second = _run(outbox, channels, messages)
+    assert second.pending == [] and second.failed == []
+    top = fake_slack.top_level()
+    assert [m.text.split(":")[0] for m in top] == [
+        "Cost anomaly",
+        "Cost anomaly",
+        "FinOps digest 2026-11-25",
+    ]
+    digest_message = top[-1]
+    assert len(fake_slack.replies(digest_message.ts)) == 2  # anomalies, idle resources
+    [chart] = fake_slack.files
+    assert chart["thread_ts"] == digest_message.ts and chart["data"][:4] == b"\x89PNG"
+    # The unchanged alert updates are skipped, not sent.
+    assert all(not m.updates for m in fake_slack.messages)
+
+    third = _run(outbox, channels, messages)
+    assert third.sent == [] and len(fake_slack.messages) == 5
+
+
+def test_jira_down_leaves_issues_pending_then_creates_each_once(
+    outbox: Outbox, fake_jira: FakeJira
+) -> None:
+    channels = _channels(jira=fake_jira)
+    digest = sample_digest(findings=3, anomalies=2).model_copy(
+        update={
+            "findings": [
+                *sample_digest(findings=3).findings,
+                *[f.model_copy(update={"check": "ebs-idle"}) for f in sample_digest().findings],
+            ]
+        }
+    )
+    messages = [
+        m
+        for m in plan_report(digest, template_summary(digest), {}, PlanOptions())
+        if m.channel == "jira"
+    ]
+    assert len(messages) == 4  # two anomalies, two account x check groups
+    fake_jira.down = True
+    down = _run(outbox, channels, messages)
+    assert down.sent == [] and len(down.pending) == 4 and fake_jira.issues == {}
+
+    fake_jira.down = False
+    up = _run(outbox, channels, messages)
+    assert len(up.sent) == 4 and len(fake_jira.issues) == 4
+    labels = sorted(
+        next(lab for lab in i["fields"]["labels"] if lab.startswith("finops-"))
+        for i in fake_jira.issues.values()
+    )
+    assert len(set(labels)) == 4
+
+    rerun = _run(outbox, channels, messages)
+    assert rerun.sent == [] and len(fake_jira.issues) == 4
+    assert all(issue["comments"] == [] for issue in fake_jira.issues.values())
+
+
+def test_a_lost_outbox_row_still_does_not_duplicate_a_jira_issue(
+    tmp_path: Path, fake_jira: FakeJira
+) -> None:
+    channels = _channels(jira=fake_jira)
+    messages = [m for m in _plan(findings=2, anomalies=0) if m.channel == "jira"]
+    _run(Outbox(f"sqlite:///{tmp_path / 'a.db'}"), channels, messages)
+    # A fresh database (say, a new deployment) plans the same issue: Jira's label search wins.
+    _run(Outbox(f"sqlite:///{tmp_path / 'b.db'}"), channels, messages)
+    [issue] = fake_jira.issues.values()
+    assert len(issue["comments"]) == 1
+
+
+def test_unconfigured_channels_render_locally_and_are_never_sent(outbox: Outbox) -> None:
+    channels = _channels()
+    messages = _plan()
+    report = _run(outbox, channels, messages)
+    assert report.sent == [] and report.pending == []
+    stored = outbox.messages()
+    assert {m.key for m in stored} == {m.key for m in messages}
+    assert {m.status for m in stored} == {OutboxStatus.LOCAL}
+
+
+def test_webhook_posts_thread_details_as_follow_ups_and_skips_what_it_cannot_do(
+    outbox: Outbox, fake_slack: FakeSlack
+) -> None:
+    channels = _channels(slack=fake_slack, webhook=True)
+    messages = [m for m in _plan(findings=5, anomalies=1) if m.channel == "slack"]
+    report = _run(outbox, channels, messages)
+    assert len(fake_slack.webhook_posts) == 4  # alert, digest, anomalies, idle resources
+    skipped = {outbox.get(k).op for k in report.skipped}  # type: ignore[union-attr]
+    assert skipped == {"chart", "update"}
+
+
+def test_a_rejected_message_fails_alone_and_can_be_retried(
+    outbox: Outbox, fake_slack: FakeSlack
+) -> None:
+    channels = _channels(slack=fake_slack)
+    broken = NewMessage(
+        key="slack|test|broken",
+        channel="slack",
+        kind="test",
+        op="post",
+        payload={"text": "x", "blocks": [{"type": "divider"}] * 51},
+    )
+    fine = NewMessage(
+        key="slack|test|fine", channel="slack", kind="test", op="post", payload={"text": "ok"}
+    )
+    report = _run(outbox, channels, [broken, fine])
+    assert report.failed == ["slack|test|broken"] and report.sent == ["slack|test|fine"]
+    assert "invalid_blocks" in report.errors["slack|test|broken"]
+    assert outbox.retry_failed() == 1
+    assert outbox.get("slack|test|broken").status is OutboxStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_a_claimed_message_is_not_sent_by_a_second_worker(outbox: Outbox) -> None:
+    message = NewMessage(key="k", channel="slack", kind="t", op="post", payload={"text": "x"})
+    outbox.enqueue([message], enabled={"slack"})
+    assert outbox.claim("k") is True
+    assert outbox.claim("k") is False
+
+
+def test_too_many_transient_failures_end_as_failed(outbox: Outbox, fake_slack: FakeSlack) -> None:
+    fake_slack.down = True
+    channels = _channels(slack=fake_slack)
+    message = NewMessage(key="k", channel="slack", kind="t", op="post", payload={"text": "x"})
+    outbox.enqueue([message], channels.enabled)
+    for _ in range(5):
+        deliver_pending(outbox, channels)
+    stored = outbox.get("k")
+    assert stored is not None and stored.status is OutboxStatus.FAILED and stored.attempts == 5
