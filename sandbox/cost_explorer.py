@@ -232,7 +232,7 @@ def _time_period(body: dict[str, Any], ledger: Ledger, today: date) -> tuple[dat
     next_month = _months_back(today, -1)
     if end > next_month:
         raise _validation("end date past the beginning of next month")
-    if start < _months_back(today, FULL_HISTORY_MONTHS - 1) and start.day != 1:
+    if start < _months_back(today, FULL_HISTORY_MONTHS) and start.day != 1:
         raise _validation(
             "To retrieve data beyond the past 14 months, your start date needs to be the first "
             "day of the month."
