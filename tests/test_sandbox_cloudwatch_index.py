@@ -185,7 +185,7 @@ def test_get_metric_data_500_queries_same_as_stock_moto(cloudwatch: Any) -> None
 
 def test_get_metric_data_ascending_window_cut_and_math(cloudwatch: Any) -> None:
     ids = _seed(cloudwatch, instances=8)
-    queries = [
+    queries: list[dict[str, Any]] = [
         {
             "Id": "cpu",
             "MetricStat": {
@@ -294,7 +294,7 @@ def test_list_metrics_pages_over_500(cloudwatch: Any) -> None:
     grid = np.array(["2026-03-01T00:00"], dtype="datetime64[s]")
     for n in range(620):
         ci.put_metric_series(
-            ACCOUNT, REGION, "AWS/EBS", "VolumeIdleTime", {"VolumeId": f"vol-{n}"}, grid, [1.0]
+            ACCOUNT, REGION, "AWS/EBS", "VolumeIdleTime", {"VolumeId": f"vol-{n}"}, grid, np.ones(1)
         )
     first = cloudwatch.list_metrics(Namespace="AWS/EBS")
     assert len(first["Metrics"]) == 500 and first["NextToken"]
