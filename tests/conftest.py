@@ -14,6 +14,8 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 pytest_plugins = [
     "tests.plugins.prefect",
     "tests.plugins.sandbox",
+    "tests.plugins.costs",
     "tests.plugins.postgres",
+    "tests.plugins.remediation",
     "tests.plugins.fake_services",
 ]

@@ -21,6 +21,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "tasks.findings.store",
     "tasks.anomalies.store",
     "tasks.notify.outbox",
+    "tasks.remediation.ledger",
 )
 
 

@@ -39,7 +39,8 @@ TRANSITIONS: dict[FindingStatus, set[FindingStatus]] = {
     },
     S.SNOOZED: {S.OPEN, S.DISMISSED, S.RESOLVED},
     S.DISMISSED: {S.OPEN, S.RESOLVED},
-    S.REMEDIATING: {S.REMEDIATED, S.FAILED},
+    # remediating -> open: the re-check just before acting found the resource changed.
+    S.REMEDIATING: {S.REMEDIATED, S.FAILED, S.OPEN},
     S.REMEDIATED: {S.RESOLVED, S.OPEN},
     S.FAILED: {S.APPROVED, S.OPEN, S.DISMISSED, S.RESOLVED, S.REMEDIATING},
     S.RESOLVED: {S.OPEN},

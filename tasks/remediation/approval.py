@@ -1,0 +1,303 @@
+"""The approval form: a preview table, a typed Prefect ``RunInput``, and reading the answer.
+
+The form is built per run from the findings offered, so the Prefect UI's Resume dialog shows
+plain choices (JSON-schema enums it renders as selects): decide approve or reject, pick the
+findings to include (none by default), optionally pick another action for a finding from its
+menu, and give your name.  Each choice is a readable label that carries the first 12 characters
+of the finding's fingerprint, so the CLI (``finops approve``) and the Slack link can fill the same
+form from fingerprints.  Nothing is approved unless it is chosen; an explicit-only action
+(``terminate``) runs only when it was picked by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import pydantic
+from prefect.input import RunInput
+
+from tasks.findings.store import StoredFinding
+from tasks.remediation.menu import EXPLICIT_ONLY, SKIP, default_action, menu_for
+
+FP_CHARS = 12
+ARROW = " -> "
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A finding offered for approval, with its menu and the default action."""
+
+    fingerprint: str
+    check: str
+    account_id: str
+    region: str
+    resource_id: str
+    menu: tuple[str, ...]
+    default: str
+    monthly_savings_usd: Decimal | None
+    risk: str
+    owner: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.resource_id} | {self.check} | {self.fingerprint[:FP_CHARS]}"
+
+    def action_label(self, action: str) -> str:
+        return f"{self.label}{ARROW}{action}"
+
+
+def candidate_from(stored: StoredFinding) -> Candidate:
+    """The approval view of a stored finding.
+
+    Example:
+        >>> candidate_from(stored).default  # doctest: +SKIP
+        'snapshot_and_delete'
+    """
+    finding = stored.finding
+    return Candidate(
+        fingerprint=finding.fingerprint,
+        check=finding.check,
+        account_id=finding.account_id,
+        region=finding.region,
+        resource_id=finding.resource_id,
+        menu=menu_for(finding.check, finding.recommended_actions),
+        default=default_action(finding.check, finding.recommended_actions),
+        monthly_savings_usd=finding.monthly_savings_usd,
+        risk=finding.risk,
+        owner=finding.owner or finding.tags.get("owner", "") or "-",
+    )
+
+
+def _money(value: Decimal | None) -> str:
+    return "unknown" if value is None else f"${value.quantize(Decimal('0.01')):,}"
+
+
+def preview_markdown(
+    candidates: Sequence[Candidate], dry_run: bool, timeout_s: int, run_id: str = ""
+) -> str:
+    """The preview an approver reads: one row per finding, what it would do and save.
+
+    Example:
+        >>> preview_markdown([], dry_run=True, timeout_s=60).splitlines()[0]
+        '### Remediation approval: 0 findings, $0.00 per month (USD)'
+    """
+    total = sum((c.monthly_savings_usd or Decimal(0) for c in candidates), Decimal(0))
+    lines = [
+        f"### Remediation approval: {len(candidates)} findings, {_money(total)} per month (USD)",
+        "",
+        "Mode: **DRY RUN** (permissions are checked, nothing changes)"
+        if dry_run
+        else "Mode: **LIVE**: approved actions change AWS resources",
+        "",
+        "| resource | check | action (default) | other actions | monthly savings (USD) "
+        "| risk | owner | fingerprint |",
+        "|---|---|---|---|---:|---|---|---|",
+    ]
+    for c in candidates:
+        others = ", ".join(a for a in c.menu if a not in {c.default, SKIP}) or "-"
+        lines.append(
+            f"| {c.account_id}/{c.region}/{c.resource_id} | {c.check} | {c.default} | {others} "
+            f"| {_money(c.monthly_savings_usd)} | {c.risk} | {c.owner} "
+            f"| {c.fingerprint[:FP_CHARS]} |"
+        )
+    hours = timeout_s / 3600
+    lines += [
+        "",
+        "Nothing is approved unless you include it. Pick findings under *Findings to include*; "
+        "to use another action than the default, pick it under *Actions*. "
+        f"This request expires in {hours:g} h with nothing done.",
+    ]
+    if run_id:
+        lines.append(f"CLI: `finops approve {run_id} --only FP ... --as YOUR-NAME`")
+    return "\n".join(lines)
+
+
+def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
+    """A ``RunInput`` subclass whose choices are exactly these findings and their menus.
+
+    Example:
+        >>> form = build_form([cand])  # doctest: +SKIP
+        >>> form(approver="ana").decision
+        'reject'
+    """
+    if not candidates:
+        raise ValueError("no findings to approve; the form needs at least one")
+    finding_choices = tuple(c.label for c in candidates)
+    action_choices = tuple(c.action_label(a) for c in candidates for a in c.menu)
+    finding_type: Any = Literal[finding_choices]  # type: ignore[valid-type]
+    action_type: Any = Literal[action_choices]  # type: ignore[valid-type]
+    fields: dict[str, Any] = {
+        "decision": (
+            Literal["reject", "approve"],
+            pydantic.Field("reject", title="Decision", description="Approve or reject."),
+        ),
+        "findings": (
+            list[finding_type],
+            pydantic.Field(
+                default_factory=list,
+                title="Findings to include",
+                description="Only these are acted on (default action from the preview).",
+            ),
+        ),
+        "actions": (
+            list[action_type],
+            pydantic.Field(
+                default_factory=list,
+                title="Actions",
+                description="Optional: another action from a finding's menu.",
+            ),
+        ),
+        "approver": (
+            str,
+            pydantic.Field(..., min_length=1, title="Approver", description="Your name."),
+        ),
+        "comment": (str, pydantic.Field("", title="Comment")),
+    }
+    return pydantic.create_model("RemediationApproval", __base__=RunInput, **fields)  # type: ignore[no-any-return, call-overload]
+
+
+@dataclass
+class ApprovalDecision:
+    """What the approver decided, resolved to fingerprints and actions."""
+
+    decision: Literal["approved", "rejected", "expired"]
+    approver: str = ""
+    comment: str = ""
+    selections: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def decide(values: dict[str, Any], candidates: Sequence[Candidate]) -> ApprovalDecision:
+    """Turn the submitted form into fingerprint -> action, refusing anything not chosen.
+
+    A finding gets its default action unless one of its menu actions was picked; two different
+    picks for one finding leave it out (ambiguous); an action picked for a finding that was not
+    included is ignored (noted); ``skip`` leaves the finding out.
+
+    Example:
+        >>> decide({"decision": "reject", "approver": "ana"}, []).decision
+        'rejected'
+    """
+    approver = str(values.get("approver", "")).strip()
+    comment = str(values.get("comment", "") or "")
+    if values.get("decision") != "approve":
+        return ApprovalDecision("rejected", approver, comment)
+    by_label = {c.label: c for c in candidates}
+    included = [by_label[label] for label in values.get("findings", []) if label in by_label]
+    picked: dict[str, set[str]] = {}
+    notes: list[str] = []
+    for choice in values.get("actions", []):
+        label, _, action = str(choice).rpartition(ARROW)
+        candidate = by_label.get(label)
+        if candidate is None or action not in candidate.menu:
+            notes.append(f"unknown action choice {choice!r} ignored")
+            continue
+        picked.setdefault(candidate.fingerprint, set()).add(action)
+    selections: dict[str, str] = {}
+    for candidate in included:
+        actions = picked.pop(candidate.fingerprint, set())
+        if len(actions) > 1:
+            notes.append(f"{candidate.label}: several actions picked ({sorted(actions)}); left out")
+            continue
+        action = next(iter(actions)) if actions else candidate.default
+        if action in EXPLICIT_ONLY and not actions:
+            continue
+        if action == SKIP:
+            notes.append(f"{candidate.label}: skip chosen")
+            continue
+        selections[candidate.fingerprint] = action
+    for fingerprint in picked:
+        notes.append(f"action picked for {fingerprint[:FP_CHARS]} which was not included; ignored")
+    return ApprovalDecision("approved", approver, comment, selections, notes)
+
+
+class FormError(ValueError):
+    """The CLI's choices do not fit the waiting run's form."""
+
+
+def run_input_for(
+    schema: dict[str, Any],
+    approver: str,
+    reject: bool = False,
+    only: Sequence[str] = (),
+    actions: Sequence[str] = (),
+    comment: str = "",
+) -> dict[str, Any]:
+    """Fill a waiting run's approval form from fingerprints, as ``finops approve`` does.
+
+    Args:
+        schema: the form's JSON schema as the run saved it (what the UI renders).
+        approver: the approver's name (required).
+        reject: reject instead of approving.
+        only: findings to include, by fingerprint (prefix of at least 4) or resource id.
+        actions: ``FP=ACTION`` overrides; naming a finding here includes it.
+        comment: free text for the audit trail.
+
+    Raises:
+        FormError: a finding or action that the form does not offer, in one line.
+
+    Example:
+        >>> run_input_for(schema, "ana", only=["5f6c1a2b"])  # doctest: +SKIP
+        {'decision': 'approve', 'findings': ['vol-1 | ebs-unattached | 5f6c1a2b9d0e'], ...}
+    """
+    if not approver.strip():
+        raise FormError("give your name with --as NAME; approvals are recorded by name")
+    properties = schema.get("properties", {})
+    finding_labels: list[str] = list(
+        properties.get("findings", {}).get("items", {}).get("enum", [])
+    )
+    action_labels: list[str] = list(properties.get("actions", {}).get("items", {}).get("enum", []))
+    if reject:
+        return {
+            "decision": "reject",
+            "findings": [],
+            "actions": [],
+            "approver": approver,
+            "comment": comment,
+        }
+
+    def find(identifier: str) -> str:
+        ident = identifier.strip().lower()
+        matches = [
+            label
+            for label in finding_labels
+            if (len(ident) >= 4 and label.rsplit(" | ", 1)[-1].startswith(ident[:FP_CHARS]))
+            or label.split(" | ", 1)[0].lower() == ident
+        ]
+        if not matches:
+            raise FormError(
+                f"{identifier!r} is not offered by this run; offered: " + "; ".join(finding_labels)
+            )
+        if len(matches) > 1:
+            raise FormError(
+                f"{identifier!r} matches {len(matches)} findings; give more of the fingerprint"
+            )
+        return matches[0]
+
+    chosen = [find(i) for i in only]
+    picked: list[str] = []
+    for spec in actions:
+        identifier, sep, action = spec.partition("=")
+        if not sep or not action:
+            raise FormError(f"--action {spec!r}: use FP=ACTION, e.g. 5f6c1a2b=delete")
+        label = find(identifier)
+        menu = [a.rpartition(ARROW)[2] for a in action_labels if a.rpartition(ARROW)[0] == label]
+        wanted = f"{label}{ARROW}{action.strip()}"
+        if wanted not in action_labels:
+            raise FormError(
+                f"--action {spec!r}: {action!r} is not on this finding's menu; choose from "
+                + ", ".join(menu)
+            )
+        picked.append(wanted)
+        if label not in chosen:
+            chosen.append(label)
+    return {
+        "decision": "approve",
+        "findings": list(dict.fromkeys(chosen)),
+        "actions": picked,
+        "approver": approver,
+        "comment": comment,
+    }

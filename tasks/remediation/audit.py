@@ -1,0 +1,143 @@
+"""The append-only audit trail of approvals and actions, as JSON Lines, locally or in S3.
+
+Local (default ``data_dir/audit.jsonl``): one line per record, appended under an exclusive
+``flock`` and fsynced, so concurrent runs never interleave half lines.
+
+S3 (``s3://bucket/prefix``): S3 has no append, and a read-modify-write of one object loses
+records when two runs write at once.  So every record is its own object,
+``prefix/YYYY/MM/DD/<UTC timestamp>-<uuid>.jsonl`` holding one JSON line; listing the prefix in
+key order reads the log back in time order.  Objects are only ever created (never overwritten);
+production buckets add versioning and Object Lock (the Terraform's audit bucket) so a record
+cannot be altered or deleted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RecordKind = Literal["approval", "action"]
+
+
+class AuditRecord(BaseModel):
+    """One approval or one action: who decided, what was done, and how to undo it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: RecordKind
+    run_id: str
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    approver: str = ""
+    comment: str = ""
+    decision: str = ""
+    fingerprint: str = ""
+    check: str = ""
+    account_id: str = ""
+    region: str = ""
+    resource_id: str = ""
+    action: str = ""
+    dry_run: bool = True
+    result: str = ""
+    reason: str = ""
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    request_ids: list[str] = Field(default_factory=list)
+    backup_ids: dict[str, str] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class AuditLog:
+    """Append and read audit records at a local path or an ``s3://bucket/prefix`` URL.
+
+    Args:
+        url: a file path (JSON Lines) or ``s3://bucket/prefix``.
+        s3_client: the boto3 S3 client for an ``s3://`` URL (built from the environment if
+            omitted).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> log = AuditLog(str(pathlib.Path(tempfile.mkdtemp()) / "audit.jsonl"))
+        >>> log.append(AuditRecord(kind="approval", run_id="r1", approver="ana"))
+        >>> [r.approver for r in log.read()]
+        ['ana']
+    """
+
+    def __init__(self, url: str, s3_client: Any = None) -> None:
+        self.url = url
+        self._s3 = s3_client
+        if url.startswith("s3://"):
+            bucket, _, prefix = url[len("s3://") :].partition("/")
+            if not bucket:
+                raise ValueError(f"audit log URL {url!r} names no bucket; use s3://bucket/prefix")
+            self.bucket, self.prefix = bucket, prefix.strip("/")
+        else:
+            self.path = Path(url)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.url.startswith("s3://")
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            from tasks.aws.session import boto_config
+
+            self._s3 = boto3.client("s3", config=boto_config())
+        return self._s3
+
+    def append(self, record: AuditRecord) -> None:
+        """Append one record; it is durable when this returns."""
+        line = record.model_dump_json() + "\n"
+        if self.is_s3:
+            stamp = record.at.astimezone(UTC)
+            key = "/".join(
+                p
+                for p in (
+                    self.prefix,
+                    stamp.strftime("%Y/%m/%d"),
+                    f"{stamp.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex}.jsonl",
+                )
+                if p
+            )
+            # IfNoneMatch makes the put create-only: a record is never overwritten.
+            self._client().put_object(
+                Bucket=self.bucket, Key=key, Body=line.encode(), IfNoneMatch="*"
+            )
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def read(self) -> list[AuditRecord]:
+        """Every record, oldest first."""
+        lines: list[str] = []
+        if self.is_s3:
+            client = self._client()
+            paginator = client.get_paginator("list_objects_v2")
+            prefix = f"{self.prefix}/" if self.prefix else ""
+            keys = sorted(
+                obj["Key"]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for obj in page.get("Contents", [])
+            )
+            for key in keys:
+                body = client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+                lines.extend(body.splitlines())
+        elif self.path.exists():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        return [AuditRecord.model_validate(json.loads(line)) for line in lines if line.strip()]

@@ -1,0 +1,390 @@
+"""Carry out approved actions safely: record, cap, re-check, act once, audit, update the store.
+
+The order for each approved (finding, action):
+
+1. the approval is in the ledger before anything happens (``record_approval``);
+2. per-run caps (resources and monthly dollars) are applied in approval order;
+3. live runs claim the ledger entry and move the finding to ``remediating``;
+4. the adapter re-checks the resource and acts (or dry-runs);
+5. the outcome goes to the audit log, the ledger and the findings store.
+
+A run that dies between 3 and 5 leaves the entry ``in_progress``; the next run picks it up
+(``recover``) and the adapter, being idempotent and fed the saved checkpoints, finishes it
+without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from finops.settings import Settings
+from tasks.findings.model import Finding, FindingStatus
+from tasks.findings.store import FindingsStore, TransitionError
+from tasks.remediation.actions import (
+    ACTIONS,
+    ActionContext,
+    ActionOutcome,
+    AlreadyDone,
+    Skip,
+    error_code,
+    remove_mark,
+)
+from tasks.remediation.approval import ApprovalDecision
+from tasks.remediation.audit import AuditLog, AuditRecord
+from tasks.remediation.ledger import LedgerEntry, RemediationLedger
+from tasks.remediation.menu import EXPLICIT_ONLY, FOLLOW_UP
+from tasks.remediation.report import ActionResult
+
+S = FindingStatus
+ClientFactory = Callable[[str, str, str], Any]  # (service, account_id, region) -> boto3 client
+
+
+@dataclass
+class Caps:
+    """Per-run limits; what exceeds them is skipped with the reason."""
+
+    max_resources: int
+    max_monthly_usd: Decimal
+    resources: int = 0
+    monthly_usd: Decimal = Decimal(0)
+
+    def admit(self, finding: Finding) -> str | None:
+        savings = finding.monthly_savings_usd or Decimal(0)
+        if self.resources + 1 > self.max_resources:
+            return f"per-run cap reached: {self.max_resources} resources"
+        if self.monthly_usd + savings > self.max_monthly_usd:
+            return f"per-run cap reached: ${self.max_monthly_usd} monthly (USD)"
+        self.resources += 1
+        self.monthly_usd += savings
+        return None
+
+
+class Remediator:
+    """Runs approved actions for one flow run.
+
+    Args:
+        settings: the project settings (remediation and idle sections are read).
+        store: the findings store.
+        ledger: the remediation ledger (same database).
+        audit: the audit log.
+        clients: builds a boto3 client for (service, account, region), normally
+            ``AwsAccess(role_name=remediation_role_name).client``.
+        run_id: the flow run id, written on every audit record.
+        dry_run: send writes as dry runs and change nothing in the stores.
+
+    Example:
+        >>> engine = Remediator(settings, store, ledger, log, clients, "r1", True)  # doctest: +SKIP
+        >>> results = engine.execute(engine.record_approval(decision))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: FindingsStore,
+        ledger: RemediationLedger,
+        audit: AuditLog,
+        clients: ClientFactory,
+        run_id: str,
+        dry_run: bool,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.audit = audit
+        self.clients = clients
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.now = now or (lambda: datetime.now(UTC))
+        key, _, value = settings.idle.protected_tag.partition("=")
+        self.protected_tag = (key, value)
+        self.caps = Caps(
+            settings.remediation.max_resources, Decimal(str(settings.remediation.max_monthly_usd))
+        )
+
+    # -- approval ------------------------------------------------------------------------------
+    def record_approval(self, decision: ApprovalDecision) -> list[LedgerEntry]:
+        """Audit the decision; when approved (live), put each chosen action in the ledger.
+
+        In dry-run nothing is written to the ledger or the store: the returned entries are
+        transient (id 0), so a dry run can never be "finished" by a later live run.
+        """
+        at = self.now()
+        self.audit.append(
+            AuditRecord(
+                kind="approval",
+                run_id=self.run_id,
+                at=at,
+                approver=decision.approver,
+                comment=decision.comment,
+                decision=decision.decision,
+                dry_run=self.dry_run,
+                result=decision.decision,
+                reason="; ".join(decision.notes),
+                after={"selections": decision.selections},
+            )
+        )
+        if decision.decision != "approved":
+            return []
+        entries: list[LedgerEntry] = []
+        for fingerprint, action in decision.selections.items():
+            if self.dry_run:
+                entries.append(
+                    LedgerEntry(
+                        0,
+                        self.run_id,
+                        fingerprint,
+                        action,
+                        "approved",
+                        decision.approver,
+                        decision.comment,
+                    )
+                )
+                continue
+            entry = self.ledger.approve(
+                self.run_id, fingerprint, action, decision.approver, decision.comment, now=at
+            )
+            # already approved/remediating by an earlier attempt of this approval: fine
+            with contextlib.suppress(TransitionError):
+                self.store.transition(
+                    fingerprint,
+                    S.APPROVED,
+                    actor=decision.approver,
+                    reason=f"{action}: {decision.comment}".strip(": "),
+                    now=at,
+                )
+            entries.append(entry)
+        return entries
+
+    # -- execution -----------------------------------------------------------------------------
+    def execute(self, entries: list[LedgerEntry]) -> list[ActionResult]:
+        """Run ledger entries in order; each one's outcome is audited before the next starts."""
+        return [self._run(entry) for entry in entries]
+
+    def recover(self) -> list[ActionResult]:
+        """Finish what earlier runs approved but did not complete, then act on due marks."""
+        results = [self._run(entry) for entry in self.ledger.unfinished()]
+        results += self.process_marks()
+        return results
+
+    def process_marks(self) -> list[ActionResult]:
+        """Unmark resources used again; run the follow-up action of marks that are due."""
+        results: list[ActionResult] = []
+        now = self.now()
+        for mark in self.ledger.marked():
+            try:
+                stored = self.store.get(mark.fingerprint)
+            except KeyError:
+                self.ledger.finish(mark.id, "unmarked", {"reason": "finding deleted"})
+                continue
+            finding = stored.finding
+            if stored.status in {S.RESOLVED, S.OPEN, S.DISMISSED}:
+                results.append(self._unmark(mark, finding, stored.status))
+                continue
+            if mark.due_at is None or mark.due_at > now or stored.status is not S.APPROVED:
+                continue
+            follow_up = FOLLOW_UP.get(finding.check)
+            if not follow_up:
+                continue
+            entry = self.ledger.approve(
+                mark.approval_id,
+                mark.fingerprint,
+                follow_up,
+                mark.approver,
+                f"due mark of {mark.due_at.date().isoformat()}: {mark.comment}".strip(": "),
+            )
+            self.ledger.finish(mark.id, "done", {**mark.result, "follow_up_entry": entry.id})
+            results.append(self._run(entry))
+        return results
+
+    def _unmark(self, mark: LedgerEntry, finding: Finding, status: FindingStatus) -> ActionResult:
+        ctx = self._context(finding, mark)
+        started = self.now()
+        try:
+            outcome = remove_mark(ctx)
+            result, reason = outcome.result, f"finding {status.value}: resource used again"
+        except AlreadyDone as done:
+            outcome, result, reason = ActionOutcome("already_done"), "already_done", str(done)
+        except (ClientError, BotoCoreError) as error:
+            outcome, result, reason = ActionOutcome("failed"), "failed", _describe(error)
+        if not self.dry_run and result != "failed":
+            self.ledger.finish(mark.id, "unmarked", {"result": result, "reason": reason})
+        self._audit_action(finding, mark, "remove_mark", result, reason, outcome, ctx, started)
+        return ActionResult(
+            finding.fingerprint, finding.resource_id, finding.check, "remove_mark", result, reason
+        )
+
+    def _context(self, finding: Finding, entry: LedgerEntry) -> ActionContext:
+        def client(service: str) -> Any:
+            return self.clients(service, finding.account_id, finding.region)
+
+        def save(name: str, value: Any) -> None:
+            if entry.id:
+                self.ledger.checkpoint(entry.id, name, value)
+
+        return ActionContext(
+            finding=finding,
+            client=client,
+            dry_run=self.dry_run,
+            protected_tag=self.protected_tag,
+            checkpoints=dict(entry.checkpoints),
+            save_checkpoint=save,
+            mark_days=self.settings.remediation.mark_days,
+            busy_cpu_pct=self.settings.remediation.busy_cpu_pct,
+            follow_up=FOLLOW_UP.get(finding.check),
+            now=self.now(),
+        )
+
+    def _run(self, entry: LedgerEntry) -> ActionResult:
+        started = self.now()
+        try:
+            finding = self.store.get(entry.fingerprint).finding
+        except KeyError:
+            if entry.id:
+                self.ledger.finish(
+                    entry.id, "skipped", {"reason": "finding no longer in the store"}
+                )
+            return ActionResult(
+                entry.fingerprint,
+                "?",
+                "?",
+                entry.action,
+                "skipped",
+                "finding no longer in the store",
+            )
+        spec = ACTIONS.get(entry.action)
+        reason_refused = None
+        if spec is None:
+            reason_refused = f"unknown action {entry.action!r}"
+        elif not finding.resource_id.startswith(spec.resource_prefixes):
+            reason_refused = f"{entry.action} does not apply to {finding.resource_id}"
+        elif entry.status == "approved" or entry.id == 0:
+            reason_refused = self.caps.admit(finding)
+        if spec is not None and entry.action in EXPLICIT_ONLY and not entry.approver:
+            reason_refused = f"{entry.action} needs an explicit approval by name"
+        ctx = self._context(finding, entry)
+        if reason_refused:
+            outcome = ActionOutcome("skipped", reason=reason_refused)
+            return self._close(entry, finding, outcome, ctx, started)
+        assert spec is not None
+        if not self.dry_run:
+            self.ledger.start(entry.id, now=started)
+            if spec.name != "tag_for_later":
+                self._move(
+                    finding.fingerprint, S.REMEDIATING, entry.approver, f"{entry.action} started"
+                )
+        try:
+            outcome = spec.apply(ctx)
+        except Skip as skip:
+            outcome = ActionOutcome("skipped", reason=str(skip))
+        except AlreadyDone as done:
+            outcome = ActionOutcome("already_done", reason=str(done))
+        except (ClientError, BotoCoreError) as error:
+            outcome = ActionOutcome("failed", reason=_describe(error))
+        except Exception as error:  # one bad resource never stops the others; reported, not hidden
+            outcome = ActionOutcome("failed", reason=f"{type(error).__name__}: {error}")
+        return self._close(entry, finding, outcome, ctx, started)
+
+    def _close(
+        self,
+        entry: LedgerEntry,
+        finding: Finding,
+        outcome: ActionOutcome,
+        ctx: ActionContext,
+        started: datetime,
+    ) -> ActionResult:
+        result = outcome.result
+        marking = entry.action == "tag_for_later" and result in {"succeeded", "already_done"}
+        if marking and ctx.follow_up:
+            result = "marked"
+        backups = {**{k: str(v) for k, v in ctx.checkpoints.items()}, **outcome.backup_ids}
+        self._audit_action(
+            finding, entry, entry.action, result, outcome.reason, outcome, ctx, started, backups
+        )
+        if not self.dry_run and entry.id:
+            ledger_status = {
+                "succeeded": "done",
+                "already_done": "done",
+                "marked": "marked",
+                "skipped": "skipped",
+                "failed": "failed",
+            }[result]
+            self.ledger.finish(
+                entry.id,
+                ledger_status,
+                {"result": result, "reason": outcome.reason, "backup_ids": backups},
+                due_at=outcome.due_at,
+            )
+            actor, why = entry.approver, f"{entry.action}: {outcome.reason or result}"
+            if result in {"succeeded", "already_done"} and not marking:
+                self._move(finding.fingerprint, S.REMEDIATED, actor, why)
+            elif result == "failed":
+                self._move(finding.fingerprint, S.FAILED, actor, why)
+            elif result == "skipped":
+                self._move(finding.fingerprint, S.OPEN, actor, f"skipped: {outcome.reason}")
+        return ActionResult(
+            finding.fingerprint,
+            finding.resource_id,
+            finding.check,
+            entry.action,
+            result,
+            outcome.reason,
+            backups,
+        )
+
+    def _audit_action(
+        self,
+        finding: Finding,
+        entry: LedgerEntry,
+        action: str,
+        result: str,
+        reason: str,
+        outcome: ActionOutcome,
+        ctx: ActionContext,
+        started: datetime,
+        backups: dict[str, str] | None = None,
+    ) -> None:
+        self.audit.append(
+            AuditRecord(
+                kind="action",
+                run_id=self.run_id,
+                approver=entry.approver,
+                comment=entry.comment,
+                decision=f"approval {entry.approval_id}",
+                fingerprint=finding.fingerprint,
+                check=finding.check,
+                account_id=finding.account_id,
+                region=finding.region,
+                resource_id=finding.resource_id,
+                action=action,
+                dry_run=self.dry_run,
+                result=result,
+                reason=reason,
+                before=outcome.before,
+                after=outcome.after,
+                request_ids=[r for r in ctx.request_ids if r],
+                backup_ids=backups or {},
+                started_at=started,
+                finished_at=self.now(),
+                permissions_proven=ctx.proven,
+            )
+        )
+
+    def _move(self, fingerprint: str, target: FindingStatus, actor: str, reason: str) -> None:
+        # e.g. a scan resolved the finding meanwhile: the audit log still has the action.
+        with contextlib.suppress(TransitionError):
+            self.store.transition(fingerprint, target, actor=actor or "remediate", reason=reason)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"{error_code(error)}: {message}"
+    return f"{type(error).__name__}: {error}"

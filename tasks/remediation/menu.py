@@ -1,0 +1,93 @@
+"""Which remediation actions each check offers, and which one is proposed by default (pure).
+
+A finding's ``recommended_actions`` (set by its check) narrows the menu; the first entry that is
+neither ``skip`` nor explicit-only is the default the approval form proposes.  Actions that
+destroy without a way back (``terminate``) are explicit-only: they run only when a person picked
+that very action, never as a default.
+
+Example:
+    >>> menu_for("ebs-unattached", [])
+    ('snapshot_and_delete', 'delete', 'tag_for_later', 'skip')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SKIP = "skip"
+
+#: Actions offered per check, safest first.  The first non-skip, non-explicit one is the default.
+ACTION_MENUS: dict[str, tuple[str, ...]] = {
+    "ec2-idle": ("stop", "stop_with_image", "tag_for_later", "terminate", SKIP),
+    "ec2-stopped": ("tag_for_later", "terminate", SKIP),
+    "ebs-unattached": ("snapshot_and_delete", "delete", "tag_for_later", SKIP),
+    "ebs-gp2": ("modify_to_gp3", SKIP),
+    "ebs-idle": ("tag_for_later", SKIP),
+    "snapshot-stale": ("delete_snapshot", "tag_for_later", SKIP),
+    "eip-unassociated": ("release", SKIP),
+    "elb-idle": ("tag_for_later", SKIP),
+    "nat-idle": ("tag_for_later", SKIP),
+    "rds-idle": ("tag_for_later", SKIP),
+    "s3-stale-multipart": ("add_abort_multipart_rule", SKIP),
+}
+
+#: Actions that are never proposed by default; a person must choose them by name.
+EXPLICIT_ONLY: frozenset[str] = frozenset({"terminate"})
+
+#: What ``tag_for_later`` does when the mark falls due (None: the mark only tells the owner).
+FOLLOW_UP: dict[str, str | None] = {
+    "ec2-idle": "stop",
+    "ec2-stopped": None,
+    "ebs-unattached": "snapshot_and_delete",
+    "ebs-idle": None,
+    "snapshot-stale": "delete_snapshot",
+    "elb-idle": None,
+    "nat-idle": None,
+    "rds-idle": None,
+}
+
+
+def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
+    """The actions a finding of ``check`` may be approved for, in menu order.
+
+    Args:
+        check: the finding's check name.
+        recommended: the finding's ``recommended_actions``; when given, only those (that the
+            check's menu knows) are offered, plus ``skip``.
+
+    Returns:
+        The menu; ``('skip',)`` when nothing can be done automatically.
+
+    Example:
+        >>> menu_for("ec2-idle", ["stop", "terminate"])
+        ('stop', 'terminate', 'skip')
+    """
+    menu = ACTION_MENUS.get(check, (SKIP,))
+    if recommended:
+        chosen = tuple(a for a in menu if a in set(recommended) and a != SKIP)
+        if chosen:
+            return (*chosen, SKIP)
+    return menu
+
+
+def default_action(check: str, recommended: Sequence[str]) -> str:
+    """The action the form proposes for a finding: safe, never explicit-only; ``skip`` if none.
+
+    Example:
+        >>> default_action("ec2-stopped", [])
+        'tag_for_later'
+    """
+    for action in menu_for(check, recommended):
+        if action != SKIP and action not in EXPLICIT_ONLY:
+            return action
+    return SKIP
+
+
+def is_actionable(check: str, recommended: Sequence[str]) -> bool:
+    """Whether the menu holds anything besides ``skip``.
+
+    Example:
+        >>> is_actionable("unknown-check", [])
+        False
+    """
+    return any(a != SKIP for a in menu_for(check, recommended))
