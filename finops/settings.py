@@ -123,6 +123,13 @@ class CostSettings(BaseModel):
     @field_validator("group_by")
     @classmethod
     def _two_groups(cls, value: list[str]) -> list[str]:
+    @field_validator("daily_total_band")
+    @classmethod
+    def _band_off_or_wide(cls, value: float) -> float:
+        if 0 < value <= 1:
+            raise ValueError("use 0 (off) or a factor above 1, e.g. 10")
+        return value
+
         if not 1 <= len(value) <= 2:
             raise ValueError("Cost Explorer accepts one or two GroupBy keys")
         return value

@@ -409,11 +409,16 @@ def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.Data
         if len(partials) > 8:
             partials = [_refold(partials)]
     folded = _refold(partials)
-    foreign = folded[folded["billing_period"] != period.billing_period]
-    if not foreign.empty:
+    # A row may carry another BillingPeriodStart (a provider billing a late charge next month,
+    # as in the FOCUS sample); what must hold is that its charge day lies in this period's days,
+    # because the period replaces exactly those days in the store.
+    charged = pd.to_datetime(folded["charge_date"]).dt.date
+    outside = folded[(charged < period.start) | (charged > period.end)]
+    if not outside.empty:
         raise ExportError(
-            f"export period {period.billing_period} ({period.manifest}) holds rows of billing "
-            f"period {sorted(set(foreign['billing_period']))}; the export is malformed"
+            f"export period {period.billing_period} ({period.manifest}) holds charges dated "
+            f"{outside['charge_date'].min()}..{outside['charge_date'].max()}, outside "
+            f"{period.start}..{period.end}; the export is malformed"
         )
     return folded, line_items
 

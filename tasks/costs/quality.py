@@ -72,7 +72,8 @@ class QualityPolicy:
         today: the current UTC day (estimated rows are judged against it).
         estimated_recent_days: estimated rows only within this many days before ``today``.
         daily_total_band: a day's usage total must be within [median / band, median x band]
-            of its trailing 28 days (judged once at least ``min_history_days`` days are known).
+            of its trailing 28 days (judged once at least ``min_history_days`` days are known);
+            None turns the band off (for data that is not a time series).
         min_history_days: days of history needed before the band applies.
 
     Example:
@@ -84,7 +85,7 @@ class QualityPolicy:
     end: date
     today: date
     estimated_recent_days: int = 5
-    daily_total_band: float = 10.0
+    daily_total_band: float | None = 10.0
     min_history_days: int = 7
     trailing_days: int = 28
 
@@ -137,7 +138,7 @@ class QualityError(ValueError):
 
 
 def daily_usage_totals(frame: pd.DataFrame) -> pd.Series:
-    """Effective cost of Usage rows per charge day (the figure the band judges).
+    """Effective cost of Usage rows (refunds aside) per charge day (the figure the band judges).
 
     Usage on amortized cost is smooth across month starts (commitment fees are Purchase rows),
     so a band on it catches broken batches, not billing calendars.
@@ -148,6 +149,9 @@ def daily_usage_totals(frame: pd.DataFrame) -> pd.Series:
         [2.0]
     """
     usage = frame[frame["charge_category"] == "Usage"]
+    if "usage_type" in usage.columns:
+        # Refunds correct past usage; they are not today's consumption.
+        usage = usage[~usage["usage_type"].astype(str).str.startswith("Refund")]
     days = pd.to_datetime(usage["charge_date"]).dt.date
     return usage.groupby(days)["effective_cost"].sum().sort_index()
 
@@ -206,7 +210,9 @@ def prepare(frame: pd.DataFrame, history_totals: pd.Series, policy: QualityPolic
 def _suite_expectations(policy: QualityPolicy) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    expectations: list[Any] = [gxe.ExpectColumnToExist(column=c) for c in COST_COLUMNS]
+    expectations: list[Any] = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(COST_COLUMNS), exact_match=False)
+    ]
     expectations += [
         gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=t)
         for c, t in REQUIRED_TYPES.items()
@@ -227,14 +233,17 @@ def _suite_expectations(policy: QualityPolicy) -> list[Any]:
         gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY_COLUMNS)),
         gxe.ExpectColumnValuesToBeBetween(column="check_cost_sign", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(
-            column="check_day_total_ratio",
-            min_value=1.0 / policy.daily_total_band,
-            max_value=policy.daily_total_band,
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
             column="check_estimated_age_days", max_value=float(policy.estimated_recent_days)
         ),
     ]
+    if policy.daily_total_band is not None:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="check_day_total_ratio",
+                min_value=1.0 / policy.daily_total_band,
+                max_value=policy.daily_total_band,
+            )
+        )
     return expectations
 
 
@@ -342,7 +351,12 @@ def validate_batch(
         }
         results.append(entry)
         if not item.success:
-            failures.append({**entry, "examples": _examples(batch, indices, column)})
+            examples = _examples(batch, indices, column)
+            mismatched = (details.get("details") or {}).get("mismatched") or {}
+            if mismatched.get("missing"):
+                entry["column"] = "+".join(mismatched["missing"])
+                examples = [f"missing columns {mismatched['missing']}"]
+            failures.append({**entry, "examples": examples})
     summary = {"success": bool(result.success), "rows": len(batch), "results": results}
     return QualityReport(bool(result.success), len(batch), failures, summary)
 

@@ -312,5 +312,5 @@ def quality_policy(settings: Settings, start: date, end: date, today: date) -> Q
         end=end,
         today=today,
         estimated_recent_days=settings.costs.estimated_recent_days,
-        daily_total_band=settings.costs.daily_total_band,
+        daily_total_band=band if (band := settings.costs.daily_total_band) > 1 else None,
     )
