@@ -73,6 +73,16 @@ def usd(amount: Decimal | float | int, signed: bool = False) -> str:
     return f"{sign}${abs(value):,.2f}"
 
 
+def cents(amount: Decimal) -> str:
+    """An amount as a decimal string with exactly two places, for machine-read JSON.
+
+    Example:
+        >>> cents(Decimal("400"))
+        '400.00'
+    """
+    return str(Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
 def pct(value: float, signed: bool = False) -> str:
     """Format a percentage with one decimal.
 
@@ -469,16 +479,16 @@ def summary_json(digest: DigestInput, summary: str) -> dict[str, Any]:
         "version": 1,
         "date": digest.day.isoformat(),
         "currency": "USD",
-        "spend_usd": str(digest.spend_usd),
-        "expected_usd": None if digest.expected_usd is None else str(digest.expected_usd),
+        "spend_usd": cents(digest.spend_usd),
+        "expected_usd": None if digest.expected_usd is None else cents(digest.expected_usd),
         "summary": summary,
         "budgets": [
             {
                 "name": b.name,
                 "period": b.period,
-                "budget_usd": str(b.budget_usd),
-                "actual_usd": str(b.actual_usd),
-                "forecast_usd": None if b.forecast_usd is None else str(b.forecast_usd),
+                "budget_usd": cents(b.budget_usd),
+                "actual_usd": cents(b.actual_usd),
+                "forecast_usd": None if b.forecast_usd is None else cents(b.forecast_usd),
                 "status": b.effective_status,
             }
             for b in digest.budgets
@@ -489,7 +499,7 @@ def summary_json(digest: DigestInput, summary: str) -> dict[str, Any]:
                 "monitor": a.monitor,
                 "start": a.start.isoformat(),
                 "end": a.end.isoformat() if a.end else None,
-                "impact_usd": str(a.impact_usd),
+                "impact_usd": cents(a.impact_usd),
                 "impact_pct": a.impact_pct,
                 "status": a.status,
                 "top_causes": [
@@ -501,7 +511,7 @@ def summary_json(digest: DigestInput, summary: str) -> dict[str, Any]:
         ],
         "findings": {
             "count": len(digest.findings),
-            "monthly_savings_usd": str(known),
+            "monthly_savings_usd": cents(known),
             "unknown_price": unknown,
         },
         "links": digest.links.model_dump(),
