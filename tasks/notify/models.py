@@ -12,12 +12,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from tasks.findings.model import Finding
 
 Direction = Literal["increase", "drop"]
 BudgetStatus = Literal["ok", "warning", "exceeded"]
+BudgetPeriod = Literal["daily", "monthly", "quarterly", "annually"]
 
 
 class AnomalyCause(BaseModel):
@@ -73,20 +74,31 @@ class AnomalySummary(BaseModel):
 class BudgetState(BaseModel):
     """A budget and where spend stands against it.
 
+    Accepts the anomaly engine's budget records as they are (``limit_usd``, ``period`` of
+    ``daily``/``monthly``/``quarterly``/``annually``, ``alerts``).
+
     Example:
-        >>> BudgetState(name="daily", period="day", budget_usd=Decimal("1000"),
+        >>> BudgetState(name="daily", period="daily", budget_usd=Decimal("1000"),
         ...             actual_usd=Decimal("1200")).used_pct
         120.0
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     name: str
-    period: Literal["day", "month"]
-    budget_usd: Decimal
+    period: BudgetPeriod
+    budget_usd: Decimal = Field(validation_alias=AliasChoices("budget_usd", "limit_usd"))
     actual_usd: Decimal
     forecast_usd: Decimal | None = None
     status: BudgetStatus | None = None
+    alerts: list[str] | None = Field(
+        None, description="Alerts the budget raised (e.g. 'forecast >= 80% of budget')."
+    )
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period_names(cls, value: object) -> object:
+        return {"day": "daily", "month": "monthly"}.get(str(value), value)
 
     @property
     def used_pct(self) -> float:
@@ -102,13 +114,14 @@ class BudgetState(BaseModel):
 
     @property
     def effective_status(self) -> BudgetStatus:
-        """The given status, or one derived at 80% / 100% of actual or forecast."""
+        """The given status; else from the raised alerts; else at 80% / 100% of actual/forecast."""
         if self.status is not None:
             return self.status
-        worst = max(self.used_pct, self.forecast_pct or 0.0)
         if self.used_pct >= 100:
             return "exceeded"
-        return "warning" if worst >= 80 else "ok"
+        if self.alerts is not None:
+            return "warning" if self.alerts else "ok"
+        return "warning" if max(self.used_pct, self.forecast_pct or 0.0) >= 80 else "ok"
 
 
 class DailyCost(BaseModel):

@@ -201,7 +201,7 @@ def finding_line(finding: Finding) -> str:
 
 def budget_line(budget: BudgetState) -> str:
     status = budget.effective_status
-    period = "daily" if budget.period == "day" else "monthly"
+    period = budget.period
     line = (
         f"{BUDGET_ICON[status]} {escape(budget.name)} ({period}): {usd(budget.actual_usd)} of "
         f"{usd(budget.budget_usd)} USD ({pct(budget.used_pct)} used)"
