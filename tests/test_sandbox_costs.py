@@ -685,7 +685,7 @@ def test_boto3_sees_estimated_days_errors_and_dimension_values(sandbox: Any) -> 
 
 
 def test_sandbox_restatement_changes_one_day_in_ce_and_the_export(fresh_sandbox: Any) -> None:
-    box = fresh_sandbox(instances=0, volumes=0, regions=("us-east-1",))
+    box = fresh_sandbox(accounts=2, instances=0, volumes=0, regions=("us-east-1",))
     truth = box.ground_truth
     day = date.fromisoformat(truth["last_day"]) - timedelta(days=20)
     export = truth["export"]
