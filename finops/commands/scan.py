@@ -1,9 +1,96 @@
-"""`finops` commands for the scan capability."""
+"""`finops scan`: run the scan-idle-resources flow and print its findings (table or JSON)."""
 
 from __future__ import annotations
 
+import json
+import re
+from enum import StrEnum
+
 import typer
+
+from finops.settings import SettingsError, known_regions
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated option as a list (blank items dropped).
+
+    Example:
+        >>> split_list("ec2-idle, ebs-gp2,")
+        ['ec2-idle', 'ebs-gp2']
+    """
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the CLI."""
+
+    @app.command("scan")
+    def scan(
+        checks: str = typer.Option("", "--checks", help="Comma-separated checks; default all."),
+        accounts: str = typer.Option("", "--accounts", help="Comma-separated account ids."),
+        regions: str = typer.Option("", "--regions", help="Comma-separated regions."),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TABLE, "--format", help="table (people) or json (an array of findings)."
+        ),
+    ) -> None:
+        """Scan every account x region for idle and wasted resources (scan-idle-resources).
+
+        Exit status: 0 when every target was scanned, 3 when some could not be (they are listed
+        on stderr; the findings of the others are printed and stored), 2 on bad input.
+        """
+        from tasks.idle.checks import CHECKS
+        from tasks.idle.registry import CheckConfigError
+
+        check_list, account_list, region_list = (
+            split_list(checks),
+            split_list(accounts),
+            split_list(regions),
+        )
+        unknown = [c for c in check_list if c not in CHECKS]
+        if unknown:
+            raise _fail(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
+        bad_accounts = [a for a in account_list if not _ACCOUNT.match(a)]
+        if bad_accounts:
+            raise _fail(f"malformed account id(s) {', '.join(bad_accounts)}; use 12 digits")
+        bad_regions = [r for r in region_list if r not in known_regions()]
+        if bad_regions:
+            raise _fail(
+                f"unknown region(s) {', '.join(bad_regions)}; use AWS names such as us-east-1"
+            )
+
+        from flows.scan_idle_resources import scan_idle_resources
+        from tasks.idle.report import text_table
+        from tasks.idle.tasks import as_json
+
+        try:
+            result = scan_idle_resources(
+                checks=check_list or None,
+                accounts=account_list or None,
+                regions=region_list or None,
+            )
+        except (CheckConfigError, SettingsError) as error:
+            raise _fail(str(error)) from None
+        if output is OutputFormat.JSON:
+            typer.echo(json.dumps(as_json(result.findings), indent=2))
+        else:
+            typer.echo(text_table(result.findings))
+        for error in result.errors:
+            typer.echo(
+                f"not scanned: {error['account_id']}/{error['region']} "
+                f"[{', '.join(error['checks'])}]: {error['code']}: {error['message']}",
+                err=True,
+            )
+        if result.errors:
+            raise typer.Exit(3)

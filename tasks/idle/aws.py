@@ -139,14 +139,19 @@ def transform_volumes(account_id: str, region: str, raw: Iterable[dict[str, Any]
     ]
 
 
-def get_snapshots(ec2: Any) -> list[dict[str, Any]]:
-    """Snapshots the account owns (DescribeSnapshots OwnerIds=self, 1,000 a page)."""
+def get_snapshots(ec2: Any, account_id: str) -> list[dict[str, Any]]:
+    """Snapshots the account owns (DescribeSnapshots, owner-id filter, 1,000 a page).
+
+    The ``owner-id`` filter means the same as ``OwnerIds=["self"]`` on AWS; it is used because
+    moto answers ``OwnerIds=self`` with every snapshot behind its built-in AMIs (seconds per call
+    in the sandbox).
+    """
     return list(
         _paginate(
             ec2,
             "describe_snapshots",
             "Snapshots",
-            OwnerIds=["self"],
+            Filters=[{"Name": "owner-id", "Values": [account_id]}],
             PaginationConfig={"PageSize": 1000},
         )
     )

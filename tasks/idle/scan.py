@@ -161,7 +161,12 @@ class IdleScanner:
     def _load(self, target: Target, kind: RecordKind, inventory: Inventory) -> None:
         services, get, transform = _LOADERS[kind]
         clients = [self.access.client(s, target.account_id, target.region) for s in services]
-        raw = get(clients[0], target.region) if kind == "buckets" else get(*clients)
+        if kind == "buckets":
+            raw = get(clients[0], target.region)
+        elif kind == "snapshots":
+            raw = get(clients[0], target.account_id)
+        else:
+            raw = get(*clients)
         setattr(inventory, kind, transform(target.account_id, target.region, raw))
 
     def _metrics(

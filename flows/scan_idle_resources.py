@@ -1,0 +1,80 @@
+"""The ``scan-idle-resources`` flow: every idle/waste check over every account x region.
+
+Orchestration only: plan (checks, parameters, targets) -> scan batches of targets with bounded
+concurrency (a progress artifact moves as they finish; failing targets are reported, the scan
+goes on) -> store findings for the fully scanned (check, account, region) scope -> publish a
+table artifact sorted by savings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+
+from finops.settings import load_settings
+from tasks.findings.store import FindingsStore
+from tasks.idle.scan import IdleScanner
+from tasks.idle.tasks import (
+    IdleScanResult,
+    Progress,
+    ScanTotals,
+    batches,
+    build_result,
+    make_access,
+    make_prices,
+    plan_scan,
+    publish_report,
+    scan_batch,
+    store_findings,
+)
+
+
+@flow(name="scan-idle-resources", log_prints=False)
+def scan_idle_resources(
+    checks: list[str] | None = None,
+    accounts: list[str] | None = None,
+    regions: list[str] | None = None,
+) -> IdleScanResult:
+    """Scan accounts x regions for idle and wasted resources and store the findings.
+
+    Args:
+        checks: check names (default: settings.idle.checks, else all).
+        accounts: account ids (default: settings, else the organisation's accounts).
+        regions: regions (default: settings, else the regions enabled for the account).
+
+    Returns:
+        The findings (largest savings first), the failed targets, the skipped resources and
+        what changed in the findings store.
+
+    Example:
+        >>> scan_idle_resources(checks=["ebs-unattached"], regions=["us-east-1"])  # doctest: +SKIP
+    """
+    logger = get_run_logger()
+    settings = load_settings()
+    now = datetime.now(UTC)
+    access = make_access(settings)
+    plan = plan_scan(settings, access, checks, accounts, regions)
+    logger.info("scanning %d target(s) for %s", len(plan.targets), ", ".join(plan.checks))
+    store = FindingsStore(settings.findings_url)
+    progress = Progress(len(plan.targets) * plan.steps_per_target)
+    scanner = IdleScanner(
+        access,
+        plan.selected,
+        plan.params,
+        make_prices(settings, access),
+        settings.idle,
+        now,
+        store=store,
+        on_step=progress.step,
+    )
+    totals = ScanTotals()
+    concurrency = settings.aws.max_concurrency
+    for batch in batches(plan.targets, concurrency * 4):
+        for scan in scan_batch(scanner, batch, concurrency, progress, plan.steps_per_target):
+            totals.add(scan)
+    for error in totals.errors:
+        logger.warning("not scanned: %s", error)
+    lifecycle = store_findings(store, totals.findings, totals.scanned, now)
+    publish_report(totals.findings, totals.errors)
+    return build_result(totals, lifecycle, len(plan.targets))

@@ -1,0 +1,147 @@
+"""Rendering of idle findings for people: the savings-sorted table, its total, failed targets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tasks.findings.model import Finding
+
+
+class _Error(Protocol):
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def checks(self) -> tuple[str, ...]: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+def by_savings(findings: Iterable[Finding]) -> list[Finding]:
+    """Largest monthly savings first; unknown savings last; ties by fingerprint (stable).
+
+    Example:
+        >>> by_savings([])
+        []
+    """
+    return sorted(
+        findings,
+        key=lambda f: (
+            f.monthly_savings_usd is None,
+            -(f.monthly_savings_usd or Decimal(0)),
+            f.fingerprint,
+        ),
+    )
+
+
+def usd_month(amount: Decimal | None) -> str:
+    """Money for people: currency and period, or 'unknown'.
+
+    Example:
+        >>> usd_month(Decimal("1234.5")), usd_month(None)
+        ('$1,234.50 USD/month', 'unknown (price not in the price book)')
+    """
+    if amount is None:
+        return "unknown (price not in the price book)"
+    return f"${amount.quantize(Decimal('0.01')):,} USD/month"
+
+
+def total_savings(findings: Iterable[Finding]) -> tuple[Decimal, int]:
+    """(sum of known monthly savings, number of findings whose savings are unknown)."""
+    total = Decimal(0)
+    unknown = 0
+    for finding in findings:
+        if finding.monthly_savings_usd is None:
+            unknown += 1
+        else:
+            total += finding.monthly_savings_usd
+    return total, unknown
+
+
+def savings_summary(findings: Sequence[Finding]) -> str:
+    """One line: how many findings and what they waste.
+
+    Example:
+        >>> savings_summary([])
+        'Idle scan: 0 findings, estimated savings $0.00 USD/month.'
+    """
+    total, unknown = total_savings(findings)
+    text = f"Idle scan: {len(findings)} findings, estimated savings {usd_month(total)}."
+    if unknown:
+        text += f" {unknown} finding(s) with unknown price are not in the total."
+    return text
+
+
+def findings_table(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """Rows for the Prefect table artifact, largest savings first, with a TOTAL row last."""
+    ordered = by_savings(findings)
+    rows: list[dict[str, Any]] = [
+        {
+            "savings (USD/month)": (
+                "unknown" if f.monthly_savings_usd is None else f"{f.monthly_savings_usd:.2f}"
+            ),
+            "check": f.check,
+            "account": f.account_id,
+            "region": f.region,
+            "resource": f.resource_id,
+            "owner": f.owner or "",
+            "risk": f.risk,
+            "actions": " | ".join(f.recommended_actions),
+            "title": f.title,
+            "fingerprint": f.fingerprint,
+        }
+        for f in ordered
+    ]
+    total, unknown = total_savings(ordered)
+    rows.append(
+        {
+            "savings (USD/month)": f"{total:.2f}",
+            "check": "TOTAL",
+            "account": "",
+            "region": "",
+            "resource": f"{len(ordered)} findings",
+            "owner": "",
+            "risk": "",
+            "actions": "",
+            "title": f"{unknown} with unknown price" if unknown else "",
+            "fingerprint": "",
+        }
+    )
+    return rows
+
+
+def errors_markdown(errors: Sequence[_Error]) -> str:
+    """Failed targets as a markdown list (or a line saying none failed).
+
+    Example:
+        >>> errors_markdown([])
+        'Every target was scanned.'
+    """
+    if not errors:
+        return "Every target was scanned."
+    lines = ["# Targets that could not be scanned", ""]
+    lines += [
+        f"- `{e.account_id}/{e.region}` ({', '.join(e.checks)}): **{e.code}**: {e.message}"
+        for e in errors
+    ]
+    return "\n".join(lines)
+
+
+def text_table(findings: Iterable[Finding]) -> str:
+    """A plain-text table for the terminal, largest savings first, with the total."""
+    ordered = by_savings(findings)
+    header = f"{'USD/month':>10}  {'check':<18} {'account':<12} {'region':<14} resource"
+    lines = [header, "-" * len(header)]
+    for f in ordered:
+        money = "unknown" if f.monthly_savings_usd is None else f"{f.monthly_savings_usd:.2f}"
+        owner = f"  (owner {f.owner})" if f.owner else ""
+        lines.append(
+            f"{money:>10}  {f.check:<18} {f.account_id:<12} {f.region:<14} {f.resource_id}{owner}"
+        )
+    lines.append(savings_summary(ordered))
+    return "\n".join(lines)

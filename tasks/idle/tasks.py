@@ -1,0 +1,257 @@
+"""Prefect tasks of the idle scan: plan, scan batches of targets, store findings, publish report.
+
+Thin wrappers: the work is in ``tasks.idle.scan`` (adapters + pure rules) and
+``tasks.idle.report`` (pure rendering).  Tasks work on batches of account x region targets,
+never one task run per resource.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from finops.settings import Settings
+from tasks.aws.session import AwsAccess, Target, fan_out
+from tasks.findings.model import Finding
+from tasks.findings.store import FindingsStore
+from tasks.idle.registry import Check, CheckParams, resolve_params, select_checks
+from tasks.idle.report import (
+    by_savings,
+    errors_markdown,
+    findings_table,
+    savings_summary,
+    total_savings,
+)
+from tasks.idle.scan import IdleScanner, ScanError, TargetScan, error_code, families
+from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
+
+
+@dataclass
+class ScanPlan:
+    """What a scan will do: the checks, their parameters and the targets."""
+
+    checks: list[str]
+    selected: list[Check[Any]]
+    params: dict[str, CheckParams]
+    targets: list[Target]
+    steps_per_target: int
+
+
+@dataclass
+class ScanTotals:
+    """Everything the batches produced, merged."""
+
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    scanned: set[tuple[str, str, str]] = field(default_factory=set)
+    resources: int = 0
+
+    def add(self, scan: TargetScan) -> None:
+        self.findings.extend(scan.findings)
+        self.skipped.extend(
+            {
+                "check": s.check,
+                "account_id": s.account_id,
+                "region": s.region,
+                "resource_id": s.resource_id,
+                "reason": s.reason,
+            }
+            for s in scan.skipped
+        )
+        self.errors.extend(scan.errors)
+        self.scanned |= scan.scanned
+        self.resources += scan.resources
+
+
+def make_access(settings: Settings) -> AwsAccess:
+    """The AWS access layer for a scan (one per flow run: sessions and clients are cached)."""
+    return AwsAccess(settings.aws)
+
+
+def make_prices(settings: Settings, access: AwsAccess, use_pricing_api: bool = True) -> Prices:
+    """The Pricing API (us-east-1, cached under data_dir) in front of the bundled price book."""
+    if not use_pricing_api:
+        return BundledPrices()
+    return PricingApiPrices(
+        lambda: access.base_session.client(
+            "pricing", region_name="us-east-1", config=access.config
+        ),
+        settings.data_dir / "pricing-cache.json",
+    )
+
+
+@task(name="plan-idle-scan", cache_policy=NO_CACHE)
+def plan_scan(
+    settings: Settings,
+    access: AwsAccess,
+    checks: list[str] | None,
+    accounts: list[str] | None,
+    regions: list[str] | None,
+) -> ScanPlan:
+    """Validate the checks and their parameters, then list the account x region targets."""
+    selected = select_checks(checks or settings.idle.checks)
+    params = resolve_params(selected, settings.idle.params)
+    targets = access.targets(accounts or None, regions or None)
+    return ScanPlan(
+        checks=[c.name for c in selected],
+        selected=selected,
+        params=params,
+        targets=targets,
+        steps_per_target=len(families(selected)),
+    )
+
+
+class Progress:
+    """A Prefect progress artifact that moves as (target, family) steps finish."""
+
+    def __init__(self, total_steps: int, key: str = "idle-scan-progress") -> None:
+        self.total = max(1, total_steps)
+        self.done = 0
+        self._lock = threading.Lock()
+        self._shown = 0.0
+        created = create_progress_artifact(
+            progress=0.0, key=key, description="Idle scan: account x region x family steps done"
+        )
+        self.artifact_id: UUID | None = created if isinstance(created, UUID) else None
+
+    def step(self, target: Target | None = None, family: str | None = None) -> None:
+        with self._lock:
+            self.done += 1
+            percent = round(100.0 * self.done / self.total, 1)
+            # one update per percent at most: a 10k-resource scan must not flood the API
+            if self.artifact_id is None or (percent - self._shown < 1.0 and percent < 100.0):
+                return
+            self._shown = percent
+        update_progress_artifact(artifact_id=self.artifact_id, progress=percent)
+
+    def skip_target(self, steps: int) -> None:
+        for _ in range(steps):
+            self.step()
+
+
+@task(name="scan-idle-batch", cache_policy=NO_CACHE)
+def scan_batch(
+    scanner: IdleScanner,
+    targets: list[Target],
+    max_concurrency: int,
+    progress: Progress | None,
+    steps_per_target: int,
+) -> list[TargetScan]:
+    """Scan a batch of targets concurrently; a failing target becomes a ScanError, not a crash."""
+    outcome = fan_out(scanner.scan_target, targets, max_concurrency)
+    scans = list(outcome.results.values())
+    plan_checks = tuple(c.name for c in scanner.checks)
+    for target, error in outcome.errors.items():
+        scans.append(
+            TargetScan(
+                target=target,
+                errors=[
+                    ScanError(
+                        target.account_id, target.region, plan_checks, error.code, error.message
+                    )
+                ],
+            )
+        )
+        if progress is not None:
+            progress.skip_target(steps_per_target)
+    return scans
+
+
+@task(name="store-idle-findings", cache_policy=NO_CACHE)
+def store_findings(
+    store: FindingsStore,
+    findings: list[Finding],
+    scanned: set[tuple[str, str, str]],
+    now: datetime,
+) -> dict[str, int]:
+    """Record the scan: new findings open, seen ones stay, gone ones (in scope) resolve."""
+    outcome = store.record_scan(findings, scope=scanned, now=now, actor="scan-idle-resources")
+    return {
+        "new": len(outcome.new),
+        "still_open": len(outcome.still_open),
+        "reraised": len(outcome.reraised),
+        "resolved": len(outcome.resolved),
+    }
+
+
+@task(name="publish-idle-report", cache_policy=NO_CACHE)
+def publish_report(findings: list[Finding], errors: list[ScanError]) -> None:
+    """Table artifact sorted by savings with the total; failing targets in a markdown artifact."""
+    summary = savings_summary(findings)
+    create_table_artifact(
+        table=findings_table(findings),
+        key="idle-findings",
+        description=summary
+        + (f"  {len(errors)} target(s) failed: see idle-scan-errors." if errors else ""),
+    )
+    create_markdown_artifact(
+        markdown=errors_markdown(errors), key="idle-scan-errors", description="Failed targets"
+    )
+
+
+def describe_failure(target: Target, checks: list[str], error: BaseException) -> ScanError:
+    """A ScanError for a target that failed outside the scanner."""
+    code, message = error_code(error)
+    return ScanError(target.account_id, target.region, tuple(checks), code, message)
+
+
+def batches(targets: list[Target], size: int) -> list[list[Target]]:
+    """Targets in batches of ``size`` (the last may be shorter).
+
+    Example:
+        >>> [len(b) for b in batches([Target("1", str(i)) for i in range(5)], 2)]
+        [2, 2, 1]
+    """
+    size = max(1, size)
+    return [targets[i : i + size] for i in range(0, len(targets), size)]
+
+
+def as_json(findings: list[Finding]) -> list[dict[str, Any]]:
+    """Findings as JSON-ready dicts (Decimal savings as strings, times ISO 8601)."""
+    return [finding.model_dump(mode="json") for finding in findings]
+
+
+class IdleScanResult(BaseModel):
+    """What the scan-idle-resources flow returns."""
+
+    findings: list[Finding]
+    errors: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
+    scanned: list[tuple[str, str, str]]
+    lifecycle: dict[str, int]
+    resources: int
+    targets: int
+    total_monthly_savings_usd: Decimal
+    unknown_savings: int
+
+
+def build_result(totals: ScanTotals, lifecycle: dict[str, int], targets: int) -> IdleScanResult:
+    """The flow's return value from the merged batches."""
+    ordered = by_savings(totals.findings)
+    total, unknown = total_savings(ordered)
+    return IdleScanResult(
+        findings=ordered,
+        errors=[e.as_dict() for e in totals.errors],
+        skipped=totals.skipped,
+        scanned=sorted(totals.scanned),
+        lifecycle=lifecycle,
+        resources=totals.resources,
+        targets=targets,
+        total_monthly_savings_usd=total,
+        unknown_savings=unknown,
+    )
