@@ -707,7 +707,9 @@ def generate_ledger(
     # Credits: a promotional credit of $10/day against member B's EC2 for four months.
     credits: list[dict[str, Any]] = []
     credit_start = next(i for i in range(int(days * 0.15), days) if dates[i].day == 1)
-    credit_end = min(days - 1, credit_start + 120)
+    # The programme covers four whole months (credits expire at a month's end).
+    month_ends = [i for i in range(credit_start, days - 1) if dates[i + 1].day == 1]
+    credit_end = month_ends[3] if len(month_ends) > 3 else days - 1
     credit_mask = np.zeros(days, dtype=bool)
     credit_mask[credit_start : credit_end + 1] = True
     credit_row = np.where(credit_mask, -10.0, 0.0)
