@@ -239,8 +239,8 @@ def test_denied_account_is_reported_and_others_stay_intact(
     store = FindingsStore(f"sqlite:///{tmp_path / 'findings.db'}")
     assert {s.finding.account_id for s in store.list(statuses=["open"])} >= {denied}
 
-    table = Artifact.get("idle-findings")
-    errors = Artifact.get("idle-scan-errors")
+    table: Any = Artifact.get("idle-findings")
+    errors: Any = Artifact.get("idle-scan-errors")
     assert table is not None and errors is not None
     assert denied in str(errors.data) and "AccessDenied" in str(errors.data)
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data

@@ -86,10 +86,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(as_json(result.findings), indent=2))
         else:
             typer.echo(text_table(result.findings))
-        for error in result.errors:
+        for failed in result.errors:
             typer.echo(
-                f"not scanned: {error['account_id']}/{error['region']} "
-                f"[{', '.join(error['checks'])}]: {error['code']}: {error['message']}",
+                f"not scanned: {failed['account_id']}/{failed['region']} "
+                f"[{', '.join(failed['checks'])}]: {failed['code']}: {failed['message']}",
                 err=True,
             )
         if result.errors:
