@@ -1,0 +1,324 @@
+"""The sandbox server as a new user meets it: `finops sandbox ...`, plain boto3, the fan-out.
+
+Everything runs against real sandbox server processes (moto behind our dispatcher), reached
+over HTTP exactly as boto3 or the AWS CLI would reach them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from typer.testing import CliRunner
+
+from finops.cli import app
+from finops.settings import AwsSettings
+from sandbox.context import SandboxSize
+from sandbox.state import pid_alive, read_state
+from tasks.aws.session import AwsAccess, Target, fan_out
+from tests.plugins.sandbox import TEST_SIZE, SandboxHandle, start_sandbox, stop_sandbox
+
+runner = CliRunner()
+
+#: A small organisation for tests that start their own server.
+SMALL = {"accounts": 2, "regions": ("us-east-1",), "instances": 6, "volumes": 2}
+
+
+def _instances(ground_truth: dict[str, Any], account_id: str, region: str) -> set[str]:
+    return {
+        r["resource_id"]
+        for r in ground_truth["resources"]
+        if r["resource_type"] == "ec2-instance"
+        and r["account_id"] == account_id
+        and r["region"] == region
+    }
+
+
+def _env_from_cli(state_path: Path) -> dict[str, str]:
+    result = runner.invoke(app, ["sandbox", "env", "--state-file", str(state_path)])
+    assert result.exit_code == 0, result.output
+    exports = {}
+    for line in result.output.splitlines():
+        assert line.startswith("export "), line
+        name, _, value = line.removeprefix("export ").partition("=")
+        exports[name] = value
+    return exports
+
+
+def _use_env(monkeypatch: pytest.MonkeyPatch, exports: dict[str, str]) -> None:
+    for name in [k for k in os.environ if k.startswith(("AWS_", "BOTO_"))]:
+        monkeypatch.delenv(name)
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_env_alone_lets_plain_boto3_see_the_organisation_and_member_fleets(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports = _env_from_cli(sandbox.state_path)
+    assert exports["AWS_ENDPOINT_URL"] == sandbox.endpoint_url
+    assert "AWS_PROFILE" not in exports
+    _use_env(monkeypatch, exports)
+
+    listed = [
+        a["Id"]
+        for page in boto3.client("organizations").get_paginator("list_accounts").paginate()
+        for a in page["Accounts"]
+    ]
+    assert sorted(listed) == sorted(sandbox.accounts)
+    assert len(sandbox.member_accounts) >= 2 and len(sandbox.regions) >= 2
+
+    for account in sandbox.accounts:
+        if account == sandbox.management_account_id:
+            session = boto3.Session()
+        else:
+            creds = boto3.client("sts").assume_role(
+                RoleArn=sandbox.role_arn(account), RoleSessionName="newcomer"
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+            assert session.client("sts").get_caller_identity()["Account"] == account
+        for region in sandbox.regions:
+            ec2 = session.client("ec2", region_name=region)
+            seen = {
+                i["InstanceId"]
+                for page in ec2.get_paginator("describe_instances").paginate()
+                for r in page["Reservations"]
+                for i in r["Instances"]
+            }
+            expected = _instances(sandbox.ground_truth, account, region)
+            assert expected, (account, region)
+            assert seen == expected, (account, region)
+
+
+def test_denied_role_fails_assume_role_for_that_account_only(sandbox: SandboxHandle) -> None:
+    denied, other = sandbox.member_accounts[:2]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sandbox.deny_role(sandbox.role_arn(denied))
+    try:
+        with pytest.raises(ClientError) as raised:
+            sts.assume_role(RoleArn=sandbox.role_arn(denied), RoleSessionName="denied")
+        assert raised.value.response["Error"]["Code"] == "AccessDenied"
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert sandbox.role_arn(denied) in raised.value.response["Error"]["Message"]
+        assert sts.assume_role(RoleArn=sandbox.role_arn(other), RoleSessionName="other")
+    finally:
+        sandbox.allow_role(sandbox.role_arn(denied))
+    assert sts.assume_role(RoleArn=sandbox.role_arn(denied), RoleSessionName="again")
+
+
+def test_fan_out_with_one_member_denied_returns_the_others_and_names_the_failed_target(
+    sandbox_env: SandboxHandle,
+) -> None:
+    sandbox = sandbox_env
+    denied = sandbox.member_accounts[0]
+    sandbox.deny_role(sandbox.role_arn(denied))
+    try:
+        access = AwsAccess(AwsSettings())
+        targets = access.targets(regions=sandbox.regions)  # accounts from Organizations
+
+        def count_instances(target: Target) -> int:
+            ec2 = access.client("ec2", target.account_id, target.region)
+            return sum(
+                len(r["Instances"])
+                for page in ec2.get_paginator("describe_instances").paginate()
+                for r in page["Reservations"]
+            )
+
+        outcome = fan_out(count_instances, targets, max_concurrency=4)
+    finally:
+        sandbox.allow_role(sandbox.role_arn(denied))
+
+    failed = {Target(denied, region) for region in sandbox.regions}
+    assert set(outcome.errors) == failed
+    for target, error in outcome.errors.items():
+        assert error.code == "AccessDenied"
+        assert denied in str(error) and target.region in str(error)
+    assert set(outcome.results) == set(targets) - failed
+    for target, count in outcome.results.items():
+        assert count == len(_instances(sandbox.ground_truth, target.account_id, target.region))
+
+
+def _cpu_query(n: int, instance: str, stat: str, period: int) -> dict[str, Any]:
+    return {
+        "Id": f"q{n}",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/EC2",
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+    }
+
+
+def test_metric_history_ends_near_now_and_spans_the_seeded_days(sandbox: SandboxHandle) -> None:
+    region = sandbox.regions[0]
+    account = sandbox.member_accounts[0]
+    running = [
+        r
+        for r in sandbox.ground_truth["resources"]
+        if r["resource_type"] == "ec2-instance"
+        and r["account_id"] == account
+        and r["region"] == region
+        and r["facts"]["state"] == "running"
+    ]
+    assert running
+    now = datetime.now(UTC)
+    answer = sandbox.client("cloudwatch", account, region).get_metric_data(
+        MetricDataQueries=[_cpu_query(0, running[0]["resource_id"], "Average", 3600)],
+        StartTime=now - timedelta(days=sandbox.size.days + 2),
+        EndTime=now,
+    )["MetricDataResults"][0]
+    newest, oldest = answer["Timestamps"][0], answer["Timestamps"][-1]  # newest first
+    assert now - timedelta(hours=3) <= newest <= now
+    assert oldest <= now - timedelta(days=sandbox.size.days - 1)
+
+
+def test_get_metric_data_answers_500_queries_in_order(sandbox: SandboxHandle) -> None:
+    account, region = sandbox.management_account_id, sandbox.regions[0]
+    instances = sorted(_instances(sandbox.ground_truth, account, region))
+    stats = ["Average", "Maximum", "Minimum", "Sum", "SampleCount"]
+    queries = [
+        _cpu_query(n, instances[n % len(instances)], stats[n % 5], 3600 * (1 + n % 3))
+        for n in range(500)
+    ]
+    # on the hour: GetMetricData's periods start at StartTime, GetMetricStatistics's at the
+    # first datapoint, which is on the hour
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=3)
+    cloudwatch = sandbox.client("cloudwatch", account, region)
+    results = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)[
+        "MetricDataResults"
+    ]
+    assert [r["Id"] for r in results] == [q["Id"] for q in queries]
+    by_id = {r["Id"]: r for r in results}
+    # the same numbers as GetMetricStatistics for the same series, period and statistic
+    stats_answer = cloudwatch.get_metric_statistics(
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": instances[1]}],
+        StartTime=start,
+        EndTime=end,
+        Period=7200,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    maxima = {p["Timestamp"]: p["Maximum"] for p in stats_answer}
+    q1 = by_id["q1"]
+    assert q1["Label"] == "CPUUtilization Maximum" and q1["Values"]
+    assert len(q1["Values"]) == 36 and set(q1["Timestamps"]) == set(maxima)
+    for timestamp, value in zip(q1["Timestamps"], q1["Values"], strict=True):
+        assert value == pytest.approx(maxima[timestamp])
+
+
+def test_control_endpoints_report_health_and_reject_bad_requests(sandbox: SandboxHandle) -> None:
+    health = sandbox.control("GET", "health")
+    assert health["ready"] is True and health["status"] == "ready"
+    assert sandbox.control("GET", "ground-truth")["accounts"] == sandbox.accounts
+    for method, name, body in [
+        ("POST", "deny-role", {"role": "x"}),
+        ("POST", "deny-role", {"role_arn": "not-an-arn"}),
+        ("POST", "restate", {"date": "yesterday"}),
+        ("GET", "nothing-here", None),
+    ]:
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            sandbox.control(method, name, body)
+        assert raised.value.code in {400, 404}
+        assert json.loads(raised.value.read())["error"]
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxHandle, ...]]:
+    """Two small sandboxes with the same seed (the second one may be changed by tests)."""
+    handles: list[SandboxHandle] = []
+    try:
+        for _ in range(2):
+            size = SandboxSize.from_dict({**TEST_SIZE.as_dict(), **SMALL})
+            handles.append(start_sandbox(tmp_path_factory.mktemp("twin"), seed=5, size=size))
+        yield tuple(handles)
+    finally:
+        for handle in handles:
+            stop_sandbox(handle)
+
+
+def test_same_seed_same_organisation(twins: tuple[SandboxHandle, ...]) -> None:
+    first, second = twins  # ground truths as written at seeding time
+    assert first.endpoint_url != second.endpoint_url
+    for key in ("accounts", "resources", "anomalies", "daily_totals", "export"):
+        assert first.ground_truth[key] == second.ground_truth[key], key
+
+
+def test_restate_bumps_the_export_version_and_what_cost_explorer_serves(
+    twins: tuple[SandboxHandle, ...],
+) -> None:
+    box = twins[1]
+    truth_before = {d["date"]: d for d in box.ground_truth["daily_totals"]}
+    day = (date.fromisoformat(box.ground_truth["last_day"]) - timedelta(days=20)).isoformat()
+    answer = box.control("POST", "restate", {"date": day, "factor": 1.5})
+    assert answer["billing_period"] == day[:7] and answer["version"] == 2
+    assert answer["export"]["periods"][day[:7]]["version"] == 2
+
+    truth_after = box.control("GET", "ground-truth")
+    after = {d["date"]: d for d in truth_after["daily_totals"]}
+    assert after[day]["billed_cost"] > truth_before[day]["billed_cost"]
+    assert truth_after["restatements"][-1]["date"] == day
+    on_disk = json.loads(Path(box.state.ground_truth_path).read_text(encoding="utf-8"))
+    assert on_disk["daily_totals"] == truth_after["daily_totals"]
+
+    next_day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    ce = box.client("ce")
+    served = ce.get_cost_and_usage(
+        TimePeriod={"Start": day, "End": next_day}, Granularity="DAILY", Metrics=["UnblendedCost"]
+    )["ResultsByTime"][0]["Total"]["UnblendedCost"]
+    assert float(served["Amount"]) == pytest.approx(after[day]["billed_cost"], abs=0.01)
+
+
+def test_cli_up_status_env_down(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox" / "state.json"
+    args = ["--state-file", str(state_file)]
+    bad = runner.invoke(app, ["sandbox", "up", "--regions", "", *args])
+    assert bad.exit_code == 2 and "regions" in bad.output
+
+    small = ["--accounts", "2", "--regions", "us-east-1", "--instances", "6", "--volumes", "2"]
+    up = runner.invoke(app, ["sandbox", "up", *small, "--seed", "9", *args])
+    try:
+        assert up.exit_code == 0, up.output
+        state = read_state(state_file)
+        assert state is not None and state.ready and state.port > 0
+        assert state.endpoint_url in up.output
+        assert "accounts: 2" in up.output and "ec2-instance" in up.output
+        assert "400 days" in up.output
+
+        status = runner.invoke(app, ["sandbox", "status", *args])
+        assert status.exit_code == 0 and state.endpoint_url in status.output
+        again = runner.invoke(app, ["sandbox", "up", *args])
+        assert again.exit_code == 0 and "already running" in again.output
+        assert _env_from_cli(state_file)["AWS_ENDPOINT_URL"] == state.endpoint_url
+    finally:
+        down = runner.invoke(app, ["sandbox", "down", *args])
+    assert down.exit_code == 0 and "stopped" in down.output
+    assert not state_file.exists()
+    assert not pid_alive(state.pid)
+    assert runner.invoke(app, ["sandbox", "status", *args]).exit_code == 1
+    assert runner.invoke(app, ["sandbox", "env", *args]).exit_code == 1
+    assert "no sandbox" in runner.invoke(app, ["sandbox", "down", *args]).output
