@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,6 +131,7 @@ class SlackMessageRecord:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    accepted_at: float = field(default_factory=time.perf_counter)  # for bench/bench_notify.py
 
 
 def _block_error(blocks: Any) -> str | None:
