@@ -1,9 +1,221 @@
-"""`finops` commands for the findings capability."""
+"""`finops findings|dismiss|snooze|approve|audit`: the findings lifecycle from a terminal."""
 
 from __future__ import annotations
 
+import getpass
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
 import typer
+
+from finops.settings import load_settings
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _money(value: Decimal | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def list_findings(
+    status: list[str] = typer.Option(
+        [], "--status", "-s", help="Only these states (repeat): open, notified, approved, ..."
+    ),
+    check: list[str] = typer.Option([], "--check", "-c", help="Only these checks (repeat)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List stored findings, largest monthly savings first."""
+    from tasks.findings.model import FindingStatus
+    from tasks.findings.store import FindingsStore
+
+    allowed = [s.value for s in FindingStatus]
+    for value in status:
+        if value not in allowed:
+            raise _fail(f"--status {value!r} is not a state; use one of {', '.join(allowed)}")
+    store = FindingsStore(load_settings().findings_url)
+    stored = store.list(statuses=status or None, checks=check or None)
+    if as_json:
+        for s in stored:
+            typer.echo(
+                json.dumps(
+                    {
+                        "fingerprint": s.fingerprint,
+                        "status": s.status.value,
+                        "first_seen": s.first_seen.isoformat(),
+                        "last_seen": s.last_seen.isoformat(),
+                        "snoozed_until": s.snoozed_until.isoformat() if s.snoozed_until else None,
+                        **json.loads(s.finding.model_dump_json()),
+                    }
+                )
+            )
+        return
+    if not stored:
+        typer.echo("no findings" + (f" with status {', '.join(status)}" if status else ""))
+        return
+    header = (
+        f"{'FINGERPRINT':<13}{'STATUS':<12}{'CHECK':<20}{'RESOURCE':<48}{'USD/MONTH':>12}  OWNER"
+    )
+    typer.echo(header)
+    total = Decimal(0)
+    for s in stored:
+        f = s.finding
+        total += f.monthly_savings_usd or Decimal(0)
+        resource = f"{f.account_id}/{f.region}/{f.resource_id}"
+        typer.echo(
+            f"{s.fingerprint[:12]:<13}{s.status.value:<12}{f.check:<20}{resource:<48}"
+            f"{_money(f.monthly_savings_usd):>12}  {f.owner or '-'}"
+        )
+    typer.echo(f"{len(stored)} findings, {_money(total)} per month (USD) in total")
+
+
+def _resolve(fingerprint: str) -> tuple[Any, str]:
+    from tasks.findings.store import FindingsStore
+
+    store = FindingsStore(load_settings().findings_url)
+    try:
+        return store, store.resolve(fingerprint)
+    except KeyError as error:
+        raise _fail(str(error.args[0])) from None
+
+
+def dismiss(
+    fingerprint: str = typer.Argument(..., help="Fingerprint (or its first 4+ characters)."),
+    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the history)."),
+    actor: str = typer.Option("", "--as", help="Your name; default your login."),
+) -> None:
+    """Dismiss a finding: it stays dismissed even when later scans see it again."""
+    from tasks.findings.store import TransitionError
+
+    store, full = _resolve(fingerprint)
+    try:
+        store.transition(full, "dismissed", actor=actor or getpass.getuser(), reason=reason)
+    except TransitionError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"dismissed {full}")
+
+
+def snooze(
+    fingerprint: str = typer.Argument(..., help="Fingerprint (or its first 4+ characters)."),
+    until: str = typer.Option(..., "--until", help="Date (YYYY-MM-DD, UTC) it comes back."),
+    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the history)."),
+    actor: str = typer.Option("", "--as", help="Your name; default your login."),
+) -> None:
+    """Snooze a finding until a date; a scan after that date re-raises it if still there."""
+    from tasks.findings.store import TransitionError
+
+    try:
+        day = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise _fail(f"--until {until!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-31") from None
+    store, full = _resolve(fingerprint)
+    try:
+        store.transition(
+            full, "snoozed", actor=actor or getpass.getuser(), reason=reason, snoozed_until=day
+        )
+    except TransitionError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"snoozed {full} until {day.date().isoformat()}")
+
+
+def approve(
+    run_id: str = typer.Argument(..., help="The waiting remediate-findings flow run id."),
+    approver: str = typer.Option(..., "--as", help="Your name (recorded in the audit log)."),
+    reject: bool = typer.Option(False, "--reject", help="Reject: nothing is done."),
+    only: list[str] = typer.Option(
+        [], "--only", help="Finding to approve (fingerprint prefix or resource id; repeat)."
+    ),
+    action: list[str] = typer.Option(
+        [], "--action", help="FP=ACTION: another action from the finding's menu (repeat)."
+    ),
+    comment: str = typer.Option("", "--comment", help="Free text for the audit log."),
+) -> None:
+    """Answer a waiting remediation run, exactly as the Prefect UI's Resume form does."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+
+    from tasks.remediation.approval import FormError, run_input_for
+
+    try:
+        flow_run_id = UUID(run_id)
+    except ValueError:
+        raise _fail(f"{run_id!r} is not a flow run id; copy it from the run's page") from None
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        state = run.state
+        if state is None or not state.is_paused():
+            name = state.name if state else "no state"
+            raise _fail(f"run {run_id} is not waiting for approval (it is {name})")
+        keyset = state.state_details.run_input_keyset
+        if not keyset:
+            raise _fail(f"run {run_id} is paused but has no approval form")
+        schema = json.loads(client.read_flow_run_input(flow_run_id, keyset["schema"]))
+        try:
+            run_input = run_input_for(
+                schema, approver, reject=reject, only=only, actions=action, comment=comment
+            )
+        except FormError as error:
+            raise _fail(str(error)) from None
+        if not reject and not run_input["findings"]:
+            typer.echo("note: no findings chosen (--only); the run will do nothing", err=True)
+        result = client.resume_flow_run(flow_run_id, run_input=run_input)
+    if result.status != SetStateStatus.ACCEPT:
+        reason = getattr(result.details, "reason", "") or result.status.value
+        raise _fail(f"Prefect refused the answer: {reason}")
+    verb = "rejected" if reject else f"approved {len(run_input['findings'])} findings in"
+    typer.echo(f"{verb} run {run_id} as {approver}")
+
+
+def audit(
+    run_id: str = typer.Option("", "--run", help="Only this flow run."),
+    fingerprint: str = typer.Option("", "--fingerprint", help="Only this finding (prefix)."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Newest N records."),
+    as_json: bool = typer.Option(False, "--json", help="Raw JSON Lines."),
+) -> None:
+    """List the audit trail: every approval and every action, oldest first."""
+    from tasks.remediation.audit import AuditLog
+
+    records = AuditLog(load_settings().audit_log_url).read()
+    records = [
+        r
+        for r in records
+        if (not run_id or r.run_id == run_id)
+        and (not fingerprint or r.fingerprint.startswith(fingerprint.lower()))
+    ][-limit:]
+    if as_json:
+        for record in records:
+            typer.echo(record.model_dump_json())
+        return
+    if not records:
+        typer.echo("no audit records")
+        return
+    for r in records:
+        when = r.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        mode = "dry-run" if r.dry_run else "live"
+        if r.kind == "approval":
+            typer.echo(
+                f"{when}  approval  run={r.run_id}  {r.decision} by {r.approver or '-'}  "
+                f"{len(r.after.get('selections', {}))} actions  {r.comment}".rstrip()
+            )
+        else:
+            backups = ",".join(f"{k}={v}" for k, v in r.backup_ids.items())
+            typer.echo(
+                f"{when}  action    {r.action} {r.resource_id} ({r.fingerprint[:12]})  {r.result}"
+                f"  [{mode}]  by {r.approver or '-'}"
+                + (f"  backups: {backups}" if backups else "")
+                + (f"  - {r.reason}" if r.reason else "")
+            )
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the CLI."""
+    app.command("findings")(list_findings)
+    app.command("dismiss")(dismiss)
+    app.command("snooze")(snooze)
+    app.command("approve")(approve)
+    app.command("audit")(audit)

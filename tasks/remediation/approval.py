@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from prefect.input import RunInput
+from pydantic import WithJsonSchema
 
 from tasks.findings.store import StoredFinding
 from tasks.remediation.menu import EXPLICIT_ONLY, SKIP, default_action, menu_for
@@ -127,8 +128,16 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
         raise ValueError("no findings to approve; the form needs at least one")
     finding_choices = tuple(c.label for c in candidates)
     action_choices = tuple(c.action_label(a) for c in candidates for a in c.menu)
-    finding_type: Any = Literal[finding_choices]  # type: ignore[valid-type]
-    action_type: Any = Literal[action_choices]  # type: ignore[valid-type]
+    # An explicit enum even for one choice: pydantic would write a lone choice as "const",
+    # which the UI's form does not render as a select.
+    finding_type: Any = Annotated[
+        Literal[finding_choices],  # type: ignore[valid-type]
+        WithJsonSchema({"type": "string", "enum": list(finding_choices)}),
+    ]
+    action_type: Any = Annotated[
+        Literal[action_choices],  # type: ignore[valid-type]
+        WithJsonSchema({"type": "string", "enum": list(action_choices)}),
+    ]
     fields: dict[str, Any] = {
         "decision": (
             Literal["reject", "approve"],

@@ -1,0 +1,383 @@
+"""Acceptance of the remediate-findings flow: approval through the Prefect API, then safe actions.
+
+The flow runs in a background thread against the session's Prefect test server and pauses; the
+test answers it the way the UI's Resume form does (``POST /flow_runs/{id}/resume`` with
+``run_input``) or with ``finops approve``, then checks AWS, the audit log and the store.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from finops.cli import app
+from finops.settings import load_settings
+from tasks.findings.model import Finding, FindingStatus
+from tasks.findings.store import FindingsStore
+from tasks.remediation import actions as actions_module
+from tasks.remediation.audit import AuditLog
+from tests.plugins.remediation import AwsWorld
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@dataclass
+class BackgroundRun:
+    """A flow run in a thread; ``result`` or ``error`` once it ends."""
+
+    thread: threading.Thread
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float = 120) -> dict[str, Any]:
+        assert self.done.wait(timeout), "the flow run did not finish"
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def start_flow(**parameters: Any) -> BackgroundRun:
+    from flows.remediate_findings import remediate_findings
+
+    # The Prefect test server's URL lives in a context variable: hand it to the thread.
+    context = contextvars.copy_context()
+    holder = BackgroundRun(threading.Thread())
+
+    def target() -> None:
+        try:
+            holder.result = context.run(remediate_findings, **parameters)
+        except BaseException as error:  # handed to the test through wait()
+            holder.error = error
+        finally:
+            holder.done.set()
+
+    holder.thread = threading.Thread(target=target, daemon=True)
+    holder.thread.start()
+    return holder
+
+
+def api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value()).rstrip("/")
+
+
+def wait_until_paused(run: BackgroundRun, known: set[str], timeout: float = 120) -> str:
+    """The id of the flow run that paused (a new remediate-findings run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run.done.is_set():
+            run.wait()
+            raise AssertionError(f"the flow ended without waiting: {run.result}")
+        response = httpx.post(
+            f"{api_url()}/flow_runs/filter",
+            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+        )
+        for flow_run in response.json():
+            if flow_run["id"] not in known:
+                known.add(flow_run["id"])
+                return str(flow_run["id"])
+        time.sleep(0.3)
+    raise AssertionError("no flow run paused for approval")
+
+
+def form_schema(run_id: str) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+        assert run.state is not None
+        keyset = run.state.state_details.run_input_keyset
+        assert keyset is not None
+        import json
+
+        return dict(json.loads(client.read_flow_run_input(UUID(run_id), keyset["schema"])))
+
+
+def resume_like_the_ui(run_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
+    """POST the form's answer as the UI does; 503 (the test server's SQLite busy) is retried."""
+    for _ in range(20):
+        response = httpx.post(
+            f"{api_url()}/flow_runs/{run_id}/resume", json={"run_input": run_input}, timeout=30
+        )
+        if response.status_code != 503:
+            break
+        time.sleep(0.5)
+    response.raise_for_status()
+    answer = dict(response.json())
+    assert answer["status"] == "ACCEPT", answer
+    return answer
+
+
+def label_for(schema: dict[str, Any], finding: Finding) -> str:
+    labels = schema["properties"]["findings"]["items"]["enum"]
+    (label,) = [x for x in labels if x.endswith(finding.fingerprint[:12])]
+    return str(label)
+
+
+@pytest.fixture
+def paused_runs() -> set[str]:
+    response = httpx.post(
+        f"{api_url()}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+    )
+    return {r["id"] for r in response.json()}
+
+
+@pytest.fixture
+def world(remediation_aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    monkeypatch.setenv("FINOPS_REMEDIATION__DRY_RUN", "false")
+    yield remediation_aws
+
+
+def store_findings(findings: list[Finding]) -> FindingsStore:
+    store = FindingsStore(load_settings().findings_url)
+    store.record_scan(findings)
+    return store
+
+
+def action_records(fingerprint: str) -> list[Any]:
+    log = AuditLog(load_settings().audit_log_url)
+    return [r for r in log.read() if r.kind == "action" and r.fingerprint == fingerprint]
+
+
+def test_approve_a_subset_through_the_ui_api(world: AwsWorld, paused_runs: set[str]) -> None:
+    volumes = [world.volume() for _ in range(3)]
+    instance = world.instance()
+    findings = [world.finding("ebs-unattached", v) for v in volumes]
+    idle = world.finding("ec2-idle", instance)
+    store = store_findings([*findings, idle])
+
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    schema = form_schema(run_id)
+    assert schema["properties"]["decision"]["default"] == "reject"
+    assert schema["required"] == ["approver"]
+    chosen_delete, chosen_default = findings[0], findings[1]
+    resume_like_the_ui(
+        run_id,
+        {
+            "decision": "approve",
+            "findings": [label_for(schema, chosen_delete), label_for(schema, chosen_default)],
+            "actions": [f"{label_for(schema, chosen_delete)} -> delete"],
+            "approver": "Ana Lima",
+            "comment": "ticket FIN-42",
+        },
+    )
+    summary = run.wait()
+
+    assert summary["status"] == "approved" and summary["approver"] == "Ana Lima"
+    assert (summary["attempted"], summary["succeeded"], summary["failed"]) == (2, 2, 0)
+    assert summary["success_rate"] == 1.0
+    # Exactly the chosen volumes changed, each as chosen; the rest is untouched.
+    assert world.volume_state(volumes[0]) is None and world.backup_snapshots(volumes[0]) == []
+    assert world.volume_state(volumes[1]) is None and len(world.backup_snapshots(volumes[1])) == 1
+    assert world.volume_state(volumes[2]) == "available"
+    assert world.instance_state(instance) == "running"
+    for finding, action in [(chosen_delete, "delete"), (chosen_default, "snapshot_and_delete")]:
+        (record,) = action_records(finding.fingerprint)
+        assert (record.approver, record.action, record.result) == ("Ana Lima", action, "succeeded")
+        assert record.comment == "ticket FIN-42" and not record.dry_run and record.request_ids
+        assert store.get(finding.fingerprint).status is FindingStatus.REMEDIATED
+    assert store.get(findings[2].fingerprint).status is FindingStatus.OPEN
+    approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
+    assert [(a.approver, a.decision) for a in approvals] == [("Ana Lima", "approved")]
+
+
+def test_reject_changes_nothing(world: AwsWorld, paused_runs: set[str]) -> None:
+    volume = world.volume()
+    finding = world.finding("ebs-unattached", volume)
+    store = store_findings([finding])
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    schema = form_schema(run_id)
+    resume_like_the_ui(
+        run_id,
+        {"decision": "reject", "findings": [label_for(schema, finding)], "approver": "Bo"},
+    )
+    summary = run.wait()
+    assert summary["status"] == "rejected" and summary["attempted"] == 0
+    assert world.volume_state(volume) == "available"
+    assert action_records(finding.fingerprint) == []
+    assert store.get(finding.fingerprint).status is FindingStatus.OPEN
+
+
+def test_timeout_expires_with_nothing_done(world: AwsWorld) -> None:
+    volume = world.volume()
+    finding = world.finding("ebs-unattached", volume)
+    store_findings([finding])
+    from flows.remediate_findings import remediate_findings
+
+    summary = remediate_findings(approval_timeout_s=2)
+    assert summary["status"] == "expired" and summary["attempted"] == 0
+    assert world.volume_state(volume) == "available"
+    approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
+    assert [a.decision for a in approvals] == ["expired"]
+
+
+def test_changed_resources_are_skipped_with_their_reason(
+    world: AwsWorld, paused_runs: set[str]
+) -> None:
+    attached, protected = world.volume(), world.volume()
+    findings = [
+        world.finding("ebs-unattached", attached),
+        world.finding("ebs-unattached", protected),
+    ]
+    store = store_findings(findings)
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    # After detection, while the approval waits: one volume is attached, one gets protected.
+    ec2 = world.client("ec2")
+    ec2.attach_volume(VolumeId=attached, InstanceId=world.instance(), Device="/dev/sdf")
+    ec2.create_tags(Resources=[protected], Tags=[{"Key": "finops:protected", "Value": "true"}])
+    schema = form_schema(run_id)
+    resume_like_the_ui(
+        run_id,
+        {
+            "decision": "approve",
+            "findings": [label_for(schema, f) for f in findings],
+            "approver": "Ana",
+        },
+    )
+    summary = run.wait()
+    assert (summary["skipped"], summary["succeeded"], summary["failed"]) == (2, 0, 0)
+    reasons = {a["resource_id"]: a["reason"] for a in summary["actions"]}
+    assert "attached to i-" in reasons[attached]
+    assert "protected tag finops:protected=true" in reasons[protected]
+    assert world.volume_state(attached) == "in-use" and world.volume_state(protected) == "available"
+    assert world.backup_snapshots(attached) == world.backup_snapshots(protected) == []
+    for finding in findings:
+        assert store.get(finding.fingerprint).status is FindingStatus.OPEN
+        assert store.history(finding.fingerprint)[-1]["reason"].startswith("skipped: ")
+
+
+class Killed(BaseException):
+    """Stands for the process dying mid-action (not an error the engine may catch)."""
+
+
+def test_killed_mid_remediation_then_rerun_does_each_action_once(
+    world: AwsWorld, paused_runs: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    volumes = [world.volume() for _ in range(3)]
+    findings = [world.finding("ebs-unattached", v) for v in volumes]
+    store_findings(findings)
+    real = actions_module.ACTIONS["snapshot_and_delete"]
+    calls: list[str] = []
+
+    def dies_after_the_second_snapshot(ctx: actions_module.ActionContext) -> Any:
+        calls.append(ctx.finding.resource_id)
+        if len(calls) == 2:
+            # The snapshot is taken and checkpointed, then the process dies before the delete.
+            real_waiter = ctx.client("ec2").get_waiter
+
+            def crash_on_wait(name: str) -> Any:
+                raise Killed(f"killed while waiting for {name}")
+
+            monkeypatch.setattr(ctx.client("ec2"), "get_waiter", crash_on_wait)
+            try:
+                return real.apply(ctx)
+            finally:
+                monkeypatch.setattr(ctx.client("ec2"), "get_waiter", real_waiter)
+        return real.apply(ctx)
+
+    monkeypatch.setitem(
+        actions_module.ACTIONS,
+        "snapshot_and_delete",
+        replace(real, apply=dies_after_the_second_snapshot),
+    )
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    schema = form_schema(run_id)
+    resume_like_the_ui(
+        run_id,
+        {
+            "decision": "approve",
+            "findings": [label_for(schema, f) for f in findings],
+            "approver": "Ana",
+        },
+    )
+    with pytest.raises(Killed):
+        run.wait()
+    assert world.volume_state(volumes[0]) is None
+    assert world.volume_state(volumes[1]) == "available"  # snapshot taken, delete never ran
+    assert len(world.backup_snapshots(volumes[1])) == 1
+    assert world.volume_state(volumes[2]) == "available"
+
+    monkeypatch.setitem(actions_module.ACTIONS, "snapshot_and_delete", real)
+    from flows.remediate_findings import remediate_findings
+
+    rerun = remediate_findings(fingerprints=[], approval_timeout_s=300)
+    assert rerun["status"] == "nothing to approve"
+    assert (rerun["attempted"], rerun["succeeded"]) == (2, 2)
+    for volume, finding in zip(volumes, findings, strict=True):
+        assert world.volume_state(volume) is None
+        assert len(world.backup_snapshots(volume)) == 1, "one backup per volume, never two"
+        done = [r for r in action_records(finding.fingerprint) if r.result == "succeeded"]
+        assert len(done) == 1 and done[0].approver == "Ana"
+
+
+def test_finops_approve_resumes_the_run(world: AwsWorld, paused_runs: set[str]) -> None:
+    volumes = [world.volume(), world.volume()]
+    findings = [world.finding("ebs-unattached", v) for v in volumes]
+    store_findings(findings)
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    runner = CliRunner()
+    wrong = runner.invoke(
+        app,
+        ["approve", run_id, "--as", "Cy", "--action", f"{findings[0].fingerprint[:8]}=terminate"],
+    )
+    assert wrong.exit_code == 2 and "not on this finding's menu" in wrong.output
+    result = runner.invoke(
+        app,
+        [
+            "approve",
+            run_id,
+            "--as",
+            "Cy",
+            "--action",
+            f"{findings[0].fingerprint[:8]}=delete",
+            "--comment",
+            "cli",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = run.wait()
+    assert summary["approver"] == "Cy" and summary["succeeded"] == 1
+    assert world.volume_state(volumes[0]) is None and world.volume_state(volumes[1]) == "available"
+    (record,) = action_records(findings[0].fingerprint)
+    assert (record.approver, record.action, record.comment) == ("Cy", "delete", "cli")
+    audit = runner.invoke(app, ["audit"])
+    assert "delete " + volumes[0] in audit.output and "by Cy" in audit.output
+
+
+def test_dry_run_default_changes_nothing_and_proves_permissions(
+    remediation_aws: AwsWorld, paused_runs: set[str]
+) -> None:
+    world = remediation_aws
+    volume = world.volume()
+    finding = world.finding("ebs-unattached", volume)
+    store = store_findings([finding])
+    run = start_flow(approval_timeout_s=300)
+    run_id = wait_until_paused(run, paused_runs)
+    schema = form_schema(run_id)
+    resume_like_the_ui(
+        run_id, {"decision": "approve", "findings": [label_for(schema, finding)], "approver": "Ana"}
+    )
+    summary = run.wait()
+    assert summary["dry_run"] is True and summary["succeeded"] == 1
+    assert world.volume_state(volume) == "available" and world.backup_snapshots(volume) == []
+    (record,) = action_records(finding.fingerprint)
+    assert record.result == "dry_run" and record.dry_run
+    assert store.get(finding.fingerprint).status is FindingStatus.OPEN
