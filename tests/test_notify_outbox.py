@@ -220,3 +220,54 @@ def test_too_many_transient_failures_end_as_failed(outbox: Outbox, fake_slack: F
         deliver_pending(outbox, channels)
     stored = outbox.get("k")
     assert stored is not None and stored.status is OutboxStatus.FAILED and stored.attempts == 5
+
+
+def test_a_claim_left_by_a_killed_run_is_released_after_a_while(outbox: Outbox) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    message = NewMessage(key="k", channel="slack", kind="t", op="post", payload={"text": "x"})
+    then = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    outbox.enqueue([message], enabled={"slack"}, now=then)
+    assert outbox.claim("k", now=then)
+    assert outbox.deliverable({"slack"}, now=then + timedelta(minutes=5)) == []
+    [released] = outbox.deliverable({"slack"}, now=then + timedelta(minutes=20))
+    assert released.key == "k" and released.status is OutboxStatus.PENDING
+
+
+def test_thread_replies_of_a_failed_digest_wait_for_its_retry(
+    outbox: Outbox, fake_slack: FakeSlack
+) -> None:
+    channels = _channels(slack=fake_slack)
+    parent = NewMessage(
+        key="p",
+        channel="slack",
+        kind="digest",
+        op="post",
+        payload={"text": "x", "blocks": [{"type": "divider"}] * 51},
+    )
+    reply = NewMessage(
+        key="p|thread|0",
+        channel="slack",
+        kind="t",
+        op="post",
+        payload={"text": "r"},
+        parent_key="p",
+    )
+    report = _run(outbox, channels, [parent, reply])
+    assert report.failed == ["p"] and report.pending == ["p|thread|0"]
+    assert fake_slack.messages == []
+
+    # The digest is fixed in the outbox (as an operator would after a rendering bug) and retried.
+    from sqlalchemy import update
+
+    from tasks.notify.outbox import OutboxRow
+
+    with outbox.session() as session, session.begin():
+        session.execute(
+            update(OutboxRow).where(OutboxRow.key == "p").values(payload={"text": "fixed"})
+        )
+    outbox.retry_failed()
+    again = deliver_pending(outbox, channels)
+    assert again.sent == ["p", "p|thread|0"]
+    [top] = fake_slack.top_level()
+    assert [m.text for m in fake_slack.replies(top.ts)] == ["r"]

@@ -182,8 +182,9 @@ def _parent(outbox: Outbox, message: OutboxMessage) -> OutboxMessage | None:
     parent = outbox.get(message.parent_key)
     if parent is None:
         raise Skip(f"parent {message.parent_key} is not in the outbox")
-    if parent.status in {OutboxStatus.PENDING, OutboxStatus.SENDING}:
-        raise Wait(f"waits for {parent.key}")
+    if parent.status in {OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED}:
+        # A failed parent may be retried (`finops notify flush --retry-failed`): keep waiting.
+        raise Wait(f"waits for {parent.key} ({parent.status.value})")
     if parent.status is not OutboxStatus.SENT:
         raise Skip(f"parent {parent.key} is {parent.status.value}")
     return parent

@@ -7,7 +7,6 @@ recorded by Prefect), and every text that reaches a log or an artifact is redact
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
@@ -64,17 +63,19 @@ def flow_run_url(settings: Settings, flow_run_id: str | None) -> str | None:
     return f"{settings.notify.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
-def _narrations(
-    digest: DigestInput, anomalies: list[AnomalySummary], settings: Settings
-) -> tuple[str, str, dict[str, str]]:
+def _bedrock(settings: Settings) -> Any | None:
     notify = settings.notify
-    client = bedrock_client(notify.bedrock_region) if notify.bedrock_model_id else None
-    summary = summarize_day(digest, client, notify.bedrock_model_id, notify.bedrock_max_tokens)
-    explanations = {
+    return bedrock_client(notify.bedrock_region) if notify.bedrock_model_id else None
+
+
+def _explanations(
+    anomalies: list[AnomalySummary], client: Any | None, settings: Settings
+) -> dict[str, str]:
+    notify = settings.notify
+    return {
         a.id: explain_anomaly(a, client, notify.bedrock_model_id, notify.bedrock_max_tokens).text
         for a in anomalies
     }
-    return summary.text, summary.source, explanations
 
 
 @task(name="plan-report-messages")
@@ -83,8 +84,11 @@ def plan_report_messages(digest: DigestInput) -> tuple[list[NewMessage], str]:
     settings = load_settings()
     options = plan_options(settings)
     alerted = [a for a in digest.anomalies if should_alert(a, options)]
-    summary, source, explanations = _narrations(digest, alerted, settings)
-    return plan_report(digest, summary, explanations, options), source
+    client = _bedrock(settings)
+    notify = settings.notify
+    summary = summarize_day(digest, client, notify.bedrock_model_id, notify.bedrock_max_tokens)
+    explanations = _explanations(alerted, client, settings)
+    return plan_report(digest, summary.text, explanations, options), summary.source
 
 
 @task(name="plan-anomaly-alerts")
@@ -93,8 +97,7 @@ def plan_anomaly_alerts(anomalies: list[AnomalySummary], run_url: str | None) ->
     settings = load_settings()
     options = plan_options(settings)
     alerted = [a for a in anomalies if should_alert(a, options)]
-    digest = DigestInput(day=datetime.now(UTC).date(), spend_usd=0)  # type: ignore[arg-type]
-    _, _, explanations = _narrations(digest, alerted, settings)
+    explanations = _explanations(alerted, _bedrock(settings), settings)
     return plan_alerts(anomalies, explanations, run_url, options)
 
 
