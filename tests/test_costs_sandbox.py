@@ -1,0 +1,150 @@
+"""ingest-costs against the sandbox organisation: Cost Explorer and the FOCUS export agree to the
+cent over 13 months, re-runs change nothing, and a restated day is updated alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from flows.ingest_costs import ingest_costs
+from tasks.costs.store import CostStore
+from tests.plugins.sandbox import SandboxHandle
+
+KEY = ["charge_date", "sub_account_id", "service", "region", "charge_category", "usage_type"]
+EXPORT = {
+    "FINOPS_COSTS__EXPORT_BUCKET": "finops-sandbox-cur",
+    "FINOPS_COSTS__EXPORT_PREFIX": "cur",
+    "FINOPS_COSTS__EXPORT_NAME": "finops-focus",
+}
+
+
+def use_sandbox(
+    box: SandboxHandle, store: Path, monkeypatch: pytest.MonkeyPatch, history_days: int
+) -> None:
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name, value in {**box.env, **EXPORT}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FINOPS_COSTS__STORE_URL", str(store))
+    monkeypatch.setenv("FINOPS_COSTS__HISTORY_DAYS", str(history_days))
+
+
+def cents_by(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    summed = frame.groupby(keys)[column].sum()
+    return summed.map(lambda v: Decimal(repr(v)).quantize(Decimal("0.01")))
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def ingested(
+    sandbox: SandboxHandle, prefect_harness: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """13+ months ingested from both sources into one store (the first, full runs)."""
+    store = tmp_path_factory.mktemp("costs-sandbox")
+    first_day = date.fromisoformat(sandbox.ground_truth["first_day"])
+    last_day = date.fromisoformat(sandbox.ground_truth["last_day"])
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        use_sandbox(sandbox, store, monkeypatch, (last_day - first_day).days + 1)
+        ce = ingest_costs(source="ce")
+        export = ingest_costs(source="export")
+        yield {
+            "truth": sandbox.ground_truth["daily_totals"],
+            "store": store,
+            "ce": ce,
+            "export": export,
+            "first_day": first_day,
+            "last_day": last_day,
+        }
+    finally:
+        monkeypatch.undo()
+
+
+def test_ce_and_export_agree_to_the_cent_over_13_months(ingested: dict[str, Any]) -> None:
+    first_day, last_day = ingested["first_day"], ingested["last_day"]
+    assert (last_day - first_day).days >= 395  # 13 months
+    assert ingested["ce"]["days"] == (last_day - first_day).days + 1
+    assert ingested["ce"]["ce_requests"] >= 1
+    assert ingested["ce"]["ce_cost_usd"] == f"{ingested['ce']['ce_requests'] * 0.01:.2f}"
+    store = CostStore(str(ingested["store"]))
+    ce = store.read(first_day, last_day, source="ce")
+    export = store.read(first_day, last_day, source="export")
+    for column in ("billed_cost", "effective_cost"):
+        ce_cents = cents_by(ce, ["charge_date", "sub_account_id", "service"], column)
+        export_cents = cents_by(export, ["charge_date", "sub_account_id", "service"], column)
+        pd.testing.assert_series_equal(ce_cents, export_cents, check_names=False)
+    # And both equal the ledger's own daily totals (the sandbox's ground truth).
+    truth = pd.DataFrame(ingested["truth"]).set_index("date")["billed_cost"]
+    stored = ce.groupby(ce["charge_date"].map(date.isoformat))["billed_cost"].sum()
+    assert (stored - truth.reindex(stored.index)).abs().max() < 0.006
+
+
+def test_a_second_run_changes_nothing(ingested: dict[str, Any]) -> None:
+    store_root: Path = ingested["store"]
+    before = snapshot(store_root)
+    first_day, last_day = ingested["first_day"], ingested["last_day"]
+    again = ingest_costs(source="ce", start=first_day, end=last_day)
+    assert again["totals"] == ingested["ce"]["totals"]
+    export_again = ingest_costs(source="export")
+    assert export_again["rows"] == 0 and len(export_again["skipped"]) >= 13
+    assert snapshot(store_root) == before
+    stored = CostStore(str(store_root)).read()
+    assert not stored.duplicated([*KEY, "source"]).any()
+
+
+def test_an_incremental_run_fetches_only_the_restatement_window(ingested: dict[str, Any]) -> None:
+    summary = ingest_costs(source="ce")
+    (batch,) = summary["batches"]
+    last_day: date = ingested["last_day"]
+    assert batch["end"] == last_day.isoformat()
+    start = date.fromisoformat(batch["start"])
+    # 3 days, or back to the 1st of the previous month early in a month.
+    assert start == last_day - timedelta(days=2) or start.day == 1
+    assert summary["ce_requests"] <= ingested["ce"]["ce_requests"]
+
+
+def test_estimated_rows_are_the_most_recent_days_only(ingested: dict[str, Any]) -> None:
+    ce = CostStore(str(ingested["store"])).read(source="ce")
+    estimated_days = sorted(set(ce.loc[ce["estimated"], "charge_date"]))
+    assert estimated_days, "Cost Explorer marks its last days as estimated"
+    assert estimated_days[0] >= ingested["last_day"] - timedelta(days=5)
+    export = CostStore(str(ingested["store"])).read(source="export")
+    assert not export["estimated"].any()
+
+
+def test_a_restated_day_is_updated_alone(
+    fresh_sandbox: Any, prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = fresh_sandbox(seed=11, accounts=2, instances=0, volumes=0, cost_days=120)
+    last_day = date.fromisoformat(box.ground_truth["last_day"])
+    use_sandbox(box, tmp_path, monkeypatch, 120)
+    ingest_costs(source="ce")
+    ingest_costs(source="export")
+    store = CostStore(str(tmp_path))
+    before = store.read()
+    restated = last_day - timedelta(days=1)
+    box.control("POST", "restate", {"date": restated.isoformat(), "factor": 1.5})
+    ce = ingest_costs(source="ce")
+    export = ingest_costs(source="export")
+    # Cost Explorer re-fetches its restatement window; the export re-reads only that month.
+    assert [b["start"][:7] for b in export["batches"]] == [restated.strftime("%Y-%m")]
+    assert ce["ce_requests"] >= 1
+    after = store.read()
+    merged = before.merge(after, on=[*KEY, "source"], how="outer", suffixes=("_old", "_new"))
+    changed = merged[(merged["billed_cost_old"] - merged["billed_cost_new"]).abs() > 1e-9]
+    assert set(changed["charge_date"]) == {restated}
+    assert set(changed["source"]) == {"ce", "export"}
+    # Both sources carry the same restated day total to the cent.
+    day = after[after["charge_date"] == restated]
+    per_source = day.groupby("source")["billed_cost"].sum()
+    assert abs(per_source["ce"] - per_source["export"]) < 0.006
+    old_day = before[before["charge_date"] == restated].groupby("source")["billed_cost"].sum()
+    assert per_source["ce"] > old_day["ce"]
