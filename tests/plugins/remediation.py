@@ -1,14 +1,18 @@
 """Fixtures for the remediation tests: an AWS endpoint to change, findings for its resources.
 
-``remediation_aws`` yields a :class:`AwsWorld` on a private moto server (real AWS protocol over
-HTTP on loopback, its own state) with ``AWS_ENDPOINT_URL`` set for the test, so the product code
-builds its clients from the environment exactly as against the sandbox or AWS.  Helpers create
-resources in a member account (reached by AssumeRole, as remediation does) and build the
-``Finding`` a scan would have produced for each.
+* ``remediation_aws`` (function): a private moto server (real AWS protocol over HTTP on
+  loopback) for the adapter tests, which create the resources they change.
+* ``remediation_sandbox`` (function): the acceptance tests' own seeded sandbox organisation
+  (started once per module: the tests change its resources, so it is not the shared session
+  sandbox), with findings built from its ground truth (``AwsWorld.pick``).
+
+Both set ``AWS_ENDPOINT_URL`` and a private ``FINOPS_DATA_DIR`` for the test, so the product code
+builds its clients from the environment exactly as against AWS.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -17,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
 from finops.settings import load_settings
-from tasks.aws.session import AwsAccess, boto_config
+from tasks.aws.session import AwsAccess
 from tasks.findings.model import Finding
 
 MANAGEMENT = "123456789012"
@@ -38,12 +41,39 @@ def _free_port() -> int:
 
 @dataclass
 class AwsWorld:
-    """A moto server with the environment pointed at it, plus resource and finding helpers."""
+    """An AWS endpoint with the environment pointed at it, plus resource and finding helpers."""
 
     endpoint_url: str
     account_id: str = MEMBER
     region: str = REGION
     detected_at: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(days=1))
+    ground_truth: dict[str, Any] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+
+    def pick(self, profile: str, check: str, actions: list[str] | None = None) -> Finding:
+        """A finding for an unused ground-truth resource of this profile in this account."""
+        for resource in self.ground_truth.get("resources", []):
+            if (
+                resource["profile"] == profile
+                and resource["account_id"] == self.account_id
+                and resource["region"] == self.region
+                and resource["resource_id"] not in self.taken
+            ):
+                self.taken.add(resource["resource_id"])
+                return Finding(
+                    check=check,
+                    account_id=self.account_id,
+                    region=self.region,
+                    resource_id=resource["resource_id"],
+                    resource_arn=resource["arn"],
+                    resource_type=resource["resource_type"],
+                    monthly_savings_usd=Decimal("12.50"),
+                    recommended_actions=actions or [],
+                    tags=resource.get("tags", {}),
+                    owner=resource.get("tags", {}).get("owner"),
+                    detected_at=self.detected_at,
+                )
+        raise LookupError(f"no unused {profile!r} resource in {self.account_id}/{self.region}")
 
     _access: AwsAccess | None = None
 
@@ -138,26 +168,68 @@ def _moto_server() -> Iterator[str]:
         server.stop()
 
 
+def _point_at(
+    monkeypatch: pytest.MonkeyPatch, endpoint_url: str, data_dir: Any, accounts: list[str]
+) -> None:
+    for name in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("FINOPS_AWS__ACCOUNTS", json.dumps(accounts))
+    monkeypatch.setenv("FINOPS_AWS__REGIONS", f'["{REGION}"]')
+    monkeypatch.setenv("FINOPS_REMEDIATION__APPROVAL_POLL_S", "1")
+
+
+#: The acceptance sandbox: two accounts, one region, every fleet profile, the shortest ledger.
+ACCEPTANCE_SIZE = {
+    "accounts": 2,
+    "regions": (REGION,),
+    "instances": 6,
+    "volumes": 12,
+    "days": 14,
+    "cost_days": 90,
+}
+
+
+@pytest.fixture(scope="module")
+def _module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from sandbox.context import SandboxSize
+    from tests.plugins.sandbox import TEST_SIZE, start_sandbox, stop_sandbox
+
+    size = SandboxSize.from_dict({**TEST_SIZE.as_dict(), **ACCEPTANCE_SIZE})
+    handle = start_sandbox(tmp_path_factory.mktemp("remediation-sandbox"), size=size)
+    try:
+        yield handle
+    finally:
+        stop_sandbox(handle)
+
+
+@pytest.fixture
+def remediation_sandbox(
+    _module_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> AwsWorld:
+    """The module's sandbox, pointed at for this test; findings from its member account."""
+    handle = _module_sandbox
+    _point_at(monkeypatch, handle.endpoint_url, tmp_path / "finops", handle.accounts)
+    taken = handle.__dict__.setdefault("_remediation_taken", set())
+    return AwsWorld(
+        handle.endpoint_url,
+        account_id=handle.accounts[1],
+        ground_truth=handle.ground_truth,
+        taken=taken,
+    )
+
+
 @pytest.fixture
 def remediation_aws(
     _moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> Iterator[AwsWorld]:
-    """A clean AWS endpoint for one test, with the finops data dir in ``tmp_path``."""
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
-    session.client("s3", endpoint_url=_moto_server, config=boto_config())  # warm botocore
+    """The moto server for one test, with the finops data dir in ``tmp_path``."""
     # No reset between tests: moto rebuilds its EC2 backend (slowly) after one; every test
     # creates its own resources and looks only at those.
-    for name in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path / "finops"))
-    monkeypatch.setenv("FINOPS_AWS__ACCOUNTS", f'["{MANAGEMENT}", "{MEMBER}"]')
-    monkeypatch.setenv("FINOPS_AWS__REGIONS", f'["{REGION}"]')
-    monkeypatch.setenv("FINOPS_REMEDIATION__APPROVAL_POLL_S", "1")
+    _point_at(monkeypatch, _moto_server, tmp_path / "finops", [MANAGEMENT, MEMBER])
     yield AwsWorld(_moto_server)
