@@ -1,9 +1,100 @@
-"""`finops` commands for the anomalies capability."""
+"""`finops anomalies`: the cost anomaly table for a day, a verdict on one, and scoring any series.
+
+``finops anomalies [--date YYYY-MM-DD]`` judges the day (default: yesterday, UTC) from the cost
+store with the same pipeline as the ``check-cost-anomalies`` flow and prints the same table,
+with each anomaly's stored status when the flow has recorded it, and the budget states.
+``finops anomalies score --input series.csv --output scores.csv`` scores any regular
+``timestamp,value`` series with the same detector.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
 import typer
+
+from finops.settings import load_settings
+
+anomalies_app = typer.Typer(
+    help="Cost anomalies: the table for a day, verdicts, and scoring any series.",
+    no_args_is_help=False,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the CLI."""
+    app.add_typer(anomalies_app, name="anomalies")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _parse_day(text: str | None) -> date:
+    if not text:
+        return (datetime.now(UTC) - timedelta(days=1)).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--date {text!r} is not a day; use YYYY-MM-DD", 2) from None
+
+
+@anomalies_app.callback(invoke_without_command=True)
+def show(
+    ctx: typer.Context,
+    day: str = typer.Option(None, "--date", help="Day judged (YYYY-MM-DD); default yesterday."),
+) -> None:
+    """Print the cost anomalies and budget states for a day (same table as the flow's artifact)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    as_of = _parse_day(day)
+    settings = load_settings()
+    from tasks.anomalies.budget import describe_state
+    from tasks.anomalies.pipeline import check_day
+
+    try:
+        result = check_day(settings, as_of, record=False)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(result.table_text)
+    for state in result.budgets:
+        typer.echo(describe_state(state))
+
+
+@anomalies_app.command("set-status")
+def set_status(
+    anomaly_id: str = typer.Argument(..., help="Anomaly id (a unique prefix is enough)."),
+    status: str = typer.Argument(..., help="acknowledged, false_positive or open."),
+    reason: str = typer.Option("", "--reason", help="Why, for the history."),
+    actor: str = typer.Option("cli", "--actor", help="Who decides."),
+) -> None:
+    """Record a person's verdict on an anomaly (a false positive is never alerted again)."""
+    from tasks.anomalies.store import AnomalyStore
+
+    settings = load_settings()
+    try:
+        stored = AnomalyStore(settings.findings_url).set_status(anomaly_id, status, actor, reason)
+    except (KeyError, ValueError) as error:
+        raise _fail(str(error).strip("'\""), 2) from None
+    typer.echo(f"{stored.anomaly_id} {stored.monitor_id} {stored.start_date}: {stored.status}")
+
+
+@anomalies_app.command("score")
+def score(
+    input_path: Path = typer.Option(..., "--input", help="CSV with timestamp,value."),
+    output_path: Path = typer.Option(..., "--output", help="CSV written with the scores."),
+) -> None:
+    """Score a timestamp,value series causally: expected, band, score, is_anomaly per row."""
+    from tasks.anomalies.scoring import ScoreInputError, score_csv
+
+    try:
+        scored = score_csv(input_path, output_path)
+    except ScoreInputError as error:
+        raise _fail(str(error), 2) from None
+    flagged = int(scored.frame["is_anomaly"].sum())
+    typer.echo(
+        f"scored {len(scored.frame)} rows (step {scored.step}, season {scored.config.period} "
+        f"points): {flagged} anomalous; wrote {output_path}"
+    )

@@ -63,6 +63,7 @@ class DetectorConfig:
         min_history: observed points needed before any point can be flagged.
         rel_floor: the scale is at least this fraction of |level|.
         abs_floor: the scale is at least this much (in the series' unit).
+        refresh: level and scale are re-estimated every this many points (1 = every point).
 
     Example:
         >>> DetectorConfig().period, DetectorConfig().min_history
@@ -77,6 +78,7 @@ class DetectorConfig:
     min_history: int = 14
     rel_floor: float = 0.03
     abs_floor: float = 1e-6
+    refresh: int = 1
 
     def __post_init__(self) -> None:
         if self.period < 1:
@@ -100,7 +102,7 @@ class Detection:
     ``direction`` is +1 above the band, -1 below it, 0 inside.  ``impact`` is actual - expected
     in the series' unit; ``impact_pct`` is that as a percent of |expected| (NaN when expected is
     0, e.g. new spend).  Points that could not be judged (missing, or too little history) have
-    ``score`` 0 and ``is_anomaly`` False.
+    ``judged`` False, ``score`` 0 and ``is_anomaly`` False.
     """
 
     actual: np.ndarray
@@ -114,38 +116,44 @@ class Detection:
     impact_pct: np.ndarray
     direction: np.ndarray
     zscore: np.ndarray
+    judged: np.ndarray
 
 
 def config_for_step(
     step: timedelta, min_history_days: float = 14, **overrides: float
 ) -> DetectorConfig:
-    """The configuration for a series sampled every ``step``: the season adapts to the frequency.
+    """The configuration for a series sampled every ``step``: the season is one week in points.
 
-    Daily (or coarser than hourly up to daily) data has a weekly season (7 points); sub-daily
-    data (5-minute, hourly metrics) has a daily season (points per day); weekly or coarser data
+    A week is the cycle of anything people drive (spend, traffic, load): it holds both the
+    weekday/weekend pattern and, for sub-daily data, the daily cycle.  So daily data has a
+    season of 7 points, hourly data 168, 5-minute data 2,016; data sampled weekly or coarser
     has no season (period 1).  The minimum history is ``min_history_days`` for daily data and
-    two seasons otherwise, and never less than 3 points.
+    two days of points for sub-daily data (never fewer than 3 points).  For sub-daily data the
+    level and scale are re-estimated once an hour (``refresh``) to keep weeks-long windows cheap.
 
     Example:
         >>> config_for_step(timedelta(minutes=5)).period
-        288
+        2016
         >>> config_for_step(timedelta(days=1)).period
         7
     """
     seconds = step.total_seconds()
     if seconds <= 0:
         raise ValueError("the sampling step must be positive")
-    day = 86400.0
-    if seconds < day:
-        period = max(1, round(day / seconds))
-        min_history = 2 * period
-    elif seconds < 7 * day:
-        period = max(1, round(7 * day / seconds))
-        min_history = max(3, math.ceil(min_history_days * day / seconds))
+    day, week = 86400.0, 7 * 86400.0
+    if seconds >= week:
+        base = DetectorConfig(period=1, min_history=8)
+    elif seconds >= day:
+        base = DetectorConfig(
+            period=max(1, round(week / seconds)),
+            min_history=max(3, math.ceil(min_history_days * day / seconds)),
+        )
     else:
-        period = 1
-        min_history = 8
-    base = DetectorConfig(period=period, min_history=max(3, min_history))
+        base = DetectorConfig(
+            period=max(1, round(week / seconds)),
+            min_history=max(3, round(2 * day / seconds)),
+            refresh=max(1, round(3600 / seconds)),
+        )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
@@ -162,13 +170,24 @@ def _sorted_median(windows: np.ndarray) -> np.ndarray:
     return median
 
 
-def _trailing_median(values: np.ndarray, window: int) -> np.ndarray:
-    """For each t, the NaN-ignoring median of ``values[:, t-window:t]`` (strictly before t)."""
+def _trailing_median(values: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
+    """For each t, the NaN-ignoring median of the ``window`` points strictly before t.
+
+    With ``stride`` > 1 the median is re-estimated every ``stride`` points only and held in
+    between (still from points strictly before the re-estimate, so still causal): long windows
+    of fine-grained data (weeks of 5-minute points) stay affordable.
+    """
     n, length = values.shape
     padded = np.concatenate([np.full((n, window), np.nan), values[:, :-1]], axis=1)
-    # padded[:, j : j + window] == values[:, j - window : j] for j in 0..length-1
-    windows = sliding_window_view(padded, window, axis=1)[:, :length]
-    return _sorted_median(windows)
+    # view[:, j] == values[:, j - window : j] for j in 0..length-1
+    view = sliding_window_view(padded, window, axis=1)
+    anchors = np.arange(0, length, stride)
+    medians = np.empty((n, anchors.size))
+    chunk = max(1, _BLOCK_CELLS // max(1, n * window))
+    for first in range(0, anchors.size, chunk):
+        picked = anchors[first : first + chunk]
+        medians[:, first : first + picked.size] = _sorted_median(view[:, picked])
+    return medians[:, np.arange(length) // stride]
 
 
 def _seasonal_offset(offsets: np.ndarray, period: int, seasons: int) -> np.ndarray:
@@ -183,13 +202,15 @@ def _seasonal_offset(offsets: np.ndarray, period: int, seasons: int) -> np.ndarr
 
 
 def _detect_block(values: np.ndarray, config: DetectorConfig) -> tuple[np.ndarray, ...]:
-    level = _trailing_median(values, config.period * config.level_seasons)
+    level = _trailing_median(values, config.period * config.level_seasons, config.refresh)
     offsets = values - level
     seasonal = _seasonal_offset(offsets, config.period, config.seasons)
     # Before a full season has been seen the offset is unknown: judge against the level alone.
     expected = level + np.where(np.isnan(seasonal), 0.0, seasonal)
     residual = values - expected
-    scale = MAD_TO_SIGMA * _trailing_median(np.abs(residual), config.residual_window)
+    scale = MAD_TO_SIGMA * _trailing_median(
+        np.abs(residual), config.residual_window, config.refresh
+    )
     floor = np.maximum(config.rel_floor * np.abs(level), config.abs_floor)
     scale = np.where(np.isnan(scale), np.nan, np.maximum(scale, floor))
     return expected, scale
@@ -247,4 +268,5 @@ def detect(values: np.ndarray, config: DetectorConfig | None = None) -> Detectio
         impact_pct=impact_pct,
         direction=direction,
         zscore=zscore,
+        judged=judged,
     )

@@ -167,7 +167,7 @@ def group_anomalies(
     """
     thresholds = thresholds or Thresholds()
     anomalies: list[Anomaly] = []
-    judged_all = detection.score > 0
+    judged_all = detection.judged
     if not series.days:
         return anomalies
     last_day = series.days[-1]

@@ -250,7 +250,7 @@ def select_rows(rows: pd.DataFrame, monitor: Monitor) -> pd.DataFrame:
             wanted = "" if value == "(untagged)" else value
             mask &= rows["tag"] == wanted
         else:
-            mask &= rows[column].astype(str) == value
+            mask &= rows[column] == value
     return rows[mask]
 
 

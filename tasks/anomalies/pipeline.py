@@ -7,15 +7,25 @@ The flow (``flows/check_cost_anomalies.py``) and the CLI (``finops anomalies``) 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from tasks.anomalies.budget import (
+    AwsBudget,
+    BudgetState,
+    check_aws_budgets,
+    check_configured_budgets,
+    daily_totals,
+    get_budgets,
+)
 from tasks.anomalies.detector import Detection, DetectorConfig
 from tasks.anomalies.grouping import Anomaly, Thresholds, group_anomalies
 from tasks.anomalies.monitors import MonitorSeries, monitor_settings_from, run_monitors
+from tasks.anomalies.report import anomaly_rows, render_markdown, render_text
 from tasks.anomalies.root_cause import rank_causes
+from tasks.anomalies.store import AnomalyStore, RecordOutcome
 
 #: Anomalies that ended more than this many days before the judged day are not reported again.
 RECENT_DAYS = 7
@@ -34,6 +44,14 @@ class AnomalyRun:
     @property
     def alerts(self) -> list[Anomaly]:
         return [a for a in self.anomalies if a.alert]
+
+
+def load_cost_frame(store_url: str, as_of: date, lookback_days: int) -> pd.DataFrame:
+    """The cost rows the check needs: ``lookback_days`` through ``as_of`` from the cost store."""
+    from tasks.costs.store import CostStore
+
+    first = as_of - timedelta(days=lookback_days - 1)
+    return CostStore(store_url).read(first, as_of)
 
 
 def detector_config(anomaly_settings: Any) -> DetectorConfig:
@@ -104,3 +122,80 @@ def detect_cost_anomalies(
             for a in kept
         ]
     return AnomalyRun(as_of, series, detection, config, kept)
+
+
+@dataclass
+class CheckResult:
+    """One day's check: the run, what the store changed, the budget states and the table."""
+
+    run: AnomalyRun
+    budgets: list[BudgetState]
+    rows: list[dict[str, str]]
+    table_text: str
+    table_markdown: str
+    recorded: RecordOutcome | None = None
+
+
+def judge_budgets(
+    frame: pd.DataFrame,
+    as_of: date,
+    budget_settings: Any,
+    aws_budgets: list[AwsBudget] | None = None,
+) -> list[BudgetState]:
+    """Budget states for ``as_of``: AWS Budgets when given, else the configured budgets."""
+    thresholds = list(getattr(budget_settings, "alert_thresholds_pct", [80.0, 100.0]))
+    if aws_budgets is not None:
+        return check_aws_budgets(aws_budgets, as_of, thresholds)
+    totals = daily_totals(frame, str(getattr(budget_settings, "cost_metric", "effective_cost")))
+    return check_configured_budgets(
+        totals,
+        as_of,
+        getattr(budget_settings, "daily_usd", 1000.0),
+        getattr(budget_settings, "monthly_usd", None),
+        thresholds,
+    )
+
+
+def read_aws_budgets(aws_settings: Any) -> list[AwsBudget]:
+    """The payer account's AWS Budgets, through the project's AWS access layer."""
+    from tasks.aws.session import AwsAccess
+
+    access = AwsAccess(aws_settings)
+    account = access.caller_account_id
+    return get_budgets(access.client("budgets", account, "us-east-1"), account)
+
+
+def check_day(
+    settings: Any,
+    as_of: date,
+    record: bool = True,
+    frame: pd.DataFrame | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    """The whole daily check without Prefect (the CLI's path; the flow runs the same stages).
+
+    Args:
+        settings: the project settings.
+        as_of: the day judged.
+        record: write the anomalies to the anomaly store (alert-once bookkeeping).
+        frame: cost rows to judge instead of reading the cost store.
+        now: the time recorded in the store.
+    """
+    lookback = settings.anomalies.lookback_days
+    if frame is None:
+        frame = load_cost_frame(settings.cost_store_url, as_of, lookback)
+    run = detect_cost_anomalies(frame, as_of, settings.anomalies)
+    store = AnomalyStore(settings.findings_url)
+    recorded = store.record(run.anomalies, now=now) if record else None
+    statuses = {s.anomaly_id: s.status.value for s in store.list(since=as_of - timedelta(days=60))}
+    aws_budgets = read_aws_budgets(settings.aws) if settings.budget.use_aws_budgets else None
+    budgets = judge_budgets(frame, as_of, settings.budget, aws_budgets)
+    rows = anomaly_rows(run.anomalies, statuses)
+    return CheckResult(
+        run=run,
+        budgets=budgets,
+        rows=rows,
+        table_text=render_text(rows, as_of),
+        table_markdown=render_markdown(rows, as_of),
+        recorded=recorded,
+    )

@@ -180,3 +180,43 @@ def chart_for(run: Any, anomaly: Anomaly) -> bytes:
     return chart_png(
         run.series.days, d.actual[row], d.expected[row], d.lower[row], d.upper[row], anomaly
     )
+
+
+def anomaly_record(
+    anomaly: Anomaly, status: str | None = None, is_new: bool = False
+) -> dict[str, Any]:
+    """An anomaly as plain data, with the field names of ``tasks.notify.models.AnomalySummary``.
+
+    Money is ``Decimal`` USD (cents) over the anomaly's dates; new spend (nothing expected) has
+    an ``impact_pct`` of 100.
+
+    Example:
+        >>> anomaly_record.__name__
+        'anomaly_record'
+    """
+    return {
+        "id": anomaly.anomaly_id,
+        "monitor": f"{anomaly.monitor.type}: {anomaly.monitor.value}",
+        "monitor_type": anomaly.monitor.type,
+        "start": anomaly.start,
+        "end": anomaly.end,
+        "peak_date": anomaly.peak,
+        "actual_usd": Decimal(str(round(anomaly.total_actual, 2))),
+        "expected_usd": Decimal(str(round(anomaly.total_expected, 2))),
+        "impact_usd": Decimal(str(round(anomaly.total_impact, 2))),
+        "impact_pct": 100.0 if anomaly.impact_pct is None else round(anomaly.impact_pct, 1),
+        "direction": "increase" if anomaly.direction == "increase" else "drop",
+        "status": status or ("open" if anomaly.ongoing else "resolved"),
+        "causes": [
+            {
+                "dimension": c["dimension"],
+                "value": c["value"],
+                "impact_usd": Decimal(str(c["change_usd"])),
+                "share": round(c["share_pct"] / 100.0, 4),
+            }
+            for c in anomaly.root_causes
+        ],
+        "alert": anomaly.alert,
+        "is_new": is_new,
+        "kind": anomaly.kind,
+    }

@@ -28,8 +28,10 @@ DIMENSIONS: dict[str, str] = {
 }
 
 
-def _window_costs(rows: pd.DataFrame, column: str, first: date, last: date) -> pd.Series:
-    in_window = (rows["charge_date"] >= first) & (rows["charge_date"] <= last)
+def _window_costs(
+    rows: pd.DataFrame, days: np.ndarray, column: str, first: date, last: date
+) -> pd.Series:
+    in_window = (days >= np.datetime64(first)) & (days <= np.datetime64(last))
     return rows.loc[in_window].groupby(column, observed=True)["cost"].sum()
 
 
@@ -74,16 +76,20 @@ def rank_causes(
         return []
     length = (end - start).days + 1
     shift = period * math.ceil(length / period)
+    days = pd.to_datetime(scoped["charge_date"]).to_numpy().astype("datetime64[D]")
+    needed = days >= np.datetime64(start - timedelta(days=shift * windows))
+    scoped, days = scoped.loc[needed], days[needed]
     sign = 1.0 if direction == "increase" else -1.0
     fixed = set(monitor.filters)
     causes: list[dict[str, Any]] = []
     for column, name in DIMENSIONS.items():
         if column in fixed or column not in scoped.columns:
             continue
-        actual = _window_costs(scoped, column, start, end)
+        actual = _window_costs(scoped, days, column, start, end)
         history = [
             _window_costs(
                 scoped,
+                days,
                 column,
                 start - timedelta(days=shift * k),
                 end - timedelta(days=shift * k),
