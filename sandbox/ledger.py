@@ -67,7 +67,7 @@ MONEY_DECIMALS = 6
 #: The daily budget the organisation ran; one injected spike breaches it.
 DAILY_BUDGET_USD = 1000.0
 #: Fewer days than this cannot hold the injected anomalies with history before them.
-MIN_DAYS = 90
+MIN_DAYS = 30
 
 #: AWS usage-type region prefixes (CUR ``line_item_usage_type``).
 REGION_PREFIX: dict[str, str] = {
@@ -467,7 +467,9 @@ def generate_ledger(
         return day_index + 1 if dates[day_index].day == 1 else day_index
 
     def jitter(fraction: float) -> int:
-        return avoid_first(int(days * fraction) + int(rng.integers(-3, 4)))
+        # Kept inside the ledger with room for the longest window (4 days) after it.
+        day_index = int(days * fraction) + int(rng.integers(-3, 4))
+        return avoid_first(min(max(day_index, 1), days - 5))
 
     member_a = accounts[1] if len(accounts) > 1 else accounts[0]
     member_b = accounts[2] if len(accounts) > 2 else member_a
@@ -557,7 +559,7 @@ def generate_ledger(
     s = find(member_a, EC2_COMPUTE, primary, "BoxUsage:m5.large")
     start = jitter(0.88)
     if dates[start + 1].day == 1:
-        start += 2
+        start -= 1  # both spike days inside one month, neither on the 1st
     spike = np.zeros(days)
     baseline_day_total = usage[:, start : start + 2].sum(axis=0)
     # Fees, covered usage, support and tax add about $150 a day on top of on-demand usage.
@@ -706,40 +708,41 @@ def generate_ledger(
 
     # Credits: a promotional credit of $10/day against member B's EC2 for four months.
     credits: list[dict[str, Any]] = []
-    credit_start = next(i for i in range(int(days * 0.15), days) if dates[i].day == 1)
-    # The programme covers four whole months (credits expire at a month's end).
-    month_ends = [i for i in range(credit_start, days - 1) if dates[i + 1].day == 1]
-    credit_end = month_ends[3] if len(month_ends) > 3 else days - 1
-    credit_mask = np.zeros(days, dtype=bool)
-    credit_mask[credit_start : credit_end + 1] = True
-    credit_row = np.where(credit_mask, -10.0, 0.0)
-    add(
-        _Series(
-            member_b,
-            EC2_COMPUTE,
-            primary,
-            f"{prefix}-BoxUsage:m5.large",
-            "Credit",
+    credit_start = next((i for i in range(int(days * 0.15), days) if dates[i].day == 1), None)
+    if credit_start is not None:  # a short ledger may hold no 1st to start it on
+        # The programme covers four whole months (credits expire at a month's end).
+        month_ends = [i for i in range(credit_start, days - 1) if dates[i + 1].day == 1]
+        credit_end = month_ends[3] if len(month_ends) > 3 else days - 1
+        credit_mask = np.zeros(days, dtype=bool)
+        credit_mask[credit_start : credit_end + 1] = True
+        credit_row = np.where(credit_mask, -10.0, 0.0)
+        add(
+            _Series(
+                member_b,
+                EC2_COMPUTE,
+                primary,
+                f"{prefix}-BoxUsage:m5.large",
+                "Credit",
+                None,
+                None,
+                {},
+            ),
+            credit_row,
+            credit_row,
             None,
             None,
-            {},
-        ),
-        credit_row,
-        credit_row,
-        None,
-        None,
-        credit_mask,
-    )
-    credits.append(
-        {
-            "account_id": member_b,
-            "service": EC2_COMPUTE,
-            "start": dates[credit_start].isoformat(),
-            "end": dates[credit_end].isoformat(),
-            "daily_usd": -10.0,
-            "description": "AWS Promotional Credit",
-        }
-    )
+            credit_mask,
+        )
+        credits.append(
+            {
+                "account_id": member_b,
+                "service": EC2_COMPUTE,
+                "start": dates[credit_start].isoformat(),
+                "end": dates[credit_end].isoformat(),
+                "daily_usd": -10.0,
+                "description": "AWS Promotional Credit",
+            }
+        )
 
     # Refunds: one-day negative adjustments.
     refunds: list[dict[str, Any]] = []

@@ -251,8 +251,8 @@ def test_restate_changes_exactly_one_day_and_bumps_that_period(ledger: Ledger) -
 
 
 def test_bad_generation_arguments_say_what_to_fix() -> None:
-    with pytest.raises(ValueError, match="at least 90"):
-        generate_ledger(1, ACCOUNTS, REGIONS, END, 30)
+    with pytest.raises(ValueError, match="at least 30"):
+        generate_ledger(1, ACCOUNTS, REGIONS, END, 20)
     with pytest.raises(ValueError, match="usage-type prefix"):
         generate_ledger(1, ACCOUNTS, ["mars-north-1"], END, 400)
     with pytest.raises(ValueError, match="unique"):
