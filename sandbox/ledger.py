@@ -366,7 +366,7 @@ def generate_ledger(
         accounts: account ids, management first (at least one).
         regions: regions to spread usage over (at least one; the first is the primary).
         end: the day after the last charge day (exclusive), normally today.
-        days: charge days to generate (at least 90; the sandbox uses 400, over 13 months).
+        days: charge days to generate (at least 30; the sandbox uses 400, over 13 months).
 
     Returns:
         The :class:`Ledger`.
