@@ -99,3 +99,16 @@ def test_flush_delivers_what_an_outage_left_pending(
     assert "slack|digest|2026-11-25" in listed.output
     assert runner.invoke(app, ["notify", "outbox", "--status", "lost"]).exit_code == 2
     assert len(fake_slack.messages) == 1
+
+
+def test_notify_test_through_a_webhook(
+    env: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack
+) -> None:
+    monkeypatch.setenv("FINOPS_NOTIFY__SLACK_WEBHOOK_URL", fake_slack.webhook_url)
+    outcome = runner.invoke(app, ["notify", "test"])
+    assert outcome.exit_code == 0, outcome.output
+    assert outcome.output.splitlines()[0] == (
+        "slack: ok, the incoming webhook accepted the test message"
+    )
+    assert fake_slack.webhook_posts[0]["text"].startswith("finops-flows test message")
+    assert "hooksecret" not in outcome.output

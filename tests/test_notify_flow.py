@@ -200,3 +200,32 @@ def test_secrets_never_reach_logs_artifacts_results_or_the_outbox(
     for secret in secrets:
         leaks = [t for t in texts if secret in t]
         assert leaks == [], f"secret leaked into {leaks[:1]}"  # ... without the secrets
+
+
+def test_secrets_come_from_prefect_secret_blocks_by_name() -> None:
+    from prefect.blocks.system import Secret
+    from pydantic import SecretStr
+
+    from finops.settings import NotifySettings
+    from tasks.notify.secrets import SecretError, resolve_secrets
+
+    suffix = uuid.uuid4().hex[:8]
+    Secret(value="xoxb-from-block-1234").save(f"slack-{suffix}")
+    Secret(value="pat-from-block-5678").save(f"jira-{suffix}")
+    settings = NotifySettings(  # type: ignore[call-arg]
+        slack_bot_token=SecretStr("xoxb-from-env-0000"),
+        slack_bot_token_block=f"slack-{suffix}",
+        jira_token_block=f"jira-{suffix}",
+        jira_url="https://jira.example.com",
+    )
+    secrets = resolve_secrets(settings)
+    assert secrets.slack_bot_token is not None
+    assert secrets.slack_bot_token.get_secret_value() == "xoxb-from-block-1234"
+    # No Jira email: the block holds a Server/DC personal access token.
+    assert secrets.jira_pat is not None and secrets.jira_token is None
+    assert secrets.jira_pat.get_secret_value() == "pat-from-block-5678"
+    cloud = resolve_secrets(settings.model_copy(update={"jira_email": "bot@example.com"}))
+    assert cloud.jira_token is not None and cloud.jira_pat is None
+
+    with pytest.raises(SecretError, match=f"Prefect Secret block 'missing-{suffix}' not found"):
+        resolve_secrets(settings.model_copy(update={"slack_webhook_block": f"missing-{suffix}"}))

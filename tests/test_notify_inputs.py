@@ -86,7 +86,7 @@ def test_anomaly_flow_records_and_budgets_map_onto_the_digest() -> None:
     [state] = digest.budgets
     assert state.budget_usd == Decimal("1000") and state.effective_status == "exceeded"
     text = str(render_digest(digest, template_summary(digest)).blocks)
-    assert "impact +$450.00 USD (+37.5%)" in text and "daily (daily)" in text
+    assert "impact +$450.00 USD (+37.5%)" in text and ":red_circle: daily: $1,234.56 of" in text
 
 
 def test_spend_expected_is_causal_and_the_chart_has_thirty_days() -> None:

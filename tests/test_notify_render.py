@@ -41,8 +41,12 @@ def test_digest_says_spend_budgets_anomalies_findings_savings_and_links() -> Non
     assert message.blocks[0]["type"] == "header"
     assert "FinOps daily digest: 2026-11-25" in text
     assert "$1,234.56 USD vs expected $1,100.00 USD (+$134.56, +12.2%)" in text
-    assert "daily (daily): $1,234.56 of $1,000.00 USD (123.5% used): exceeded" in text
+    assert ":red_circle: daily: $1,234.56 of $1,000.00 USD (123.5% used): exceeded" in text
     assert "forecast $31,000.00 USD (103.3%): warning" in text
+    assert (
+        "The monthly budget of $30,000.00 USD is forecast to be exceeded: $31,000.00 USD "
+        "(103.3%), 80.0% used so far."
+    ) in text
     assert "impact +$400.00 USD" in text and "account 222222222222 (75.0%" in text
     assert "`vol-00000002` ebs-unattached in 111111111111/us-east-1: $10.00 USD/month" in text
     assert "*Savings available:* $27.00 USD per month across 3 resources" in text

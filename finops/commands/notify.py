@@ -49,8 +49,11 @@ def register(app: typer.Typer) -> None:
             try:
                 who = built.slack.auth_check()
                 posted = built.slack.post(render_test_message("slack", at).payload())
-                where = f"channel {posted.channel} ts {posted.ts}" if posted.ts else "webhook"
-                typer.echo(f"slack: ok, sent as {who} to {where}")
+                if posted.ts:
+                    where = f"channel {posted.channel} (ts {posted.ts})"
+                    typer.echo(f"slack: ok, sent as {who} to {where}")
+                else:
+                    typer.echo("slack: ok, the incoming webhook accepted the test message")
             except DeliveryError as error:
                 failures += 1
                 typer.echo(f"slack: FAILED: {built.redactor.redact(str(error))}")

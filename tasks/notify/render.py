@@ -201,9 +201,10 @@ def finding_line(finding: Finding) -> str:
 
 def budget_line(budget: BudgetState) -> str:
     status = budget.effective_status
-    period = budget.period
+    name = escape(budget.name)
+    label = name if budget.name == budget.period else f"{name} ({budget.period})"
     line = (
-        f"{BUDGET_ICON[status]} {escape(budget.name)} ({period}): {usd(budget.actual_usd)} of "
+        f"{BUDGET_ICON[status]} {label}: {usd(budget.actual_usd)} of "
         f"{usd(budget.budget_usd)} USD ({pct(budget.used_pct)} used)"
     )
     if budget.forecast_usd is not None and budget.forecast_pct is not None:
@@ -251,12 +252,20 @@ def template_summary(digest: DigestInput) -> str:
     parts[0] += "."
     for budget in digest.budgets:
         status = budget.effective_status
-        if status != "ok":
-            verb = "is exceeded" if status == "exceeded" else "is nearly used"
-            parts.append(
-                f"The {budget.name} budget of {usd(budget.budget_usd)} USD {verb} "
-                f"({pct(budget.used_pct)} used)."
+        if status == "ok":
+            continue
+        text = f"The {budget.name} budget of {usd(budget.budget_usd)} USD "
+        forecast_over = (budget.forecast_pct or 0.0) >= 100 and budget.forecast_usd is not None
+        if status == "exceeded":
+            text += f"is exceeded ({pct(budget.used_pct)} used)."
+        elif forecast_over and budget.forecast_usd is not None:
+            text += (
+                f"is forecast to be exceeded: {usd(budget.forecast_usd)} USD "
+                f"({pct(budget.forecast_pct or 0.0)}), {pct(budget.used_pct)} used so far."
             )
+        else:
+            text += f"is nearly used ({pct(budget.used_pct)} used)."
+        parts.append(text)
     anomalies = open_anomalies(digest)
     if anomalies:
         impact = sum((a.impact_usd for a in anomalies), Decimal(0))
