@@ -106,9 +106,12 @@ def evaluate_sandbox(seeds: range, overrides: dict[str, float]) -> Counts:
     for seed in seeds:
         ledger = generate_ledger(seed, ACCOUNTS, REGIONS, date(2026, 11, 26), 400)
         run = detect_cost_anomalies(
-            ledger.frame, ledger.last_day, settings.anomalies, since=date.min,
+            ledger.frame,
+            ledger.last_day,
+            settings.anomalies,
+            since=date.min,
             with_root_causes=False,
-        )  # fmt: skip
+        )
         spans = []
         for truth in ledger.anomalies:
             start = date.fromisoformat(truth["start"])
@@ -119,10 +122,12 @@ def evaluate_sandbox(seeds: range, overrides: dict[str, float]) -> Counts:
             counts.windows += 1
             wanted = _monitor_id(truth)
             hit = [
-                a for a in run.anomalies
-                if a.monitor_id == wanted and abs((a.start - start).days) <= 1
+                a
+                for a in run.anomalies
+                if a.monitor_id == wanted
+                and abs((a.start - start).days) <= 1
                 and (a.alert if truth["kind"] != "drop" else a.direction == "decrease")
-            ]  # fmt: skip
+            ]
             if hit:
                 counts.found_windows += 1
             else:

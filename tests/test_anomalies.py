@@ -412,8 +412,14 @@ def test_score_cli_round_trip_is_causal_and_flags_the_spike(tmp_path: Path) -> N
     given = pd.read_csv(series)
     scored = pd.read_csv(out)
     assert list(scored.columns) == [
-        "timestamp", "value", "expected", "lower", "upper", "score", "is_anomaly"
-    ]  # fmt: skip
+        "timestamp",
+        "value",
+        "expected",
+        "lower",
+        "upper",
+        "score",
+        "is_anomaly",
+    ]
     assert scored["timestamp"].tolist() == given["timestamp"].tolist()
     np.testing.assert_allclose(scored["value"], given["value"])
     assert scored.loc[SPIKE_AT, "is_anomaly"] == 1
