@@ -170,6 +170,7 @@ def seed_fleet(ctx: SeedContext, accounts: list[str]) -> dict[str, Any]:
             f" got days={ctx.size.days}; use --days {TA_WINDOW_DAYS} or more"
         )
     fleet_moto.install_s3_multipart_times()
+    fleet_moto.install_snapshot_owner_filter()
     resources: list[dict[str, Any]] = []
     for account_id in accounts:
         for region in ctx.size.regions:

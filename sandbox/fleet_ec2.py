@@ -10,6 +10,7 @@ bulk with ``put_metric_series`` and ages set on the backend objects (:mod:`sandb
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from sandbox.fleet_profiles import (
 from sandbox.fleet_region import RegionSeed, iso
 
 ROOT_DEVICE = "/dev/xvda"
+CENT = Decimal("0.01")
 ROOT_GIB = 8
 # What moto's RunInstances handler passes to the backend when a parameter is not given.
 _RUN_DEFAULTS: dict[str, Any] = {
@@ -84,6 +86,7 @@ def seed_image(seed: RegionSeed) -> str:
         f"finops-sandbox-base-{seed.region}", "finops sandbox fleet image"
     )
     seed.image_id = str(image.id)
+    fleet_moto.describe_image_like_aws(seed.account_id, seed.region, seed.image_id)
     return seed.image_id
 
 
@@ -116,6 +119,7 @@ def seed_instances(seed: RegionSeed) -> None:
                 instance_type=instance_type,
                 subnet_id=subnet_id,
                 region_name=seed.region,
+                client_token=f"finops-sandbox-{profile.name}-{instance_type}",
                 tags={"instance": dict(profile.tags), "volume": dict(profile.tags)},
                 block_device_mappings=[
                     {
@@ -149,7 +153,7 @@ def seed_instances(seed: RegionSeed) -> None:
             )
         hours = _write_instance_metrics(seed, profile, ids, roots)
         for instance, root, owner in zip(launched, roots, owner_draw, strict=True):
-            zone = str(instance.placement)
+            zone = str(instance.availability_zone)
             _record_instance(seed, profile, instance, root, owner, hours)
             if profile.name in _TARGET_PROFILES:
                 targets[profile.name].append((str(instance.id), zone))
@@ -283,6 +287,9 @@ def seed_volumes(seed: RegionSeed) -> None:
                 turn += 1
                 zone = attach_to[1]
             volume = ec2.create_volume(size=size, zone_name=zone, volume_type=profile.volume_type)
+            if profile.volume_type == "gp2":
+                # AWS reports a gp2 volume's baseline IOPS (the API does not take them)
+                volume.iops = min(16_000, max(100, 3 * size))
             volume_id = str(volume.id)
             if tags:
                 ec2.create_tags([volume_id], tags)
@@ -305,8 +312,8 @@ def seed_volumes(seed: RegionSeed) -> None:
             }
             if profile.volume_type == "gp2":
                 gp2_usd, gp3_usd = gp2_vs_gp3_monthly(size)
-                facts["gp2_monthly_usd"] = str(gp2_usd)
-                facts["gp3_equivalent_monthly_usd"] = str(gp3_usd)
+                facts["gp2_monthly_usd"] = str(gp2_usd.quantize(CENT))
+                facts["gp3_equivalent_monthly_usd"] = str(gp3_usd.quantize(CENT))
             seed.record(
                 "ebs-volume",
                 volume_id,
@@ -344,6 +351,7 @@ def seed_snapshots(seed: RegionSeed) -> None:
                     image_id = str(
                         ec2.register_image(f"finops-sandbox-{seed.region}-{k}", "old release").id
                     )
+                    fleet_moto.describe_image_like_aws(seed.account_id, seed.region, image_id)
                 # AWS (and moto) snapshot the AMI's root volume, then the volume is gone
                 snapshot_id, volume_id = fleet_moto.image_snapshot(
                     seed.account_id, seed.region, image_id

@@ -5,6 +5,10 @@ volume CreateTime, the reason text of a stopped instance); the sandbox is seeded
 without this every resource would be minutes old.  These helpers edit the backend objects of the
 server's own process (the seeding runs in-process, see ``docs/sandbox-contract.md``).
 
+Moto ignores ``OwnerIds`` of ``DescribeSnapshots``, so ``OwnerIds=["self"]`` (how every
+snapshot check lists its own snapshots) would also return the snapshots of moto's public AMIs;
+:func:`install_snapshot_owner_filter` applies it as AWS does.
+
 Moto also answers ``ListMultipartUploads`` with a fixed ``Initiated`` of 2010-11-10 for every
 upload; :func:`install_s3_multipart_times` makes it report the real initiation time instead
 (kept on each upload object), so that a stale upload is stale because of its age.
@@ -18,6 +22,7 @@ from typing import Any
 
 from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.elb.models import elb_backends
 from moto.elbv2.models import elbv2_backends
 from moto.rds.models import rds_backends
@@ -67,8 +72,11 @@ def set_instance_times(
 
 
 def set_volume_created(account_id: str, region: str, volume_id: str, created: datetime) -> None:
-    """Backdate a volume's CreateTime."""
-    ec2_backend(account_id, region).get_volume(volume_id).create_time = naive_utc(created)
+    """Backdate a volume's CreateTime (and give it AWS's empty SnapshotId when it has none)."""
+    volume = ec2_backend(account_id, region).get_volume(volume_id)
+    volume.create_time = naive_utc(created)
+    if volume.snapshot_id is None:
+        volume.snapshot_id = ""  # AWS sends "" for a volume not made from a snapshot
 
 
 def set_snapshot_started(account_id: str, region: str, snapshot_id: str, started: datetime) -> None:
@@ -79,6 +87,23 @@ def set_snapshot_started(account_id: str, region: str, snapshot_id: str, started
 def set_image_created(account_id: str, region: str, image_id: str, created: datetime) -> None:
     """Backdate an AMI's CreationDate."""
     ec2_backend(account_id, region).amis[image_id].creation_date = naive_utc(created)
+
+
+def describe_image_like_aws(account_id: str, region: str, image_id: str) -> None:
+    """Fill the attributes a RegisterImage'd AMI lacks in moto but has in AWS.
+
+    Instances launched from the AMI take their architecture and virtualization type from it;
+    the root device is ``/dev/xvda`` on EBS, as on Amazon Linux.
+    """
+    image = ec2_backend(account_id, region).amis[image_id]
+    image.architecture = "x86_64"
+    image.virtualization_type = "hvm"
+    image.hypervisor = "xen"
+    image.image_location = f"{account_id}/{image.name}"
+    image.sriov_net_support = "simple"
+    image.ena_support = True
+    image.root_device_name = "/dev/xvda"
+    image.root_device_type = "ebs"
 
 
 def image_snapshot(account_id: str, region: str, image_id: str) -> tuple[str, str]:
@@ -188,3 +213,29 @@ def _patched_list_uploads(self: Any) -> Any:
     }
     self.data["Action"] = "ListMultipartUploads"
     return self.serialized(ActionResult(result))
+
+
+# --------------------------------------------------------------------------------------------
+# DescribeSnapshots honours OwnerIds
+# --------------------------------------------------------------------------------------------
+
+_DESCRIBE_SNAPSHOTS: Any = ElasticBlockStore.describe_snapshots
+
+
+def _describe_snapshots_by_owner(self: Any) -> Any:
+    owners = self._get_param("OwnerIds", [])
+    if not owners:
+        return _DESCRIBE_SNAPSHOTS(self)
+    from moto.core.responses import ActionResult
+
+    wanted = {self.current_account if o == "self" else o for o in owners}
+    snapshots = self.ec2_backend.describe_snapshots(
+        snapshot_ids=self._get_param("SnapshotIds", []),
+        filters=self._filters_from_querystring(),
+    )
+    return ActionResult({"Snapshots": [s for s in snapshots if s.owner_id in wanted]})
+
+
+def install_snapshot_owner_filter() -> None:
+    """Make ``DescribeSnapshots`` filter by ``OwnerIds`` (``self`` or account ids), idempotent."""
+    ElasticBlockStore.describe_snapshots = _describe_snapshots_by_owner  # type: ignore[method-assign]
