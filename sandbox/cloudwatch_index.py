@@ -27,6 +27,8 @@ therefore within an hour (plus the seeding's own lag) of now.  Data put through 
 
 from __future__ import annotations
 
+import calendar
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -43,6 +45,10 @@ from moto.cloudwatch.models import (
     MetricDatumBase,
     cloudwatch_backends,
 )
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.responses import ActionContext, ActionResult
+from moto.core.serialize import BaseJSONSerializer
 
 __all__ = [
     "clock_shift_seconds",
@@ -531,23 +537,28 @@ class _Buckets:
     def stat(self, stat: str) -> list[float | None]:
         w, b = self.window, self.bounds
         if stat == "Sum":
-            return [float(x) for x in np.add.reduceat(w.sums, b)]
+            return list(np.add.reduceat(w.sums, b).tolist())
         if stat == "SampleCount":
-            return [float(x) for x in np.add.reduceat(w.counts, b)]
+            return list(np.add.reduceat(w.counts, b).tolist())
         if stat == "Minimum":
-            return [float(x) for x in np.minimum.reduceat(w.mins, b)]
+            return list(np.minimum.reduceat(w.mins, b).tolist())
         if stat == "Maximum":
-            return [float(x) for x in np.maximum.reduceat(w.maxs, b)]
+            return list(np.maximum.reduceat(w.maxs, b).tolist())
         if stat == "Average":
             sums = np.add.reduceat(w.sums, b)
             counts = np.add.reduceat(w.counts, b)
-            return [float(s / c) if c else None for s, c in zip(sums, counts, strict=True)]
+            averages: list[float | None] = list(
+                np.divide(sums, counts, out=np.zeros_like(sums), where=counts != 0).tolist()
+            )
+            for i in np.flatnonzero(counts == 0):
+                averages[int(i)] = None  # moto: no average without samples
+            return averages
         percentile = _percentile(stat)
         if percentile is not None and w.plain:
-            ends = [*list(b[1:]), w.sums.size]
+            ends = [*b[1:].tolist(), w.sums.size]
             return [
                 float(np.percentile(w.sums[lo:hi], percentile))
-                for lo, hi in zip(b, ends, strict=True)
+                for lo, hi in zip(b.tolist(), ends, strict=True)
             ]
         return [None] * int(b.size)
 
@@ -588,6 +599,17 @@ def _indexes_for(backend: CloudWatchBackend, namespaces: Iterable[str | None]) -
         if provider is not None:
             indexes.append(provider)
     return indexes
+
+
+_EPOCHS = "_epoch_seconds"
+
+
+def _datetimes(epochs: list[int]) -> list[datetime]:
+    """Naive UTC datetimes for epoch seconds (numpy converts in C: fast for 100k stamps)."""
+    if not epochs:
+        return []
+    converted: list[datetime] = np.array(epochs, dtype="datetime64[s]").astype(object).tolist()
+    return converted
 
 
 def _naive(moment: datetime) -> datetime:
@@ -641,20 +663,21 @@ def _indexed_get_metric_data(
                 matched.extend(index.exact(metric["Namespace"], name, dims))
         window = _window(matched, start, end, metric_stat.get("Unit"), shift)
         values: list[float | None] = []
-        timestamps: list[datetime] = []
+        epochs: list[int] = []
         if window is not None:
             buckets = _bucket(window, start, period)
             values = buckets.stat(stat)
-            timestamps = [_from_epoch(int(t)) for t in buckets.starts]
+            epochs = buckets.starts.tolist()
         if scan_by == "TimestampDescending":
             values.reverse()
-            timestamps.reverse()
+            epochs.reverse()
         entry = {
             "id": query["Id"],
             "label": query.get("Label") or f"{name} {stat}",
             "values": values,
-            "timestamps": timestamps,
+            "timestamps": _datetimes(epochs),
             "status_code": "Complete",
+            _EPOCHS: epochs,  # for the fast JSON response; moto's serialiser ignores it
         }
         results.append(entry)
         if query.get("ReturnData", True):
@@ -746,6 +769,49 @@ def _indexed_get_metric_statistics(
     return points
 
 
+class _MetricDataResult(ActionResult):
+    """GetMetricData's result, serialised fast for JSON-protocol clients.
+
+    moto's generic serialiser walks every timestamp and value through the service model (about
+    15 s of CPU for 500 queries of 14 days hourly); here moto serialises only the envelope (ids,
+    labels, status) and the numbers are written in bulk.  Other protocols take moto's path.
+    """
+
+    def execute_result(self, context: ActionContext) -> TYPE_RESPONSE:
+        if not issubclass(context.serializer_class, BaseJSONSerializer):
+            return super().execute_result(context)
+        results: list[dict[str, Any]] = self.result["MetricDataResults"]  # type: ignore[index]
+        envelope = {"MetricDataResults": [{**r, "values": [], "timestamps": []} for r in results]}
+        status, headers, body = ActionResult(envelope).execute_result(context)
+        document = json.loads(body)
+        for entry, result in zip(document["MetricDataResults"], results, strict=True):
+            epochs = result.get(_EPOCHS)
+            if epochs is None:  # metric math and Insights results carry datetimes only
+                epochs = [calendar.timegm(t.timetuple()) for t in result["timestamps"]]
+            entry["Timestamps"] = epochs
+            entry["Values"] = result["values"]
+        return status, headers, json.dumps(document)
+
+
+def _response_get_metric_data(self: CloudWatchResponse) -> ActionResult:
+    """moto's CloudWatchResponse.get_metric_data, answering with :class:`_MetricDataResult`."""
+    params = self._get_params()
+    queries = params.get("MetricDataQueries", [])
+    for query in queries:
+        if "MetricStat" not in query and "Expression" not in query:
+            # AWS also returns the empty line
+            raise ValidationError(
+                "The parameter MetricDataQueries.member.1.MetricStat is required.\n"
+            )
+    results = self.cloudwatch_backend.get_metric_data(
+        start_time=params["StartTime"],
+        end_time=params["EndTime"],
+        queries=queries,
+        scan_by=params.get("ScanBy") or "TimestampDescending",
+    )
+    return _MetricDataResult({"MetricDataResults": results})
+
+
 def _indexed_get_filtered_metrics(
     self: CloudWatchBackend,
     metric_name: str,
@@ -777,6 +843,9 @@ _PATCHED: dict[str, Callable[..., Any]] = {
 }
 
 
+_ORIGINAL_RESPONSE = CloudWatchResponse.get_metric_data
+
+
 def install() -> None:
     """Make moto's CloudWatch answer from the index (idempotent; process-wide).
 
@@ -785,12 +854,14 @@ def install() -> None:
     """
     for name, function in _PATCHED.items():
         setattr(CloudWatchBackend, name, function)
+    CloudWatchResponse.get_metric_data = _response_get_metric_data  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """Restore moto's stock CloudWatch (datapoints already indexed stay in the index)."""
     for name, function in _ORIGINAL.items():
         setattr(CloudWatchBackend, name, function)
+    CloudWatchResponse.get_metric_data = _ORIGINAL_RESPONSE  # type: ignore[method-assign]
 
 
 @contextmanager
