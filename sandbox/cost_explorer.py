@@ -53,6 +53,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sandbox.ledger import Ledger
 
@@ -159,8 +160,11 @@ class _View:
 
 
 def _factorize(values: np.ndarray) -> _Dimension:
-    labels, codes = np.unique(values.astype(str), return_inverse=True)
-    return _Dimension(codes=codes.astype(np.int64), labels=labels.astype(object))
+    # Hash-based and sorted: label order is key order, which the group layout relies on.
+    codes, labels = pd.factorize(np.asarray(values, dtype=object), sort=True)
+    return _Dimension(
+        codes=np.asarray(codes, dtype=np.int64), labels=np.asarray(labels, dtype=object)
+    )
 
 
 def _view(ledger: Ledger) -> _View:
@@ -398,13 +402,32 @@ def _metric_block(metrics: list[str], values: dict[str, float]) -> dict[str, Any
 
 @dataclass
 class _Result:
-    """A computed query: periods, and per period its groups (or its total)."""
+    """A computed query, laid out as page slots (one per group, or per period without groups).
+
+    Groups stay as arrays (a cell is one period x group key); only the groups of the page asked
+    for become JSON, so a 48,000-group answer costs one page's worth of dicts per request.
+    """
 
     periods: list[tuple[date, date]]
     estimated: list[bool]
-    totals: list[dict[str, float]] | None  # when not grouped
-    groups: list[list[tuple[list[str], dict[str, float]]]] | None  # when grouped
+    totals: list[dict[str, float]] | None  # per period, when not grouped
+    slot_period: np.ndarray  # period index of each slot
+    slot_cell: np.ndarray  # cell index of each slot, -1 for a period without groups
+    cell_key: np.ndarray  # combined group-key code of each cell
+    cell_sums: dict[str, np.ndarray]  # billed / effective / quantity per cell
+    columns: list[_Dimension]  # the group-by columns, in request order
     accounts: list[str]  # linked accounts present (for DimensionValueAttributes)
+
+    def group_keys(self, cell: int, group_by: list[tuple[str, str]]) -> list[str]:
+        """The ``Keys`` of one cell: labels in request order, tags as ``key$value``."""
+        key_code = int(self.cell_key[cell])
+        keys: list[str] = []
+        for column, (kind, key) in zip(reversed(self.columns), reversed(group_by), strict=True):
+            key_code, label_code = divmod(key_code, len(column.labels))
+            label = str(column.labels[label_code])
+            keys.append(f"{key}${label}" if kind == "TAG" else label)
+        keys.reverse()
+        return keys
 
 
 def _periods(start: date, end: date, granularity: str) -> list[tuple[date, date]]:
@@ -454,37 +477,59 @@ def _compute(
     arrays = {"billed": view.billed, "effective": view.effective, "quantity": view.quantity}
     accounts_dim = view.dimensions["LINKED_ACCOUNT"]
     accounts = sorted(set(accounts_dim.labels[np.unique(accounts_dim.codes[mask])]))
+    no_cells = np.zeros(0, dtype=np.int64)
     if not group_by:
         sums = {
             name: np.bincount(row_period[mask], weights=values[mask], minlength=len(periods))
             for name, values in arrays.items()
         }
         totals = [{name: float(sums[name][i]) for name in arrays} for i in range(len(periods))]
-        return _Result(periods, estimated, totals, None, accounts), metrics, group_by
+        every_period = np.arange(len(periods), dtype=np.int64)
+        result = _Result(
+            periods,
+            estimated,
+            totals,
+            every_period,
+            np.full(len(periods), -1, dtype=np.int64),
+            no_cells,
+            {},
+            [],
+            accounts,
+        )
+        return result, metrics, group_by
     columns = [_group_column(view, kind, key, n_rows) for kind, key in group_by]
     combined = np.zeros(n_rows, dtype=np.int64)
     for column in columns:
         combined = combined * len(column.labels) + column.codes
     n_keys = int(np.prod([len(column.labels) for column in columns]))
-    cell = row_period[mask] * n_keys + combined[mask]
-    cells, inverse = np.unique(cell, return_inverse=True)
-    sums = {
+    # Labels are sorted (np.unique), so cells sorted by (period, combined code) are the groups
+    # of each period in the order AWS lists them: by their keys.
+    cells, inverse = np.unique(row_period[mask] * n_keys + combined[mask], return_inverse=True)
+    cell_sums = {
         name: np.bincount(inverse, weights=values[mask], minlength=len(cells))
         for name, values in arrays.items()
     }
-    groups: list[list[tuple[list[str], dict[str, float]]]] = [[] for _ in periods]
-    for index, cell_code in enumerate(cells.tolist()):
-        period_index, key_code = divmod(cell_code, n_keys)
-        keys: list[str] = []
-        for column, (kind, key) in zip(reversed(columns), reversed(group_by), strict=True):
-            key_code, label_code = divmod(key_code, len(column.labels))
-            label = str(column.labels[label_code])
-            keys.append(f"{key}${label}" if kind == "TAG" else label)
-        keys.reverse()
-        groups[period_index].append((keys, {name: float(sums[name][index]) for name in arrays}))
-    for period_groups in groups:
-        period_groups.sort(key=lambda item: item[0])
-    return _Result(periods, estimated, None, groups, accounts), metrics, group_by
+    cell_period, cell_key = np.divmod(cells, n_keys)
+    counts = np.bincount(cell_period, minlength=len(periods))
+    slot_counts = np.maximum(counts, 1)
+    slot_period = np.repeat(np.arange(len(periods), dtype=np.int64), slot_counts)
+    slot_cell = np.full(len(slot_period), -1, dtype=np.int64)
+    first_slot = np.concatenate([[0], np.cumsum(slot_counts)[:-1]])
+    first_cell = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(cells)) - first_cell[cell_period]
+    slot_cell[first_slot[cell_period] + rank] = np.arange(len(cells))
+    result = _Result(
+        periods,
+        estimated,
+        None,
+        slot_period,
+        slot_cell,
+        cell_key,
+        cell_sums,
+        columns,
+        accounts,
+    )
+    return result, metrics, group_by
 
 
 def _request_hash(body: dict[str, Any]) -> str:
@@ -561,23 +606,17 @@ def get_cost_and_usage(ledger: Ledger, body: dict[str, Any], today: date) -> Res
         offset = 0 if token in (None, "") else _decode_token(token, request_hash)
     except CostExplorerError as error:
         return error.response()
-    # Slots: one per group, or one per period without groups.
-    slots: list[tuple[int, int]] = []  # (period index, group index or -1)
-    for period_index in range(len(result.periods)):
-        count = len(result.groups[period_index]) if result.groups is not None else 0
-        if count == 0:
-            slots.append((period_index, -1))
-        else:
-            slots.extend((period_index, g) for g in range(count))
-    if offset > len(slots):
+    n_slots = len(result.slot_period)
+    if offset > n_slots:
         return CostExplorerError(
             "InvalidNextTokenException",
             "The pagination token is invalid. Try again without a pagination token.",
         ).response()
-    page = slots[offset : offset + PAGE_SIZE]
     results_by_time: list[dict[str, Any]] = []
     current = -1
-    for period_index, group_index in page:
+    page_periods = result.slot_period[offset : offset + PAGE_SIZE].tolist()
+    page_cells = result.slot_cell[offset : offset + PAGE_SIZE].tolist()
+    for period_index, cell in zip(page_periods, page_cells, strict=True):
         if period_index != current:
             current = period_index
             p_start, p_stop = result.periods[period_index]
@@ -592,10 +631,13 @@ def get_cost_and_usage(ledger: Ledger, body: dict[str, Any], today: date) -> Res
                 "Estimated": result.estimated[period_index],
             }
             results_by_time.append(entry)
-        if group_index >= 0 and result.groups is not None:
-            keys, values = result.groups[period_index][group_index]
+        if cell >= 0:
+            values = {name: float(sums[cell]) for name, sums in result.cell_sums.items()}
             results_by_time[-1]["Groups"].append(
-                {"Keys": keys, "Metrics": _metric_block(metrics, values)}
+                {
+                    "Keys": result.group_keys(cell, group_by),
+                    "Metrics": _metric_block(metrics, values),
+                }
             )
     response: dict[str, Any] = {"ResultsByTime": results_by_time, "DimensionValueAttributes": []}
     if group_by:
@@ -606,7 +648,7 @@ def get_cost_and_usage(ledger: Ledger, body: dict[str, Any], today: date) -> Res
                 {"Value": account, "Attributes": {"description": names.get(account, account)}}
                 for account in result.accounts
             ]
-    if offset + PAGE_SIZE < len(slots):
+    if offset + PAGE_SIZE < n_slots:
         response["NextPageToken"] = _encode_token(offset + PAGE_SIZE, request_hash)
     return 200, response
 
