@@ -1,0 +1,180 @@
+"""The ``finops-daily`` flow: the parent that chains the day's work.
+
+ingest (with the Great Expectations gate) -> anomalies and budgets -> idle scan -> report ->
+approval request.  Orchestration only: every stage is a flow or task of its own capability; a
+stage that fails is reported in the summary and the stages that do not depend on it still run,
+so one broken source never hides the others' findings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+
+from finops.settings import load_settings
+from flows.check_cost_anomalies import check_cost_anomalies
+from flows.ingest_costs import ingest_costs
+from flows.report import report
+from flows.scan_idle_resources import scan_idle_resources
+from tasks.anomalies.budget import daily_totals
+from tasks.costs.store import CostStore
+from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.notify.inputs import digest_from_results, resolved_since
+
+T = TypeVar("T")
+
+#: The deployment that waits for a person's approval, started when there is something to approve.
+REMEDIATION_DEPLOYMENT = "remediate-findings/remediate-findings"
+
+
+@task(name="daily-spend-totals")
+def spend_totals(cost_store_url: str, day: date, cost_metric: str) -> dict[date, float]:
+    """The organisation's spend per day over the 60 days up to ``day`` (for the digest)."""
+    frame = CostStore(cost_store_url).read(
+        day - timedelta(days=60), day, ["charge_date", "charge_category", cost_metric]
+    )
+    if frame.empty:
+        return {}
+    totals = daily_totals(frame, cost_metric)
+    return {pd.Timestamp(str(key)).date(): float(value) for key, value in totals.items()}
+
+
+@task(name="approvable-findings")
+def approvable_findings(findings_url: str) -> list[str]:
+    """Fingerprints of the findings that wait for a person's decision."""
+    return [s.fingerprint for s in FindingsStore(findings_url).list(statuses=sorted(ACTIONABLE))]
+
+
+@task(name="request-approval")
+def request_approval(fingerprints: list[str], deployment: str) -> str:
+    """Start the remediation deployment, which waits for approval without holding a worker."""
+    run = cast(
+        FlowRun,
+        run_deployment(
+            name=deployment,
+            parameters={"fingerprints": fingerprints},
+            timeout=0,
+            as_subflow=False,
+            tags=["approval"],
+        ),
+    )
+    return str(run.id)
+
+
+def _stage(
+    name: str, timings: dict[str, float], failures: dict[str, str], work: Callable[[], T]
+) -> T | None:
+    started = time.perf_counter()
+    try:
+        return work()
+    except Exception as error:  # a failed stage is reported; the others still run
+        get_run_logger().error("stage %s failed: %s", name, error)
+        failures[name] = f"{type(error).__name__}: {error}"
+        return None
+    finally:
+        timings[name] = round(time.perf_counter() - started, 2)
+
+
+@flow(name="finops-daily", log_prints=True)
+def finops_daily(
+    day: date | None = None,
+    source: str | None = None,
+    request_approval_run: bool = True,
+    remediation_deployment: str = REMEDIATION_DEPLOYMENT,
+) -> dict[str, Any]:
+    """Run the whole day: costs, anomalies, idle resources, report, approval request.
+
+    Args:
+        day: the day reported on (default: yesterday, UTC).
+        source: cost source, ``ce`` or ``export`` (default: ``settings.costs.source``).
+        request_approval_run: start the remediation deployment when findings wait for approval.
+        remediation_deployment: ``flow-name/deployment-name`` of the remediation deployment.
+
+    Returns:
+        A summary with each stage's result, its duration in seconds and any stage failures.
+
+    Example:
+        >>> finops_daily(request_approval_run=False)  # doctest: +SKIP
+    """
+    settings = load_settings()
+    reported_day = day or (datetime.now(UTC) - timedelta(days=1)).date()
+    started_at = datetime.now(UTC)
+    timings: dict[str, float] = {}
+    failures: dict[str, str] = {}
+
+    ingest = _stage(
+        "ingest",
+        timings,
+        failures,
+        lambda: ingest_costs(source=source),  # type: ignore[arg-type]
+    )
+    anomalies = (
+        _stage("anomalies", timings, failures, lambda: check_cost_anomalies(date=reported_day))
+        if ingest is not None
+        else None
+    )
+    scan = _stage("scan", timings, failures, lambda: scan_idle_resources())
+
+    approval_run_id: str | None = None
+    waiting = approvable_findings(settings.findings_url) if scan is not None else []
+    if request_approval_run and waiting:
+        approval_run_id = _stage(
+            "approval_request",
+            timings,
+            failures,
+            lambda: request_approval(waiting, remediation_deployment),
+        )
+
+    totals = spend_totals(settings.cost_store_url, reported_day, settings.anomalies.cost_metric)
+    digest = digest_from_results(
+        reported_day,
+        totals,
+        anomaly_result=anomalies,
+        findings=scan.findings if scan is not None else [],
+        resolved_findings=resolved_since(FindingsStore(settings.findings_url), started_at),
+    )
+    delivered = _stage(
+        "report", timings, failures, lambda: report(digest, approval_flow_run_id=approval_run_id)
+    )
+
+    summary: dict[str, Any] = {
+        "day": reported_day.isoformat(),
+        "ingest": ingest,
+        "anomalies": anomalies,
+        "scan": scan.model_dump(mode="json") if scan is not None else None,
+        "report": delivered.model_dump(mode="json") if delivered is not None else None,
+        "approval_flow_run_id": approval_run_id,
+        "awaiting_approval": len(waiting),
+        "timings_s": timings,
+        "failures": failures,
+    }
+    create_markdown_artifact(
+        key="finops-daily",
+        markdown=_summary_markdown(summary),
+        description=f"FinOps day {reported_day.isoformat()}",
+    )
+    if failures:
+        raise RuntimeError(
+            "finops-daily finished with failed stages: "
+            + "; ".join(f"{name}: {reason}" for name, reason in failures.items())
+        )
+    return summary
+
+
+def _summary_markdown(summary: dict[str, Any]) -> str:
+    lines = [f"# FinOps day {summary['day']}", "", "| stage | seconds | outcome |", "|---|---|---|"]
+    for stage, seconds in summary["timings_s"].items():
+        outcome = summary["failures"].get(stage, "ok")
+        lines.append(f"| {stage} | {seconds:.2f} | {outcome} |")
+    lines += ["", f"Findings waiting for approval: {summary['awaiting_approval']}"]
+    if summary["approval_flow_run_id"]:
+        lines.append(f"Approval run: `{summary['approval_flow_run_id']}`")
+    return "\n".join(lines)
