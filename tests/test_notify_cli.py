@@ -112,3 +112,17 @@ def test_notify_test_through_a_webhook(
     )
     assert fake_slack.webhook_posts[0]["text"].startswith("finops-flows test message")
     assert "hooksecret" not in outcome.output
+
+
+def test_notify_test_names_what_to_fix_in_a_half_configured_channel(
+    env: Path, monkeypatch: pytest.MonkeyPatch, fake_jira: FakeJira
+) -> None:
+    monkeypatch.setenv("FINOPS_NOTIFY__JIRA_URL", fake_jira.url)
+    outcome = runner.invoke(app, ["notify", "test"])
+    assert outcome.exit_code == 1
+    assert outcome.output.splitlines() == [
+        "slack: not configured (set FINOPS_NOTIFY__SLACK_BOT_TOKEN (+ _SLACK_CHANNEL) or "
+        "_SLACK_WEBHOOK_URL)",
+        "jira: FAILED: Jira Server/DC needs FINOPS_NOTIFY__JIRA_PAT (a personal token)",
+        "sns: not configured (set FINOPS_NOTIFY__SNS_TOPIC_ARN)",
+    ]

@@ -271,3 +271,32 @@ def test_thread_replies_of_a_failed_digest_wait_for_its_retry(
     assert again.sent == ["p", "p|thread|0"]
     [top] = fake_slack.top_level()
     assert [m.text for m in fake_slack.replies(top.ts)] == ["r"]
+
+
+def test_a_broken_channel_keeps_its_messages_pending_until_it_is_fixed(
+    outbox: Outbox, fake_jira: FakeJira, fake_slack: FakeSlack
+) -> None:
+    from tasks.notify.deliver import connect_channels
+
+    half = NotifySettings(  # type: ignore[call-arg]
+        jira_url=fake_jira.url,
+        jira_max_retries=0,
+        slack_bot_token=SecretStr(SLACK_TOKEN),
+        slack_channel="#finops",
+        slack_base_url=fake_slack.api_url,
+    )
+    broken = connect_channels(half)
+    assert "JIRA_PAT" in broken.broken["jira"] and broken.configured == {"jira", "slack"}
+    messages = _plan(findings=2, anomalies=0)
+    outbox.enqueue(messages, broken.configured)
+    report = deliver_pending(outbox, broken)
+    jira_keys = {m.key for m in messages if m.channel == "jira"}
+    assert jira_keys and not jira_keys & set(report.sent) and fake_jira.issues == {}
+    assert {m.key for m in outbox.messages(statuses=[OutboxStatus.PENDING])} == jira_keys
+
+    fixed = connect_channels(
+        half.model_copy(
+            update={"jira_email": JIRA_EMAIL, "jira_api_token": SecretStr(JIRA_API_TOKEN)}
+        )
+    )
+    assert set(deliver_pending(outbox, fixed).sent) == jira_keys and len(fake_jira.issues) == 1

@@ -13,18 +13,11 @@ if TYPE_CHECKING:
     from tasks.notify.deliver import Channels
 
 
-def _channels_or_exit() -> tuple[Settings, Channels]:
-    from tasks.notify.deliver import build_channels
-    from tasks.notify.secrets import SecretError, resolve_secrets
+def _channels() -> tuple[Settings, Channels]:
+    from tasks.notify.deliver import connect_channels
 
     settings = load_settings()
-    try:
-        secrets = resolve_secrets(settings.notify)
-        channels = build_channels(settings.notify, secrets)
-    except (SecretError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    return settings, channels
+    return settings, connect_channels(settings.notify)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,50 +33,48 @@ def register(app: typer.Typer) -> None:
         from tasks.notify.render import render_test_message
         from tasks.notify.sns import apply_publish
 
-        _, built = _channels_or_exit()
+        _, built = _channels()
         at = datetime.now(UTC).isoformat(timespec="seconds")
+        hints = {
+            "slack": "set FINOPS_NOTIFY__SLACK_BOT_TOKEN (+ _SLACK_CHANNEL) or _SLACK_WEBHOOK_URL",
+            "jira": "set FINOPS_NOTIFY__JIRA_URL and credentials",
+            "sns": "set FINOPS_NOTIFY__SNS_TOPIC_ARN",
+        }
         failures = 0
-        if built.slack is None:
-            typer.echo("slack: not configured (set FINOPS_NOTIFY__SLACK_BOT_TOKEN or _WEBHOOK_URL)")
-        else:
+        for name in ("slack", "jira", "sns"):
+            if name in built.broken:
+                failures += 1
+                typer.echo(f"{name}: FAILED: {built.broken[name]}")
+                continue
             try:
-                who = built.slack.auth_check()
-                posted = built.slack.post(render_test_message("slack", at).payload())
-                if posted.ts:
-                    where = f"channel {posted.channel} (ts {posted.ts})"
-                    typer.echo(f"slack: ok, sent as {who} to {where}")
+                if name == "slack" and built.slack is not None:
+                    who = built.slack.auth_check()
+                    posted = built.slack.post(render_test_message("slack", at).payload())
+                    if posted.ts:
+                        line = f"ok, sent as {who} to channel {posted.channel} (ts {posted.ts})"
+                    else:
+                        line = "ok, the incoming webhook accepted the test message"
+                elif name == "jira" and built.jira is not None:
+                    who = built.jira.whoami()
+                    kind = "Cloud" if built.jira.cloud else "Server/DC"
+                    line = (
+                        f"ok, authenticated as {who} on {kind} "
+                        f"(project {built.jira.options.project}; no issue created)"
+                    )
+                elif name == "sns" and built.sns is not None:
+                    message_id = apply_publish(
+                        built.sns,
+                        built.sns_topic_arn,
+                        {"type": "finops.test", "sent_at": at},
+                        "finops-flows test",
+                    )
+                    line = f"ok, message {message_id} published to {built.sns_topic_arn}"
                 else:
-                    typer.echo("slack: ok, the incoming webhook accepted the test message")
+                    line = f"not configured ({hints[name]})"
             except DeliveryError as error:
                 failures += 1
-                typer.echo(f"slack: FAILED: {built.redactor.redact(str(error))}")
-        if built.jira is None:
-            typer.echo("jira: not configured (set FINOPS_NOTIFY__JIRA_URL and credentials)")
-        else:
-            try:
-                who = built.jira.whoami()
-                kind = "Cloud" if built.jira.cloud else "Server/DC"
-                typer.echo(
-                    f"jira: ok, authenticated as {who} on {kind} "
-                    f"(project {built.jira.options.project}; no issue created)"
-                )
-            except DeliveryError as error:
-                failures += 1
-                typer.echo(f"jira: FAILED: {built.redactor.redact(str(error))}")
-        if built.sns is None:
-            typer.echo("sns: not configured (set FINOPS_NOTIFY__SNS_TOPIC_ARN)")
-        else:
-            try:
-                message_id = apply_publish(
-                    built.sns,
-                    built.sns_topic_arn,
-                    {"type": "finops.test", "sent_at": at},
-                    "finops-flows test",
-                )
-                typer.echo(f"sns: ok, message {message_id} published to {built.sns_topic_arn}")
-            except DeliveryError as error:
-                failures += 1
-                typer.echo(f"sns: FAILED: {error}")
+                line = f"FAILED: {built.redactor.redact(str(error))}"
+            typer.echo(f"{name}: {line}")
         if failures:
             raise typer.Exit(1)
 
@@ -97,7 +88,9 @@ def register(app: typer.Typer) -> None:
         from tasks.notify.deliver import deliver_pending
         from tasks.notify.outbox import Outbox
 
-        settings, built = _channels_or_exit()
+        settings, built = _channels()
+        for name, reason in sorted(built.broken.items()):
+            typer.echo(f"{name}: cannot be used now: {reason}")
         outbox = Outbox(settings.findings_url, max_attempts=settings.notify.outbox_max_attempts)
         if retry_failed:
             typer.echo(f"{outbox.retry_failed()} failed messages put back to pending")

@@ -14,12 +14,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pydantic import SecretStr
+
 from finops.settings import NotifySettings
 from tasks.notify.chart import cost_chart_png
 from tasks.notify.issues import IssueSpec
 from tasks.notify.jira_client import JiraDeliveryError, JiraOptions, JiraTracker
 from tasks.notify.outbox import Outbox, OutboxMessage, OutboxStatus
-from tasks.notify.secrets import ChannelSecrets, Redactor
+from tasks.notify.secrets import (
+    ChannelSecrets,
+    Redactor,
+    SecretError,
+    jira_secrets,
+    slack_secrets,
+)
 from tasks.notify.slack import SlackDeliveryError, SlackSender
 from tasks.notify.sns import SnsDeliveryError, apply_publish, sns_client
 
@@ -38,16 +46,23 @@ class Wait(Exception):
 
 @dataclass
 class Channels:
-    """The channels this run can reach; ``None`` = not configured (outbox and artifact only)."""
+    """The channels this run can reach.
+
+    ``None`` = not configured (messages are only rendered into the outbox and the artifact).
+    ``broken`` names configured channels that cannot be used now (a missing Secret block, an
+    incomplete setting): their messages are stored pending and sent once they are fixed.
+    """
 
     slack: SlackSender | None = None
     jira: JiraTracker | None = None
     sns: Any | None = None
     sns_topic_arn: str = ""
     redactor: Redactor = field(default_factory=Redactor)
+    broken: dict[str, str] = field(default_factory=dict)
 
     @property
     def enabled(self) -> set[str]:
+        """Channels delivery can use now."""
         names = set()
         if self.slack is not None:
             names.add("slack")
@@ -57,53 +72,131 @@ class Channels:
             names.add("sns")
         return names
 
+    @property
+    def configured(self) -> set[str]:
+        """Channels the settings ask for: messages to them are kept pending, never local."""
+        return self.enabled | set(self.broken)
+
+
+def slack_configured(settings: NotifySettings) -> bool:
+    return bool(
+        settings.slack_webhook_url
+        or settings.slack_bot_token
+        or settings.slack_webhook_block
+        or settings.slack_bot_token_block
+    )
+
+
+def _slack(
+    settings: NotifySettings,
+    webhook_url: SecretStr | None,
+    bot_token: SecretStr | None,
+    redactor: Redactor,
+) -> SlackSender:
+    if webhook_url is None and bot_token is None:
+        raise ValueError("the Slack secret (webhook URL or bot token) is empty")
+    return SlackSender(
+        bot_token=bot_token,
+        webhook_url=None if bot_token else webhook_url,
+        channel=settings.slack_channel,
+        base_url=settings.slack_base_url,
+        max_retries=settings.slack_max_retries,
+        backoff_s=settings.slack_backoff_s,
+        timeout_s=settings.slack_timeout_s,
+        redactor=redactor,
+    )
+
+
+def _jira(
+    settings: NotifySettings,
+    api_token: SecretStr | None,
+    pat: SecretStr | None,
+    redactor: Redactor,
+) -> JiraTracker:
+    return JiraTracker(
+        settings.jira_url,
+        JiraOptions(
+            project=settings.jira_project,
+            issue_type=settings.jira_issue_type,
+            labels=tuple(settings.jira_labels),
+            components=tuple(settings.jira_components),
+            priorities=tuple(settings.jira_priorities.items()),
+            done_transition=settings.jira_done_transition,
+        ),
+        email=settings.jira_email,
+        api_token=api_token,
+        pat=pat,
+        deployment=settings.jira_deployment,
+        max_retries=settings.jira_max_retries,
+        timeout_s=settings.jira_timeout_s,
+        redactor=redactor,
+    )
+
+
+def connect_channels(settings: NotifySettings, aws_session: Any = None) -> Channels:
+    """The configured channels, each secret read only for its own channel.
+
+    A channel that cannot be set up is reported in ``broken`` (one line saying what to fix),
+    never fatal for the others.
+
+    Example:
+        >>> connect_channels(NotifySettings()).configured
+        set()
+    """
+    channels = Channels()
+    redactor = channels.redactor
+    if slack_configured(settings):
+        try:
+            webhook_url, bot_token = slack_secrets(settings)
+            redactor.add(webhook_url)
+            redactor.add(bot_token)
+            channels.slack = _slack(settings, webhook_url, bot_token, redactor)
+        except (SecretError, ValueError) as error:
+            channels.broken["slack"] = redactor.redact(str(error))
+    if settings.jira_url:
+        try:
+            api_token, pat = jira_secrets(settings)
+            redactor.add(api_token)
+            redactor.add(pat)
+            channels.jira = _jira(settings, api_token, pat, redactor)
+        except (SecretError, ValueError) as error:
+            channels.broken["jira"] = redactor.redact(str(error))
+    if settings.sns_topic_arn:
+        try:
+            channels.sns = sns_client(settings.sns_topic_arn, aws_session)
+            channels.sns_topic_arn = settings.sns_topic_arn
+        except ValueError as error:
+            channels.broken["sns"] = str(error)
+    return channels
+
 
 def build_channels(
     settings: NotifySettings, secrets: ChannelSecrets, aws_session: Any = None
 ) -> Channels:
-    """The channels the settings configure, with secrets resolved by the caller.
+    """The channels the settings configure, with secrets already resolved by the caller.
 
     Example:
         >>> build_channels(NotifySettings(), ChannelSecrets(None, None, None, None)).enabled
         set()
     """
     redactor = secrets.redactor()
-    slack = None
+    channels = Channels(redactor=redactor)
     if secrets.slack_bot_token is not None or secrets.slack_webhook_url is not None:
-        slack = SlackSender(
-            bot_token=secrets.slack_bot_token,
-            webhook_url=None if secrets.slack_bot_token else secrets.slack_webhook_url,
-            channel=settings.slack_channel,
-            base_url=settings.slack_base_url,
-            max_retries=settings.slack_max_retries,
-            backoff_s=settings.slack_backoff_s,
-            timeout_s=settings.slack_timeout_s,
-            redactor=redactor,
-        )
-    jira = None
+        try:
+            channels.slack = _slack(
+                settings, secrets.slack_webhook_url, secrets.slack_bot_token, redactor
+            )
+        except ValueError as error:
+            channels.broken["slack"] = str(error)
     if settings.jira_url:
-        jira = JiraTracker(
-            settings.jira_url,
-            JiraOptions(
-                project=settings.jira_project,
-                issue_type=settings.jira_issue_type,
-                labels=tuple(settings.jira_labels),
-                components=tuple(settings.jira_components),
-                priorities=tuple(settings.jira_priorities.items()),
-                done_transition=settings.jira_done_transition,
-            ),
-            email=settings.jira_email,
-            api_token=secrets.jira_token,
-            pat=secrets.jira_pat,
-            deployment=settings.jira_deployment,
-            max_retries=settings.jira_max_retries,
-            timeout_s=settings.jira_timeout_s,
-            redactor=redactor,
-        )
-    sns = sns_client(settings.sns_topic_arn, aws_session) if settings.sns_topic_arn else None
-    return Channels(
-        slack=slack, jira=jira, sns=sns, sns_topic_arn=settings.sns_topic_arn, redactor=redactor
-    )
+        try:
+            channels.jira = _jira(settings, secrets.jira_token, secrets.jira_pat, redactor)
+        except ValueError as error:
+            channels.broken["jira"] = str(error)
+    if settings.sns_topic_arn:
+        channels.sns = sns_client(settings.sns_topic_arn, aws_session)
+        channels.sns_topic_arn = settings.sns_topic_arn
+    return channels
 
 
 @dataclass

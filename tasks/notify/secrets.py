@@ -128,16 +128,38 @@ class ChannelSecrets:
         return redactor
 
 
-def resolve_secrets(settings: NotifySettings) -> ChannelSecrets:
-    """Read each channel's secret from its block (when named) or the settings.
+def slack_secrets(settings: NotifySettings) -> tuple[SecretStr | None, SecretStr | None]:
+    """The Slack webhook URL and bot token, each from its block (when named) or the settings."""
+    return (
+        load_secret(settings.slack_webhook_url, settings.slack_webhook_block),
+        load_secret(settings.slack_bot_token, settings.slack_bot_token_block),
+    )
+
+
+def jira_secrets(settings: NotifySettings) -> tuple[SecretStr | None, SecretStr | None]:
+    """The Jira Cloud API token and the Server/DC PAT.
 
     The one Jira block holds the API token when ``jira_email`` is set (Cloud), else the PAT.
     """
-    jira_from_block = load_secret(None, settings.jira_token_block)
+    from_block = load_secret(None, settings.jira_token_block)
     cloud = bool(settings.jira_email) and settings.jira_deployment != "server"
+    return (
+        from_block if cloud and from_block else settings.jira_api_token,
+        from_block if not cloud and from_block else settings.jira_pat,
+    )
+
+
+def resolve_secrets(settings: NotifySettings) -> ChannelSecrets:
+    """Read each channel's secret from its block (when named) or the settings.
+
+    Raises:
+        SecretError: a named block cannot be loaded.
+    """
+    webhook_url, bot_token = slack_secrets(settings)
+    jira_token, jira_pat = jira_secrets(settings)
     return ChannelSecrets(
-        slack_webhook_url=load_secret(settings.slack_webhook_url, settings.slack_webhook_block),
-        slack_bot_token=load_secret(settings.slack_bot_token, settings.slack_bot_token_block),
-        jira_token=(jira_from_block if cloud and jira_from_block else settings.jira_api_token),
-        jira_pat=(jira_from_block if not cloud and jira_from_block else settings.jira_pat),
+        slack_webhook_url=webhook_url,
+        slack_bot_token=bot_token,
+        jira_token=jira_token,
+        jira_pat=jira_pat,
     )

@@ -16,12 +16,11 @@ from pydantic import BaseModel, Field
 
 from finops.settings import Settings, load_settings
 from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
-from tasks.notify.deliver import DeliveryReport, build_channels, deliver_pending
+from tasks.notify.deliver import DeliveryReport, connect_channels, deliver_pending
 from tasks.notify.models import AnomalySummary, DigestInput
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown
-from tasks.notify.secrets import resolve_secrets
 
 
 class ReportResult(BaseModel):
@@ -107,10 +106,18 @@ def send_through_outbox(messages: list[NewMessage]) -> ReportResult:
     logger = get_run_logger()
     settings = load_settings()
     outbox = Outbox(settings.findings_url, max_attempts=settings.notify.outbox_max_attempts)
-    secrets = resolve_secrets(settings.notify)
-    channels = build_channels(settings.notify, secrets)
-    new = outbox.enqueue(messages, channels.enabled)
+    channels = connect_channels(settings.notify)
+    for name, reason in sorted(channels.broken.items()):
+        logger.warning("%s is configured but cannot be used now: %s", name, reason)
+    # Messages to a configured channel are stored pending even when it is broken right now.
+    new = outbox.enqueue(messages, channels.configured)
     report: DeliveryReport = deliver_pending(outbox, channels)
+    report.errors.update({f"channel {n}": r for n, r in channels.broken.items()})
+    report.pending.extend(
+        m.key
+        for m in outbox.messages(statuses=[OutboxStatus.PENDING])
+        if m.channel in channels.broken
+    )
     planned = [m.key for m in messages]
     local = [m.key for m in outbox.messages(statuses=[OutboxStatus.LOCAL], keys=planned)]
     logger.info(
@@ -123,7 +130,7 @@ def send_through_outbox(messages: list[NewMessage]) -> ReportResult:
         len(report.failed),
         len(report.skipped),
         len(local),
-        ", ".join(sorted(channels.enabled)) or "none configured",
+        ", ".join(sorted(channels.configured)) or "none configured",
     )
     return ReportResult(
         planned=planned,
@@ -144,7 +151,7 @@ def publish_outbox_artifact(result: ReportResult, title: str, key: str) -> str:
     outbox = Outbox(settings.findings_url)
     keys = list(dict.fromkeys(result.planned + result.sent + result.pending + result.failed))
     messages = outbox.messages(keys=keys)
-    redactor = resolve_secrets(settings.notify).redactor()
+    redactor = connect_channels(settings.notify).redactor
     extra: dict[str, Any] = {
         "sent": len(result.sent),
         "pending": len(result.pending),
