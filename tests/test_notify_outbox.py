@@ -300,3 +300,20 @@ def test_a_broken_channel_keeps_its_messages_pending_until_it_is_fixed(
         )
     )
     assert set(deliver_pending(outbox, fixed).sent) == jira_keys and len(fake_jira.issues) == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_concurrent_runs_store_and_claim_each_message_once(
+    postgres_url: str,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    messages = _plan(findings=3, anomalies=2)
+    boxes = [Outbox(postgres_url) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        stored = list(pool.map(lambda box: box.enqueue(messages, {"slack", "jira", "sns"}), boxes))
+    assert sorted(key for keys in stored for key in keys) == sorted(m.key for m in messages)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        claims = list(pool.map(lambda box: [box.claim(m.key) for m in messages], boxes))
+    assert [sum(won) for won in zip(*claims, strict=True)] == [1] * len(messages)
