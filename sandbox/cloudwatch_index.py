@@ -7,6 +7,8 @@ of a 1,000-instance fleet).  This module keeps the datapoints in numpy arrays pe
 ``put_metric_data``, ``get_metric_data``, ``get_metric_statistics`` and ``list_metrics`` use the
 index.  The answers are moto's answers (same periods, statistics, labels, ordering, units); the
 cost of a query depends on the datapoints of the series it names, not on the size of the fleet.
+GetMetricData's response to JSON-protocol clients is written in bulk (moto's generic serialiser
+spends most of a 500-query call walking every timestamp through the service model).
 
 Where the index deliberately differs from stock moto, it follows AWS:
 
