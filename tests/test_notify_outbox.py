@@ -317,3 +317,31 @@ def test_on_postgresql_concurrent_runs_store_and_claim_each_message_once(
     with ThreadPoolExecutor(max_workers=4) as pool:
         claims = list(pool.map(lambda box: [box.claim(m.key) for m in messages], boxes))
     assert [sum(won) for won in zip(*claims, strict=True)] == [1] * len(messages)
+
+
+def test_an_alerted_anomaly_that_resolves_edits_its_alert_and_closes_its_issue(
+    outbox: Outbox, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    from tasks.notify.plan import plan_alerts
+    from tests.plugins.fake_services import sample_anomaly
+
+    channels = _channels(slack=fake_slack, jira=fake_jira)
+    opened = sample_anomaly("anom-r", impact="500")
+    _run(outbox, channels, plan_alerts([opened], {}, None, PlanOptions()))
+    [alert] = fake_slack.messages
+    [issue] = fake_jira.issues.values()
+    assert issue["status"] == "To Do"
+
+    grown = sample_anomaly("anom-r", impact="700")
+    _run(outbox, channels, plan_alerts([grown], {}, None, PlanOptions()))
+    assert "+$700.00 USD" in alert.blocks[1]["text"]["text"] and len(alert.updates) == 1
+    assert len(issue["comments"]) == 1 and "+$700.00 USD" in issue["comments"][0]["body"]
+
+    closed = sample_anomaly("anom-r", impact="700", status="resolved")
+    quiet = sample_anomaly("anom-q", impact="5", status="resolved")  # never alerted
+    report = _run(outbox, channels, plan_alerts([closed, quiet], {}, None, PlanOptions()))
+    assert len(fake_slack.messages) == 1 and len(alert.updates) == 2
+    assert alert.blocks[0]["text"]["text"].startswith(":white_check_mark: Cost anomaly resolved")
+    assert issue["status"] == "Done"
+    assert "Spend returned to the expected band." in issue["comments"][-1]["body"]
+    assert all("anom-q" not in key for key in report.sent + report.skipped)

@@ -23,6 +23,9 @@ from tasks.notify.render import (
     template_explanation,
 )
 
+#: Anomaly statuses after which its alert is edited to say so and its Jira issue closed.
+CLOSED = frozenset({"resolved", "false_positive"})
+
 
 @dataclass(frozen=True)
 class PlanOptions:
@@ -89,22 +92,6 @@ def plan_alerts(
     messages: list[NewMessage] = []
     for anomaly in anomalies:
         explanation = explanations.get(anomaly.id) or template_explanation(anomaly)
-        if anomaly.status == "resolved":
-            messages.append(
-                NewMessage(
-                    key=f"jira|anomaly-resolve|{anomaly.id}",
-                    channel="jira",
-                    kind="anomaly",
-                    op="resolve",
-                    payload={
-                        "label": label_for(anomaly.id),
-                        "comment": f"Spend returned to the expected band: {explanation}",
-                    },
-                )
-            )
-            continue
-        if not should_alert(anomaly, options):
-            continue
         alert = render_anomaly_alert(anomaly, explanation, run_url).payload()
         post_key = f"slack|alert|{anomaly.id}"
         # What people see change: not the run link or the wording, which vary between runs.
@@ -114,6 +101,37 @@ def plan_alerts(
             anomaly.status,
             [(c.dimension, c.value, str(c.impact_usd)) for c in anomaly.causes],
         ]
+        if anomaly.status in CLOSED:
+            # Only an anomaly that was alerted has a message to edit and an issue to close.
+            if not should_alert(anomaly.model_copy(update={"status": "open"}), options):
+                continue
+            messages.append(
+                NewMessage(
+                    key=f"slack|alert-update|{anomaly.id}|{digest_of(facts)}",
+                    channel="slack",
+                    kind="alert",
+                    op="update",
+                    payload=alert,
+                    parent_key=post_key,
+                )
+            )
+            reason = (
+                "Marked a false positive."
+                if anomaly.status == "false_positive"
+                else "Spend returned to the expected band."
+            )
+            messages.append(
+                NewMessage(
+                    key=f"jira|anomaly-resolve|{anomaly.id}",
+                    channel="jira",
+                    kind="anomaly",
+                    op="resolve",
+                    payload={"label": label_for(anomaly.id), "comment": f"{reason} {explanation}"},
+                )
+            )
+            continue
+        if not should_alert(anomaly, options):
+            continue
         messages.append(
             NewMessage(key=post_key, channel="slack", kind="alert", op="post", payload=alert)
         )

@@ -412,8 +412,13 @@ def render_anomaly_alert(
         ':rotating_light: Cost anomaly: service: Amazon EC2'
     """
     icon = ":rotating_light:" if anomaly.direction == "increase" else ":chart_with_downwards_trend:"
+    title = "Cost anomaly"
+    if anomaly.status == "resolved":
+        icon, title = ":white_check_mark:", "Cost anomaly resolved"
+    elif anomaly.status == "false_positive":
+        icon, title = ":white_check_mark:", "Cost anomaly (false positive)"
     blocks: list[Block] = [
-        _header(f"{icon} Cost anomaly: {anomaly.monitor}"),
+        _header(f"{icon} {title}: {anomaly.monitor}"),
         _section(anomaly_line(anomaly)),
         _section(escape(explanation)),
     ]
