@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finops.commands.findings",
     "finops.commands.notify",
     "finops.commands.deploy",
+    "finops.commands.demo",
 )
 
 
