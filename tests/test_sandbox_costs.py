@@ -642,9 +642,30 @@ def test_boto3_daily_by_service_equals_the_parquet_export_to_the_cent(sandbox: A
     for day in daily.index:
         assert abs(billed[day] - daily.at[day, "BilledCost"]) < 0.005, day
         assert abs(effective[day] - daily.at[day, "EffectiveCost"]) < 0.005, day
-    # and the ground truth file says the same
+    # and the ground truth file says the same: totals, budget breaches, the new service's start
     for entry in truth["daily_totals"]:
         assert abs(entry["billed_cost"] - billed[entry["date"]]) < 0.006
+    over_budget = sorted(d for d, cost in effective.items() if cost > DAILY_BUDGET_USD)
+    assert over_budget == truth["budget"]["effective_breach_dates"] != []
+    (new,) = [a for a in truth["anomalies"] if a["kind"] == "new_service"]
+    service_pages = boto_pages(
+        ce_client,
+        TimePeriod={
+            "Start": truth["first_day"],
+            "End": pages[-1]["ResultsByTime"][-1]["TimePeriod"]["End"],
+        },
+        Granularity="DAILY",
+        Metrics=["AmortizedCost"],
+        Filter={"Dimensions": {"Key": "SERVICE", "Values": [new["service"]]}},
+        GroupBy=[{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}],
+    )
+    spend = {d: v for d, v in per_period(service_pages, "AmortizedCost").items() if v > 0}
+    assert min(spend) == new["start"]
+    accounts = {
+        g["Keys"][0] for p in service_pages for r in p["ResultsByTime"] for g in r["Groups"]
+    }
+    assert accounts == {new["account_id"]}
+    assert sum(spend.values()) == pytest.approx(new["impact_usd"], abs=0.05)
 
 
 def test_boto3_sees_estimated_days_errors_and_dimension_values(sandbox: Any) -> None:
