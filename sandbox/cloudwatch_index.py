@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1)
+#: GetMetricData accepts at most this many queries per call (as AWS).
+MAX_QUERIES = 500
 _HOUR = 3600
 
 DimsKey = frozenset[tuple[str, str]]
@@ -799,6 +801,10 @@ def _response_get_metric_data(self: CloudWatchResponse) -> ActionResult:
     """moto's CloudWatchResponse.get_metric_data, answering with :class:`_MetricDataResult`."""
     params = self._get_params()
     queries = params.get("MetricDataQueries", [])
+    if len(queries) > MAX_QUERIES:
+        raise ValidationError(
+            f"The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}."
+        )
     for query in queries:
         if "MetricStat" not in query and "Expression" not in query:
             # AWS also returns the empty line

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 
@@ -181,6 +182,16 @@ def test_get_metric_data_500_queries_same_as_stock_moto(cloudwatch: Any) -> None
     assert sum(len(r["Values"]) for r in results) > 1000  # the comparison is not vacuous
     assert sum(not r["Values"] for r in results) > 10  # unknown instances and unit mismatches
     _same_results(results, stock)
+
+
+def test_get_metric_data_refuses_more_than_500_queries(cloudwatch: Any) -> None:
+    ids = _seed(cloudwatch, instances=4)
+    queries = [{**q, "Id": f"x{n}"} for n, q in enumerate(_queries(ids) + _queries(ids)[:1])]
+    with pytest.raises(ClientError) as raised:
+        cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=T0, EndTime=T0 + timedelta(days=1)
+        )
+    assert "greater than 500" in raised.value.response["Error"]["Message"]
 
 
 def test_get_metric_data_ascending_window_cut_and_math(cloudwatch: Any) -> None:
