@@ -277,7 +277,8 @@ def main() -> int:
     config_text = (
         f"band_width {overrides.get('band_width', shipped.band_width)}, seasons {shipped.seasons}, "
         f"level {shipped.level_seasons} seasons, scale window 4 seasons, "
-        f"rel_floor {shipped.rel_floor}, min history 14 days / 2 seasons"
+        f"rel_floor {shipped.rel_floor}, min history 14 days (daily) or 2 days (sub-daily); "
+        "the season is one week of points"
     )
     report = [
         f"## Anomaly detector evaluation ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",

@@ -157,10 +157,14 @@ def config_for_step(
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
-def _sorted_median(windows: np.ndarray) -> np.ndarray:
-    """Median along the last axis ignoring NaN (NaN where a window has no value)."""
+def _sorted_median(windows: np.ndarray, count: np.ndarray | None = None) -> np.ndarray:
+    """Median along the last axis ignoring NaN (NaN where a window has no value).
+
+    ``count`` (values that are not NaN per window) is computed when not given.
+    """
     ordered = np.sort(windows, axis=-1)  # NaN sort to the end
-    count = np.sum(~np.isnan(windows), axis=-1)
+    if count is None:
+        count = np.sum(~np.isnan(windows), axis=-1)
     low = np.maximum((count - 1) // 2, 0)[..., None]
     high = np.maximum(count // 2, 0)[..., None]
     low_value = np.take_along_axis(ordered, low, axis=-1)[..., 0]
@@ -181,12 +185,17 @@ def _trailing_median(values: np.ndarray, window: int, stride: int = 1) -> np.nda
     padded = np.concatenate([np.full((n, window), np.nan), values[:, :-1]], axis=1)
     # view[:, j] == values[:, j - window : j] for j in 0..length-1
     view = sliding_window_view(padded, window, axis=1)
+    # Values present in each window, from a running count (cheaper than counting windows).
+    present = np.concatenate(
+        [np.zeros((n, 1), dtype=np.int64), np.cumsum(~np.isnan(padded), axis=1)], axis=1
+    )
+    counts = present[:, window:] - present[:, :-window]
     anchors = np.arange(0, length, stride)
     medians = np.empty((n, anchors.size))
     chunk = max(1, _BLOCK_CELLS // max(1, n * window))
     for first in range(0, anchors.size, chunk):
         picked = anchors[first : first + chunk]
-        medians[:, first : first + picked.size] = _sorted_median(view[:, picked])
+        medians[:, first : first + picked.size] = _sorted_median(view[:, picked], counts[:, picked])
     return medians[:, np.arange(length) // stride]
 
 
