@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from tasks.findings.store import FindingsStore
 from tasks.idle.checks import CHECKS, IAM_READ_PERMISSIONS
 from tasks.idle.records import (
     Address,
@@ -282,3 +284,14 @@ def test_every_check_is_documented_with_a_menu_and_permissions() -> None:
         assert check.permissions and set(check.permissions) <= IAM_READ_PERMISSIONS
         assert all(":" in p and "Delete" not in p for p in check.permissions)
     assert CHECKS["ebs-unattached"].actions == ("snapshot_and_delete", "delete", "skip")
+
+
+def test_first_sighting_of_an_unattached_volume_is_remembered(tmp_path: Path) -> None:
+    store = FindingsStore(f"sqlite:///{tmp_path / 'findings.db'}")
+    key = unattached_key(ACCOUNT, REGION, "vol-a")
+    created = NOW - timedelta(days=40)
+    assert store.observe([key], now=NOW, since={key: created}) == {key: created}
+    later = NOW + timedelta(days=1)
+    assert store.observe([key], now=later, since={key: later}) == {key: created}
+    store.forget([key])  # attached again: the clock restarts
+    assert store.observe([key], now=later) == {key: later}

@@ -245,6 +245,8 @@ def test_denied_account_is_reported_and_others_stay_intact(
     assert denied in str(errors.data) and "AccessDenied" in str(errors.data)
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert rows[-1]["check"] == "TOTAL"
+    progress: Any = Artifact.get("idle-scan-progress")
+    assert progress is not None and float(progress.data) == 100.0
 
 
 def test_cli_prints_findings_as_json(

@@ -1,0 +1,217 @@
+"""Benchmark of the idle scan: wall time, AWS requests by API and peak memory at fleet sizes.
+
+Starts a sandbox per size (one account, one region, ``--instances`` EC2 instances and as many
+extra EBS volumes), scans it with every check (the scanner the flow runs, without the Prefect
+server), and appends the figures to bench/RESULTS.md.  Requests are counted with botocore
+event hooks on every client the scan builds.
+
+Usage:
+    .venv/bin/python bench/bench_scan.py --sizes 1000,5000,10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from finops.settings import load_settings  # noqa: E402
+from sandbox.context import SandboxSize  # noqa: E402
+from sandbox.state import start_server, stop_server, wait_ready  # noqa: E402
+from tasks.aws.session import AwsAccess, fan_out  # noqa: E402
+from tasks.idle.registry import resolve_params, select_checks  # noqa: E402
+from tasks.idle.scan import IdleScanner  # noqa: E402
+from tasks.pricing.book import BundledPrices  # noqa: E402
+
+
+class CountingAccess(AwsAccess):
+    """AwsAccess whose clients count their API calls (botocore ``before-call`` hooks)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self._started = threading.local()
+        self._count_lock = threading.Lock()
+        self._hooked: set[int] = set()
+
+    def client(self, service: str, account_id: str, region: str) -> Any:
+        client = super().client(service, account_id, region)
+        with self._count_lock:
+            if id(client) in self._hooked:
+                return client
+            self._hooked.add(id(client))
+
+        service_name = client.meta.service_model.service_name
+
+        def count(model: Any, **_: Any) -> None:
+            self._started.at = time.perf_counter()
+            with self._count_lock:
+                self.calls[f"{service_name}:{model.name}"] += 1
+
+        def timed(model: Any, **_: Any) -> None:
+            elapsed = time.perf_counter() - getattr(self._started, "at", time.perf_counter())
+            with self._count_lock:
+                self.seconds[f"{service_name}:{model.name}"] += elapsed
+
+        client.meta.events.register("before-call.*.*", count)
+        client.meta.events.register("after-call.*.*", timed)
+        return client
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {platform.machine()}, Python {platform.python_version()}"
+    )
+
+
+def server_peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
+    size = SandboxSize(
+        accounts=1, regions=("us-east-1",), instances=instances, volumes=instances, days=14
+    )
+    state_path = workdir / f"sandbox-{instances}" / "state.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.pop("AWS_PROFILE", None)
+    started = time.perf_counter()
+    process = start_server(state_path, seed, size.as_dict(), port=0, env=env)
+    try:
+        state = wait_ready(state_path, process, timeout_s=3600)
+        seed_s = time.perf_counter() - started
+        truth = json.loads(Path(state.ground_truth_path).read_text())
+        os.environ.update(
+            AWS_ENDPOINT_URL=state.endpoint_url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        settings = load_settings()
+        access = CountingAccess(settings.aws)
+        checks = select_checks(None)
+        scanner = IdleScanner(
+            access,
+            checks,
+            resolve_params(checks, {}),
+            BundledPrices(),
+            settings.idle,
+            datetime.now(UTC),
+        )
+        targets = access.targets(truth["accounts"], truth["regions"])
+        tracemalloc.start()
+        began = time.perf_counter()
+        out = fan_out(scanner.scan_target, targets, settings.aws.max_concurrency)
+        wall_s = time.perf_counter() - began
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        scans = list(out.results.values())
+        findings = sum(len(s.findings) for s in scans)
+        resources = sum(s.resources for s in scans)
+        errors = [str(e) for e in out.errors.values()] + [str(e) for s in scans for e in s.errors]
+        server_mb = server_peak_rss_mb(state.pid)
+    finally:
+        stop_server(state_path)
+        process.wait(timeout=60)
+    return {
+        "instances": instances,
+        "volumes_extra": instances,
+        "resources": resources,
+        "seed_s": round(seed_s, 1),
+        "scan_wall_s": round(wall_s, 2),
+        "findings": findings,
+        "errors": errors,
+        "requests": dict(sorted(access.calls.items())),
+        "requests_total": sum(access.calls.values()),
+        "request_seconds": {k: round(v, 2) for k, v in access.seconds.most_common()},
+        "scan_peak_python_mb": round(peak / 2**20, 1),
+        "scan_process_maxrss_mb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
+        "server_peak_rss_mb": None if server_mb is None else round(server_mb, 1),
+    }
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    lines = [
+        f"## Idle scan (bench/bench_scan.py), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {machine()}, `uname -m` {platform.machine()}.  One account, one region "
+        "(us-east-1), all 11 checks, 14 days of hourly metrics, the scanner the flow runs "
+        "(IdleScanner over fan_out), bundled prices.  Requests counted with botocore "
+        "`before-call` hooks; peak memory = tracemalloc peak of the scan (Python heap) and "
+        "the scanning process's max RSS (includes imports); the sandbox server's peak RSS too.",
+        "",
+        "| instances | extra volumes | resources | seed s | scan wall s | requests | "
+        "GetMetricData | scan peak heap MB | process max RSS MB | server peak RSS MB | findings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['instances']} | {r['volumes_extra']} | {r['resources']} | {r['seed_s']} | "
+            f"{r['scan_wall_s']} | {r['requests_total']} | "
+            f"{r['requests'].get('cloudwatch:GetMetricData', 0)} | {r['scan_peak_python_mb']} | "
+            f"{r['scan_process_maxrss_mb']} | {r['server_peak_rss_mb']} | {r['findings']} |"
+        )
+    lines += ["", "Requests by API:", ""]
+    for r in results:
+        by_api = ", ".join(f"{k} {v}" for k, v in r["requests"].items())
+        lines.append(f"- {r['instances']} instances: {by_api}")
+        slowest = ", ".join(f"{k} {v} s" for k, v in list(r["request_seconds"].items())[:5])
+        lines.append(f"  - time in the slowest APIs (sandbox server side + transfer): {slowest}")
+        if r["errors"]:
+            lines.append(f"  - errors: {'; '.join(r['errors'])}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--sizes", default="1000,5000,10000", help="instance counts, comma-separated"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".finops" / "bench-scan")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    results = []
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        result = run_size(size, args.workdir, args.seed)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    text = markdown(results)
+    print(text)
+    if not args.no_write:
+        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:
+            out.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
