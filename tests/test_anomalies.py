@@ -320,6 +320,17 @@ def test_on_billed_cost_month_start_fees_would_alert_which_is_why_effective_is_d
     assert not any(a.start.day == 1 and a.alert for a in effective.anomalies)
 
 
+def test_tag_monitors_see_the_spike_on_its_team(ledger: Ledger) -> None:
+    spike = next(t for t in ledger.anomalies if t["kind"] == "spike")
+    settings = load_settings(anomalies={"tag_key": "team"})
+    run = detect_cost_anomalies(ledger.frame, date.fromisoformat(spike["end"]), settings.anomalies)
+    tagged = [a for a in run.alerts if a.monitor.type == "tag"]
+    assert tagged and tagged[0].start.isoformat() == spike["start"]
+    rows = run.series.frame
+    m5 = rows[rows["usage_type"] == "USE1-BoxUsage:m5.large"]
+    assert tagged[0].monitor.value in set(m5["tag"])
+
+
 def test_root_cause_of_the_spike_is_member_a_m5_usage(ledger: Ledger) -> None:
     spike = next(t for t in ledger.anomalies if t["kind"] == "spike")
     end = date.fromisoformat(spike["end"])
@@ -480,6 +491,8 @@ def test_finops_anomalies_prints_the_table_for_a_day(ledger: Ledger, cost_store:
     assert f"account:{spike['account_id']}" in result.output
     assert f"{spike['start']} to {spike['end']}" in result.output
     assert "daily total" in result.output and "actual >= 100% of budget" in result.output
+    empty = CliRunner().invoke(app, ["anomalies", "--date", "2020-01-31"])
+    assert empty.exit_code == 0 and "No cost data through 2020-01-31" in empty.output
     bad = CliRunner().invoke(app, ["anomalies", "--date", "25/11/2026"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
 

@@ -191,11 +191,17 @@ def check_day(
     aws_budgets = read_aws_budgets(settings.aws) if settings.budget.use_aws_budgets else None
     budgets = judge_budgets(frame, as_of, settings.budget, aws_budgets)
     rows = anomaly_rows(run.anomalies, statuses)
+    text = render_text(rows, as_of)
+    if frame.empty:
+        text = (
+            f"No cost data through {as_of.isoformat()} in the cost store "
+            f"({settings.cost_store_url}); run `finops ingest` first."
+        )
     return CheckResult(
         run=run,
         budgets=budgets,
         rows=rows,
-        table_text=render_text(rows, as_of),
+        table_text=text,
         table_markdown=render_markdown(rows, as_of),
         recorded=recorded,
     )
