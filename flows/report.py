@@ -7,14 +7,20 @@ in a Prefect markdown artifact.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
 from prefect import flow
 from prefect.runtime import flow_run
 
 from finops.settings import load_settings
-from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.findings.model import Finding
+from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
 from tasks.notify.tasks import (
     ReportResult,
+    collect_report_input,
     flow_run_url,
+    mark_findings_notified,
     plan_anomaly_alerts,
     plan_report_messages,
     publish_outbox_artifact,
@@ -23,31 +29,54 @@ from tasks.notify.tasks import (
 
 
 @flow(name="report", log_prints=True)
-def report(digest: DigestInput, approval_flow_run_id: str | None = None) -> ReportResult:
+def report(
+    digest: DigestInput | None = None,
+    day: date | None = None,
+    anomaly_result: dict[str, Any] | None = None,
+    findings: list[Finding] | None = None,
+    resolved_after: datetime | None = None,
+    approval_flow_run_id: str | None = None,
+) -> ReportResult:
     """Report the day: Slack digest (+ thread, chart), alerts, Jira issues, SNS summary.
 
+    Either pass a ready ``digest``, or the day's results and let the flow read the rest from
+    the stores (spend from the cost store; findings from the findings store when not given).
+
     Args:
-        digest: the day's spend, budgets, anomalies and findings (see ``tasks.notify.models``).
+        digest: the day's figures (see ``tasks.notify.models``); overrides the next four.
+        day: the day reported (default: yesterday, UTC).
+        anomaly_result: what ``check-cost-anomalies`` returned (anomalies and budgets).
+        findings: the idle findings to report (default: the store's actionable findings).
+        resolved_after: findings the store resolved since then close their Jira issues
+            (e.g. the start of today's scan).
         approval_flow_run_id: the remediation run waiting for approval, for the digest's button.
 
     Returns:
         The outbox keys sent, pending, failed, skipped and rendered locally.
 
     Example:
-        >>> report(DigestInput(day=date(2026, 11, 25), spend_usd=Decimal("980")))  # doctest: +SKIP
+        >>> report(day=date(2026, 11, 25), anomaly_result=check_cost_anomalies())  # doctest: +SKIP
     """
     settings = load_settings()
-    links = digest.links.model_copy(
-        update={
-            "run_url": digest.links.run_url or flow_run_url(settings, flow_run.get_id()),
-            "approval_url": digest.links.approval_url
-            or flow_run_url(settings, approval_flow_run_id),
-        }
+    links = DigestLinks(
+        run_url=flow_run_url(settings, flow_run.get_id()),
+        approval_url=flow_run_url(settings, approval_flow_run_id),
     )
-    digest = digest.model_copy(update={"links": links})
+    if digest is None:
+        as_of = day or (datetime.now(UTC) - timedelta(days=1)).date()
+        digest = collect_report_input(as_of, anomaly_result, findings, resolved_after, links)
+    else:
+        links = digest.links.model_copy(
+            update={
+                "run_url": digest.links.run_url or links.run_url,
+                "approval_url": digest.links.approval_url or links.approval_url,
+            }
+        )
+        digest = digest.model_copy(update={"links": links})
     messages, source = plan_report_messages(digest)
     result = send_through_outbox(messages)
-    result = result.model_copy(update={"summary_source": source})
+    notified = mark_findings_notified(digest, result)
+    result = result.model_copy(update={"summary_source": source, "notified_findings": notified})
     publish_outbox_artifact(
         result, f"FinOps report {digest.day.isoformat()}", f"report-{digest.day.isoformat()}"
     )

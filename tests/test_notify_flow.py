@@ -229,3 +229,50 @@ def test_secrets_come_from_prefect_secret_blocks_by_name() -> None:
 
     with pytest.raises(SecretError, match=f"Prefect Secret block 'missing-{suffix}' not found"):
         resolve_secrets(settings.model_copy(update={"slack_webhook_block": f"missing-{suffix}"}))
+
+
+def test_report_reads_spend_and_findings_from_the_stores_and_closes_resolved_groups(
+    finops_env: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack, fake_jira: FakeJira
+) -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    from tasks.costs.store import CostStore
+    from tasks.findings.model import FindingStatus
+    from tasks.findings.store import FindingsStore
+    from tests.plugins.costs import make_cost_frame
+    from tests.plugins.fake_services import sample_finding
+
+    _slack_bot(monkeypatch, fake_slack)
+    _jira(monkeypatch, fake_jira)
+    day = date(2026, 11, 24)
+    start = day - timedelta(days=40)
+    # Two accounts x two services at $10.00 a day each: $40.00 a day, every day.
+    CostStore(str(finops_env / "costs")).replace_window(
+        make_cost_frame(start, 42), start, day + timedelta(days=1), "ce"
+    )
+    store = FindingsStore(f"sqlite:///{finops_env / 'findings.db'}")
+    volume = sample_finding(1)
+    address = sample_finding(2, check="eip-unassociated", savings="3.60")
+    scope = [(f.check, f.account_id, f.region) for f in (volume, address)]
+    store.record_scan([volume, address], scope=scope, now=datetime(2026, 11, 24, 5, tzinfo=UTC))
+
+    first = report(day=day)
+    top = fake_slack.top_level()[-1]
+    text = str(top.blocks)
+    assert "*Spend on 2026-11-24:* $40.00 USD vs expected $40.00 USD ($0.00, 0.0%)" in text
+    assert "*Savings available:* $11.60 USD per month across 2 resources" in text
+    assert sorted(first.notified_findings) == sorted([volume.fingerprint, address.fingerprint])
+    assert store.get(volume.fingerprint).status is FindingStatus.NOTIFIED
+    assert len(fake_jira.issues) == 2
+
+    scanned_at = datetime(2026, 11, 25, 5, tzinfo=UTC)
+    store.record_scan([volume], scope=scope, now=scanned_at)  # the address was released
+    second = report(day=day + timedelta(days=1), resolved_after=scanned_at)
+    assert second.failed == [] and second.pending == []
+    statuses = {
+        next(lab for lab in i["fields"]["labels"] if lab.startswith("finops-")): i["status"]
+        for i in fake_jira.issues.values()
+    }
+    assert sorted(statuses.values()) == ["Done", "To Do"]
+    done = next(i for i in fake_jira.issues.values() if i["status"] == "Done")
+    assert "eip-unassociated" in done["fields"]["summary"]

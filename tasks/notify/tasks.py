@@ -7,6 +7,7 @@ recorded by Prefect), and every text that reaches a log or an artifact is redact
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
 
 from prefect import task
@@ -15,16 +16,18 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
 from finops.settings import Settings, load_settings
+from tasks.findings.model import Finding
 from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
 from tasks.notify.deliver import DeliveryReport, connect_channels, deliver_pending
-from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.notify.inputs import digest_from_results, resolved_since
+from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown
 
 
 class ReportResult(BaseModel):
-    """What a report run did: outbox keys by outcome, and the texts' source."""
+    """What a report run did: outbox keys by outcome, the texts' source, findings notified."""
 
     planned: list[str] = Field(default_factory=list)
     new: list[str] = Field(default_factory=list)
@@ -35,6 +38,7 @@ class ReportResult(BaseModel):
     local: list[str] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
     summary_source: str = "template"
+    notified_findings: list[str] = Field(default_factory=list)
 
 
 def plan_options(settings: Settings) -> PlanOptions:
@@ -163,3 +167,75 @@ def publish_outbox_artifact(result: ReportResult, title: str, key: str) -> str:
     artifact_key = re.sub(r"[^a-z0-9-]", "-", key.lower())
     create_markdown_artifact(markdown=markdown, key=artifact_key, description=title)
     return markdown
+
+
+#: Days of cost history read for the digest: the 30-day chart and four weeks of the same weekday.
+HISTORY_DAYS = 35
+
+
+@task(name="collect-report-input")
+def collect_report_input(
+    day: date,
+    anomaly_result: dict[str, Any] | None,
+    findings: list[Finding] | None,
+    resolved_after: datetime | None,
+    links: DigestLinks,
+) -> DigestInput:
+    """The digest input from the day's results and the stores.
+
+    Spend comes from the cost store; findings, when not given, are the findings store's
+    actionable ones (open, notified, failed); findings resolved since ``resolved_after`` close
+    their Jira issues.
+    """
+    from tasks.anomalies.budget import daily_totals
+    from tasks.anomalies.pipeline import load_cost_frame
+    from tasks.findings.store import ACTIONABLE, FindingsStore
+
+    settings = load_settings()
+    frame = load_cost_frame(settings.cost_store_url, day, HISTORY_DAYS)
+    totals = daily_totals(frame, settings.anomalies.cost_metric)
+    store = FindingsStore(settings.findings_url)
+    if findings is None:
+        findings = [s.finding for s in store.list(statuses=sorted(ACTIONABLE))]
+    resolved = resolved_since(store, resolved_after) if resolved_after is not None else []
+    get_run_logger().info(
+        "report input for %s: %d days of spend, %d findings, %d resolved",
+        day,
+        len(totals),
+        len(findings),
+        len(resolved),
+    )
+    return digest_from_results(
+        day,
+        {d: float(v) for d, v in totals.items() if isinstance(d, date)},
+        anomaly_result,
+        findings,
+        resolved,
+        links,
+    )
+
+
+@task(name="mark-findings-notified")
+def mark_findings_notified(digest: DigestInput, result: ReportResult) -> list[str]:
+    """Move the digest's open findings to ``notified`` once the digest reached Slack."""
+    from tasks.findings.model import FindingStatus
+    from tasks.findings.store import FindingsStore, TransitionError
+
+    if f"slack|digest|{digest.day.isoformat()}" not in result.sent:
+        return []
+    store = FindingsStore(load_settings().findings_url)
+    moved: list[str] = []
+    for finding in digest.findings:
+        try:
+            if store.get(finding.fingerprint).status is not FindingStatus.OPEN:
+                continue
+            store.transition(
+                finding.fingerprint,
+                FindingStatus.NOTIFIED,
+                actor="report",
+                reason=f"in the Slack digest of {digest.day.isoformat()}",
+            )
+        except (KeyError, TransitionError):
+            continue  # not in this store, or changed meanwhile: nothing to record
+        moved.append(finding.fingerprint)
+    return moved
