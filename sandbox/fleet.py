@@ -171,6 +171,7 @@ def seed_fleet(ctx: SeedContext, accounts: list[str]) -> dict[str, Any]:
         )
     fleet_moto.install_s3_multipart_times()
     fleet_moto.install_snapshot_owner_filter()
+    fleet_moto.install_fast_lookups()
     resources: list[dict[str, Any]] = []
     for account_id in accounts:
         for region in ctx.size.regions:

@@ -9,6 +9,12 @@ Moto ignores ``OwnerIds`` of ``DescribeSnapshots``, so ``OwnerIds=["self"]`` (ho
 snapshot check lists its own snapshots) would also return the snapshots of moto's public AMIs;
 :func:`install_snapshot_owner_filter` applies it as AWS does.
 
+Moto finds an instance by scanning every instance of the region (``get_instance``), and
+``run_instances`` does so for each new instance, as ``attach_volume`` does for each volume: a
+10,000-instance fleet then takes minutes to seed.  :func:`install_fast_lookups` answers the same
+look-ups from an index (moto never removes an instance from its reservations, so the index only
+grows); the answers and errors are moto's.
+
 Moto also answers ``ListMultipartUploads`` with a fixed ``Initiated`` of 2010-11-10 for every
 upload; :func:`install_s3_multipart_times` makes it report the real initiation time instead
 (kept on each upload object), so that a stale upload is stale because of its age.
@@ -21,7 +27,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.utils import utcnow
+from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.elb.models import elb_backends
 from moto.elbv2.models import elbv2_backends
@@ -239,3 +248,42 @@ def _describe_snapshots_by_owner(self: Any) -> Any:
 def install_snapshot_owner_filter() -> None:
     """Make ``DescribeSnapshots`` filter by ``OwnerIds`` (``self`` or account ids), idempotent."""
     ElasticBlockStore.describe_snapshots = _describe_snapshots_by_owner  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------
+# Instance and volume look-ups by id without scanning the region
+# --------------------------------------------------------------------------------------------
+
+_INDEX_ATTR = "_finops_instance_index"
+_DESCRIBE_VOLUMES: Any = EBSBackend.describe_volumes
+
+
+def _indexed_get_instance(self: Any, instance_id: str) -> Any:
+    index: dict[str, Any] = self.__dict__.setdefault(_INDEX_ATTR, {})
+    found = index.get(instance_id)
+    if found is not None:
+        return found
+    if self.reservations:
+        # a new instance sits in the newest reservation (run_instances looks it up right away)
+        newest = next(reversed(self.reservations.values()))
+        index.update((i.id, i) for i in newest.instances)
+        if instance_id in index:
+            return index[instance_id]
+        index.update((i.id, i) for i in self.all_instances())
+        if instance_id in index:
+            return index[instance_id]
+    raise InvalidInstanceIdError(instance_id)
+
+
+def _describe_volumes_by_id(
+    self: Any, volume_ids: list[str] | None = None, filters: Any = None
+) -> Any:
+    if volume_ids and len(volume_ids) == 1 and not filters and volume_ids[0] in self.volumes:
+        return [self.volumes[volume_ids[0]]]  # what the scan would find, in one look-up
+    return _DESCRIBE_VOLUMES(self, volume_ids, filters)
+
+
+def install_fast_lookups() -> None:
+    """Index moto's instance and single-volume look-ups (same answers; idempotent)."""
+    InstanceBackend.get_instance = _indexed_get_instance  # type: ignore[method-assign]
+    EBSBackend.describe_volumes = _describe_volumes_by_id  # type: ignore[method-assign]
