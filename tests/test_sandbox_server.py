@@ -322,3 +322,19 @@ def test_cli_up_status_env_down(tmp_path: Path) -> None:
     assert runner.invoke(app, ["sandbox", "status", *args]).exit_code == 1
     assert runner.invoke(app, ["sandbox", "env", *args]).exit_code == 1
     assert "no sandbox" in runner.invoke(app, ["sandbox", "down", *args]).output
+
+
+def test_cli_up_reports_a_seeding_failure_with_the_log(tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    tiny = ["--accounts", "1", "--regions", "us-east-1", "--instances", "1", "--volumes", "0"]
+    # the ledger needs at least 90 days: seeding fails after the fleet is in place
+    up = runner.invoke(
+        app, ["sandbox", "up", *tiny, "--cost-days", "10", "--state-file", str(state_file)]
+    )
+    assert up.exit_code == 1
+    assert "sandbox seeding failed" in up.output and "days" in up.output
+    assert "server.log" in up.output  # where to look for the rest
+    state = read_state(state_file)
+    assert state is not None and state.error and not state.ready
+    runner.invoke(app, ["sandbox", "down", "--state-file", str(state_file)])
+    assert not pid_alive(state.pid)
