@@ -136,9 +136,10 @@ def paused_runs() -> set[str]:
 
 
 @pytest.fixture
-def world(remediation_aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+def world(remediation_sandbox: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    """The sandbox's member account, remediation live (not dry-run)."""
     monkeypatch.setenv("FINOPS_REMEDIATION__DRY_RUN", "false")
-    yield remediation_aws
+    yield remediation_sandbox
 
 
 def store_findings(findings: list[Finding]) -> FindingsStore:
@@ -153,24 +154,28 @@ def action_records(fingerprint: str) -> list[Any]:
 
 
 def test_approve_a_subset_through_the_ui_api(world: AwsWorld, paused_runs: set[str]) -> None:
-    volumes = [world.volume() for _ in range(3)]
-    instance = world.instance()
-    findings = [world.finding("ebs-unattached", v) for v in volumes]
-    idle = world.finding("ec2-idle", instance)
-    store = store_findings([*findings, idle])
+    old_volume = world.pick("unattached-old", "ebs-unattached")
+    spare_volume = world.finding("ebs-unattached", world.volume())
+    gp2 = world.pick("gp2-500", "ebs-gp2")
+    gp2_left = world.pick("gp2-1500", "ebs-gp2")
+    address = world.pick("unassociated", "eip-unassociated")
+    snapshot = world.pick("old-orphan", "snapshot-stale")
+    bucket = world.pick("stale-uploads", "s3-stale-multipart")
+    idle = world.pick("idle", "ec2-idle")
+    chosen = [old_volume, spare_volume, gp2, address, snapshot, bucket]
+    store = store_findings([*chosen, gp2_left, idle])
 
     run = start_flow(approval_timeout_s=300)
     run_id = wait_until_paused(run, paused_runs)
     schema = form_schema(run_id)
     assert schema["properties"]["decision"]["default"] == "reject"
     assert schema["required"] == ["approver"]
-    chosen_delete, chosen_default = findings[0], findings[1]
     resume_like_the_ui(
         run_id,
         {
             "decision": "approve",
-            "findings": [label_for(schema, chosen_delete), label_for(schema, chosen_default)],
-            "actions": [f"{label_for(schema, chosen_delete)} -> delete"],
+            "findings": [label_for(schema, f) for f in chosen],
+            "actions": [f"{label_for(schema, old_volume)} -> delete"],
             "approver": "Ana Lima",
             "comment": "ticket FIN-42",
         },
@@ -178,19 +183,40 @@ def test_approve_a_subset_through_the_ui_api(world: AwsWorld, paused_runs: set[s
     summary = run.wait()
 
     assert summary["status"] == "approved" and summary["approver"] == "Ana Lima"
-    assert (summary["attempted"], summary["succeeded"], summary["failed"]) == (2, 2, 0)
+    assert (summary["attempted"], summary["succeeded"], summary["failed"]) == (6, 6, 0)
     assert summary["success_rate"] == 1.0
-    # Exactly the chosen volumes changed, each as chosen; the rest is untouched.
-    assert world.volume_state(volumes[0]) is None and world.backup_snapshots(volumes[0]) == []
-    assert world.volume_state(volumes[1]) is None and len(world.backup_snapshots(volumes[1])) == 1
-    assert world.volume_state(volumes[2]) == "available"
-    assert world.instance_state(instance) == "running"
-    for finding, action in [(chosen_delete, "delete"), (chosen_default, "snapshot_and_delete")]:
+    # Exactly the chosen resources changed, each as chosen; the others are untouched.
+    ec2, s3 = world.client("ec2"), world.client("s3")
+    assert world.volume_state(old_volume.resource_id) is None
+    assert world.backup_snapshots(old_volume.resource_id) == []  # 'delete' keeps no backup
+    assert world.volume_state(spare_volume.resource_id) is None
+    assert len(world.backup_snapshots(spare_volume.resource_id)) == 1
+    volumes = ec2.describe_volumes(VolumeIds=[gp2.resource_id, gp2_left.resource_id])["Volumes"]
+    assert {v["VolumeId"]: v["VolumeType"] for v in volumes} == {
+        gp2.resource_id: "gp3",
+        gp2_left.resource_id: "gp2",
+    }
+    left = ec2.describe_addresses(
+        Filters=[{"Name": "allocation-id", "Values": [address.resource_id]}]
+    )
+    assert left["Addresses"] == []
+    gone = ec2.describe_snapshots(
+        Filters=[{"Name": "snapshot-id", "Values": [snapshot.resource_id]}]
+    )
+    assert gone["Snapshots"] == []
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket.resource_id)["Rules"]
+    assert any(r.get("AbortIncompleteMultipartUpload") for r in rules)
+    assert world.instance_state(idle.resource_id) == "running"
+    for finding in chosen:
         (record,) = action_records(finding.fingerprint)
-        assert (record.approver, record.action, record.result) == ("Ana Lima", action, "succeeded")
+        assert (record.approver, record.result) == ("Ana Lima", "succeeded")
         assert record.comment == "ticket FIN-42" and not record.dry_run and record.request_ids
         assert store.get(finding.fingerprint).status is FindingStatus.REMEDIATED
-    assert store.get(findings[2].fingerprint).status is FindingStatus.OPEN
+    assert action_records(old_volume.fingerprint)[0].action == "delete"
+    assert action_records(spare_volume.fingerprint)[0].action == "snapshot_and_delete"
+    for untouched in (gp2_left, idle):
+        assert store.get(untouched.fingerprint).status is FindingStatus.OPEN
+        assert action_records(untouched.fingerprint) == []
     approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
     assert [(a.approver, a.decision) for a in approvals] == [("Ana Lima", "approved")]
 
@@ -229,10 +255,12 @@ def test_timeout_expires_with_nothing_done(world: AwsWorld) -> None:
 def test_changed_resources_are_skipped_with_their_reason(
     world: AwsWorld, paused_runs: set[str]
 ) -> None:
-    attached, protected = world.volume(), world.volume()
+    attached, tagged = world.volume(), world.volume()
+    protected = world.pick("protected-unattached-old", "ebs-unattached")
     findings = [
         world.finding("ebs-unattached", attached),
-        world.finding("ebs-unattached", protected),
+        world.finding("ebs-unattached", tagged),
+        protected,
     ]
     store = store_findings(findings)
     run = start_flow(approval_timeout_s=300)
@@ -240,7 +268,7 @@ def test_changed_resources_are_skipped_with_their_reason(
     # After detection, while the approval waits: one volume is attached, one gets protected.
     ec2 = world.client("ec2")
     ec2.attach_volume(VolumeId=attached, InstanceId=world.instance(), Device="/dev/sdf")
-    ec2.create_tags(Resources=[protected], Tags=[{"Key": "finops:protected", "Value": "true"}])
+    ec2.create_tags(Resources=[tagged], Tags=[{"Key": "finops:protected", "Value": "true"}])
     schema = form_schema(run_id)
     resume_like_the_ui(
         run_id,
@@ -251,12 +279,15 @@ def test_changed_resources_are_skipped_with_their_reason(
         },
     )
     summary = run.wait()
-    assert (summary["skipped"], summary["succeeded"], summary["failed"]) == (2, 0, 0)
+    assert (summary["skipped"], summary["succeeded"], summary["failed"]) == (3, 0, 0)
     reasons = {a["resource_id"]: a["reason"] for a in summary["actions"]}
     assert "attached to i-" in reasons[attached]
-    assert "protected tag finops:protected=true" in reasons[protected]
-    assert world.volume_state(attached) == "in-use" and world.volume_state(protected) == "available"
-    assert world.backup_snapshots(attached) == world.backup_snapshots(protected) == []
+    assert "protected tag finops:protected=true" in reasons[tagged]
+    assert "protected tag finops:protected=true" in reasons[protected.resource_id]
+    assert world.volume_state(attached) == "in-use"
+    for volume in (attached, tagged, protected.resource_id):
+        assert world.backup_snapshots(volume) == []
+    assert world.volume_state(tagged) == world.volume_state(protected.resource_id) == "available"
     for finding in findings:
         assert store.get(finding.fingerprint).status is FindingStatus.OPEN
         assert store.history(finding.fingerprint)[-1]["reason"].startswith("skipped: ")
@@ -363,9 +394,9 @@ def test_finops_approve_resumes_the_run(world: AwsWorld, paused_runs: set[str]) 
 
 
 def test_dry_run_default_changes_nothing_and_proves_permissions(
-    remediation_aws: AwsWorld, paused_runs: set[str]
+    remediation_sandbox: AwsWorld, paused_runs: set[str]
 ) -> None:
-    world = remediation_aws
+    world = remediation_sandbox
     volume = world.volume()
     finding = world.finding("ebs-unattached", volume)
     store = store_findings([finding])
