@@ -21,13 +21,16 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from tasks.anomalies.monitors import SOURCE_PREFERENCE
+
+#: Money shown to people is rounded to cents.
+CENT = Decimal("0.01")
 
 Period = Literal["daily", "monthly", "quarterly", "annually"]
 
@@ -75,7 +78,7 @@ class AwsBudget:
 
 
 def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(round(float(value), 2)))
+    return Decimal(str(float(value))).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _pct(part: Decimal, whole: Decimal) -> float:

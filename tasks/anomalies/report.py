@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,18 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
+def usd(value: float) -> Decimal:
+    """USD rounded to cents for people.
+
+    Example:
+        >>> usd(1234.5678)
+        Decimal('1234.57')
+    """
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def _usd(value: float) -> str:
-    return f"{Decimal(str(round(value, 2))):,.2f}"
+    return f"{usd(value):,.2f}"
 
 
 def anomaly_rows(
@@ -201,9 +211,9 @@ def anomaly_record(
         "start": anomaly.start,
         "end": anomaly.end,
         "peak_date": anomaly.peak,
-        "actual_usd": Decimal(str(round(anomaly.total_actual, 2))),
-        "expected_usd": Decimal(str(round(anomaly.total_expected, 2))),
-        "impact_usd": Decimal(str(round(anomaly.total_impact, 2))),
+        "actual_usd": usd(anomaly.total_actual),
+        "expected_usd": usd(anomaly.total_expected),
+        "impact_usd": usd(anomaly.total_impact),
         "impact_pct": 100.0 if anomaly.impact_pct is None else round(anomaly.impact_pct, 1),
         "direction": "increase" if anomaly.direction == "increase" else "drop",
         "status": status or ("open" if anomaly.ongoing else "resolved"),
@@ -211,7 +221,7 @@ def anomaly_record(
             {
                 "dimension": c["dimension"],
                 "value": c["value"],
-                "impact_usd": Decimal(str(c["change_usd"])),
+                "impact_usd": usd(c["change_usd"]),
                 "share": round(c["share_pct"] / 100.0, 4),
             }
             for c in anomaly.root_causes

@@ -44,6 +44,7 @@ def rank_causes(
     period: int = 7,
     windows: int = 4,
     top: int = 3,
+    min_share: float = 0.02,
 ) -> list[dict[str, Any]]:
     """Rank what moved in one anomaly, per dimension.
 
@@ -57,6 +58,7 @@ def rank_causes(
         period: days per season (7: weekly).
         windows: baseline windows before the anomaly.
         top: members kept per dimension.
+        min_share: members explaining less than this fraction of the move are left out.
 
     Returns:
         Causes, largest share first: ``{"dimension", "value", "actual_usd", "baseline_usd",
@@ -110,7 +112,7 @@ def rank_causes(
         if total <= 0:
             continue
         for member in moving.sort_values(ascending=False).index[:top]:
-            if moving[member] <= 0:
+            if moving[member] < min_share * total:
                 break
             causes.append(
                 {

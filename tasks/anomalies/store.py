@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -118,7 +118,7 @@ class RecordOutcome:
 
 
 def _cents(value: float) -> Decimal:
-    return Decimal(str(round(value, 2)))
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _to_stored(row: AnomalyRow) -> StoredAnomaly:
