@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -231,34 +231,128 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
     return {period: item[1] for period, item in sorted(newest.items())}
 
 
-def _column(batch: pd.DataFrame, name: str) -> pd.Series:
-    if name in batch.columns:
-        return batch[name]
-    return pd.Series(None, index=batch.index, dtype=object)
+_TEXT = pa.string()
+_FOLD_SUMS = ["billed_cost", "effective_cost", "list_cost", "usage_quantity"]
 
 
-def _text(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), None)
+def _col(table: pa.Table, name: str, kind: pa.DataType = _TEXT) -> pa.ChunkedArray | pa.Array:
+    if name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        return column
+    return pa.nulls(table.num_rows, kind)
 
 
-def _day(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(series):
-        stamps = series.dt.tz_convert("UTC") if series.dt.tz is not None else series
-    else:
-        stamps = pd.to_datetime(series.astype(str), utc=True, format="mixed")
-    return stamps.dt.strftime("%Y-%m-%d")
+def _timestamps(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    if pa.types.is_timestamp(column.type):
+        if column.type.tz not in (None, "UTC", "+00:00", "Z"):
+            column = column.cast(pa.timestamp(column.type.unit, "UTC"))
+        return column
+    if pa.types.is_date(column.type):
+        return column.cast(pa.timestamp("s"))
+    # Text timestamps (CSV-born exports) come in several spellings; pandas reads them all.
+    parsed = pd.to_datetime(pd.Series(column.to_pylist(), dtype=object), utc=True, format="mixed")
+    return pa.array(parsed, pa.timestamp("us", "UTC"))
 
 
-def normalize_focus(batch: pd.DataFrame, name: str = "batch") -> pd.DataFrame:
-    """FOCUS 1.x (or CUR 2.0) line items -> unaggregated cost rows plus a ``provider`` column.
+def _day(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    # The UTC calendar day of a timestamp (the store's charge day); a cast, not string formatting,
+    # because it runs over every line item.
+    return _timestamps(column).cast(pa.date32())
+
+
+def _money(table: pa.Table, name: str, name_for_errors: str) -> pa.ChunkedArray | pa.Array:
+    try:
+        return _col(table, name, pa.float64()).cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ExportError(f"{name_for_errors}: {name} is not numeric ({error})") from None
+
+
+def normalize_table(table: pa.Table, name: str = "batch") -> pa.Table:
+    """FOCUS 1.x (or CUR 2.0) line items -> unaggregated cost rows (Arrow, vectorised).
 
     Charge date is the UTC day of ChargePeriodStart (hourly rows fold into their day); region is
     RegionId, else RegionName, else ''; a Usage row with negative cost or ChargeClass
     'Correction' is a refund and gets usage type 'Refund' (kept apart from ordinary usage so
-    negative costs stay explainable).
+    negative costs stay explainable); ``provider`` is ProviderName.
 
     Raises:
-        ExportError: a required FOCUS column is missing, or a charge category is unknown.
+        ExportError: a required FOCUS column is missing or not numeric, or a charge category is
+            unknown; the message starts with ``name``.
+    """
+    if "line_item_unblended_cost" in table.column_names:
+        table = table.rename_columns([CUR2_TO_FOCUS.get(c, c) for c in table.column_names])
+        mapped = [
+            CUR_LINE_ITEM_CATEGORY.get(v, "Adjustment") if v else v
+            for v in _col(table, "ChargeCategory").to_pylist()
+        ]
+        table = table.set_column(
+            table.column_names.index("ChargeCategory"), "ChargeCategory", pa.array(mapped, _TEXT)
+        )
+    missing = [c for c in REQUIRED_FOCUS_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ExportError(f"{name}: not a FOCUS/CUR 2.0 file, columns {missing} are missing")
+    charge_day = _day(_col(table, "ChargePeriodStart"))
+    period_start = _col(table, "BillingPeriodStart", pa.timestamp("s", "UTC"))
+    # The period's first day while folding; spelled 'YYYY-MM' once the rows are few.
+    billing_period = pc.coalesce(_day(period_start), charge_day)
+    billing_account = _col(table, "BillingAccountId").cast(_TEXT)
+    category_raw = _col(table, "ChargeCategory").cast(_TEXT)
+    category = pc.utf8_capitalize(category_raw)
+    unknown = pc.invert(pc.fill_null(pc.is_in(category, pa.array(CHARGE_CATEGORIES)), False))
+    if pc.any(unknown).as_py():
+        bad = sorted({str(v) for v in pc.filter(category_raw, unknown).to_pylist()})[:5]
+        raise ExportError(
+            f"{name}: unknown ChargeCategory {bad}; FOCUS allows {list(CHARGE_CATEGORIES)}"
+        )
+    billed = _money(table, "BilledCost", name)
+    effective = _money(table, "EffectiveCost", name)
+    if billed.null_count or effective.null_count:
+        raise ExportError(f"{name}: BilledCost/EffectiveCost has empty cells")
+    charge_class = pc.utf8_lower(pc.fill_null(_col(table, "ChargeClass").cast(_TEXT), ""))
+    refund = pc.and_(
+        pc.equal(category, "Usage"),
+        pc.or_(pc.less(billed, 0.0), pc.equal(charge_class, "correction")),
+    )
+    usage_type = pc.fill_null(_col(table, "x_UsageType").cast(_TEXT), "")
+    region = pc.coalesce(
+        _col(table, "RegionId").cast(_TEXT), _col(table, "RegionName").cast(_TEXT), ""
+    )
+    return pa.table(
+        {
+            "charge_date": charge_day,
+            "billing_period": billing_period,
+            "billing_account_id": billing_account,
+            "sub_account_id": pc.coalesce(_col(table, "SubAccountId").cast(_TEXT), billing_account),
+            "service": pc.fill_null(_col(table, "ServiceName").cast(_TEXT), ""),
+            "region": region,
+            "charge_category": category,
+            "usage_type": pc.if_else(refund, "Refund", usage_type),
+            "currency": _col(table, "BillingCurrency").cast(_TEXT),
+            "provider": pc.fill_null(_col(table, "ProviderName").cast(_TEXT), ""),
+            "billed_cost": billed,
+            "effective_cost": effective,
+            "list_cost": _money(table, "ListCost", name),
+            "usage_quantity": _money(table, "ConsumedQuantity", name),
+            "usage_unit": _col(table, "ConsumedUnit").cast(_TEXT),
+        }
+    )
+
+
+def _spell_periods(table: pa.Table) -> pa.Table:
+    # Dates become the text the cost frame holds: 'YYYY-MM' periods and 'YYYY-MM-DD' days.
+    for name, spelling in (("billing_period", "%Y-%m"), ("charge_date", "%Y-%m-%d")):
+        index = table.column_names.index(name)
+        column = table.column(index)
+        if pa.types.is_date(column.type):
+            text = pc.strftime(column.cast(pa.timestamp("s")), format=spelling, locale="C")
+            table = table.set_column(index, name, text)
+    return table
+
+
+def normalize_focus(batch: pd.DataFrame, name: str = "batch") -> pd.DataFrame:
+    """:func:`normalize_table` for a pandas frame of FOCUS (or CUR 2.0) line items.
 
     Example:
         >>> rows = pd.DataFrame({"BilledCost": [1.0], "BillingAccountId": ["1"],
@@ -268,117 +362,92 @@ def normalize_focus(batch: pd.DataFrame, name: str = "batch") -> pd.DataFrame:
         >>> normalize_focus(rows)[["charge_date", "service", "effective_cost"]].values.tolist()
         [['2024-09-18', 'Amazon S3', 0.5]]
     """
-    if "line_item_unblended_cost" in batch.columns:
-        batch = batch.rename(columns=CUR2_TO_FOCUS)
-        batch["ChargeCategory"] = batch["ChargeCategory"].map(CUR_LINE_ITEM_CATEGORY)
-        batch["ChargeCategory"] = batch["ChargeCategory"].fillna("Adjustment")
-    missing = [c for c in REQUIRED_FOCUS_COLUMNS if c not in batch.columns]
-    if missing:
-        raise ExportError(f"{name}: not a FOCUS/CUR 2.0 file, columns {missing} are missing")
-    out = pd.DataFrame(index=batch.index)
-    out["charge_date"] = _day(batch["ChargePeriodStart"])
-    billing_period = _column(batch, "BillingPeriodStart")
-    out["billing_period"] = np.where(
-        billing_period.notna(),
-        _day(billing_period.fillna(batch["ChargePeriodStart"])).str[:7],
-        out["charge_date"].str[:7],
+    table = normalize_table(pa.Table.from_pandas(batch, preserve_index=False), name)
+    return _spell_periods(table).to_pandas()
+
+
+def fold_table(rows: pa.Table) -> pa.Table:
+    """Sum normalised rows per day key (Arrow hash aggregation; sums of all-null stay null).
+
+    A key's unit is its line items' unit when they agree, else 'mixed' (quantities of different
+    units do not add up); ``line_items`` counts the rows folded.
+    """
+    grouped = rows.group_by(_FOLD_KEYS, use_threads=False).aggregate(
+        [
+            *[(c, "sum") for c in _FOLD_SUMS],
+            ("usage_unit", "count_distinct"),
+            ("usage_unit", "first"),
+            ("billed_cost", "count"),
+        ]
     )
-    out["billing_account_id"] = batch["BillingAccountId"].astype(str)
-    sub_account = _text(_column(batch, "SubAccountId"))
-    out["sub_account_id"] = sub_account.where(sub_account.notna(), out["billing_account_id"])
-    out["service"] = _text(batch["ServiceName"]).fillna("")
-    region = _text(_column(batch, "RegionId"))
-    region = region.where(region.notna(), _text(_column(batch, "RegionName")))
-    out["region"] = region.fillna("")
-    category = batch["ChargeCategory"].astype(str).str.lower().map(_CATEGORY_BY_LOWER)
-    if category.isna().any():
-        bad = sorted(set(batch["ChargeCategory"][category.isna()].astype(str)))[:5]
-        raise ExportError(
-            f"{name}: unknown ChargeCategory {bad}; FOCUS allows {list(CHARGE_CATEGORIES)}"
-        )
-    out["charge_category"] = category
-    out["billed_cost"] = pd.to_numeric(batch["BilledCost"], errors="raise").astype("float64")
-    out["effective_cost"] = pd.to_numeric(batch["EffectiveCost"], errors="raise").astype("float64")
-    out["list_cost"] = pd.to_numeric(_column(batch, "ListCost"), errors="raise").astype("float64")
-    out["usage_quantity"] = pd.to_numeric(_column(batch, "ConsumedQuantity"), errors="raise")
-    out["usage_quantity"] = out["usage_quantity"].astype("float64")
-    out["usage_unit"] = _text(_column(batch, "ConsumedUnit"))
-    usage_type = _text(_column(batch, "x_UsageType")).fillna("")
-    refund = (out["charge_category"] == "Usage") & (
-        (out["billed_cost"] < 0)
-        | (_text(_column(batch, "ChargeClass")).fillna("").str.lower() == "correction")
+    unit = pc.if_else(
+        pc.greater(grouped.column("usage_unit_count_distinct"), 1),
+        pa.scalar("mixed", _TEXT),
+        grouped.column("usage_unit_first"),
     )
-    out["usage_type"] = usage_type.where(~refund, "Refund")
-    out["currency"] = batch["BillingCurrency"].astype(str)
-    out["provider"] = _text(_column(batch, "ProviderName")).fillna("")
-    if out["billed_cost"].isna().any() or out["effective_cost"].isna().any():
-        raise ExportError(f"{name}: BilledCost/EffectiveCost has empty cells")
-    return out
+    return pa.table(
+        {
+            **{k: grouped.column(k) for k in _FOLD_KEYS},
+            **{c: grouped.column(f"{c}_sum") for c in _FOLD_SUMS},
+            "usage_unit": unit,
+            "line_items": grouped.column("billed_cost_count").cast(pa.int64()),
+        }
+    )
+
+
+def _refold(partials: Sequence[pa.Table]) -> pa.Table:
+    combined = pa.concat_tables(partials)
+    grouped = combined.group_by(_FOLD_KEYS, use_threads=False).aggregate(
+        [
+            *[(c, "sum") for c in [*_FOLD_SUMS, "line_items"]],
+            ("usage_unit", "count_distinct"),
+            ("usage_unit", "first"),
+        ]
+    )
+    unit = pc.if_else(
+        pc.greater(grouped.column("usage_unit_count_distinct"), 1),
+        pa.scalar("mixed", _TEXT),
+        grouped.column("usage_unit_first"),
+    )
+    return pa.table(
+        {
+            **{k: grouped.column(k) for k in _FOLD_KEYS},
+            **{c: grouped.column(f"{c}_sum") for c in _FOLD_SUMS},
+            "usage_unit": unit,
+            "line_items": grouped.column("line_items_sum"),
+        }
+    )
 
 
 def fold(rows: pd.DataFrame) -> pd.DataFrame:
-    """Sum normalised rows per day key (list cost and quantity stay null when all are null).
+    """:func:`fold_table` for a pandas frame of normalised rows.
 
     Example:
-        >>> fold(pd.DataFrame(columns=[*_FOLD_KEYS, "billed_cost"])).empty
-        True
+        >>> rows = normalize_focus(pd.DataFrame({"BilledCost": [1.0, 2.0],
+        ...     "BillingAccountId": ["1", "1"], "BillingCurrency": ["USD", "USD"],
+        ...     "ChargeCategory": ["Usage", "Usage"], "EffectiveCost": [1.0, 2.0],
+        ...     "ChargePeriodStart": ["2024-09-18 22:00:00", "2024-09-18 23:00:00"],
+        ...     "ServiceName": ["Amazon S3", "Amazon S3"]}))
+        >>> fold(rows)[["charge_date", "billed_cost", "line_items"]].values.tolist()
+        [['2024-09-18', 3.0, 2]]
     """
-    if rows.empty:
-        return pd.DataFrame(
-            columns=[
-                *_FOLD_KEYS,
-                "billed_cost",
-                "effective_cost",
-                "list_cost",
-                "usage_quantity",
-                "usage_unit",
-                "line_items",
-            ]
-        )
-    grouped = rows.groupby(_FOLD_KEYS, sort=False, dropna=False)
-    folded = grouped[["billed_cost", "effective_cost"]].sum()
-    folded["list_cost"] = grouped["list_cost"].sum(min_count=1)
-    folded["usage_quantity"] = grouped["usage_quantity"].sum(min_count=1)
-    folded["usage_unit"] = _units(grouped)
-    folded["line_items"] = grouped.size()
-    return folded.reset_index()
-
-
-def _units(grouped: Any) -> pd.Series:
-    # One unit per key when the line items agree; quantities of different units do not add up,
-    # so such a key says 'mixed'.
-    first = grouped["usage_unit"].first()
-    distinct = grouped["usage_unit"].nunique()
-    return first.where(distinct <= 1, "mixed")
-
-
-def _refold(partials: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    if not partials:
-        return fold(pd.DataFrame())
-    combined = pd.concat(partials, ignore_index=True)
-    grouped = combined.groupby(_FOLD_KEYS, sort=True, dropna=False)
-    folded = grouped[["billed_cost", "effective_cost", "line_items"]].sum()
-    folded["list_cost"] = grouped["list_cost"].sum(min_count=1)
-    folded["usage_quantity"] = grouped["usage_quantity"].sum(min_count=1)
-    folded["usage_unit"] = _units(grouped)
-    return folded.reset_index()
+    return _spell_periods(fold_table(pa.Table.from_pandas(rows, preserve_index=False))).to_pandas()
 
 
 def iter_file_batches(
     location: ExportLocation, path: str, batch_rows: int = 262_144
-) -> Iterator[pd.DataFrame]:
-    """Record batches of one export file as pandas frames (only the FOCUS columns we use).
+) -> Iterator[pa.Table]:
+    """Record batches of one export file (only the columns we use), as Arrow tables.
 
     Raises:
         ExportError: the file is missing or not readable Parquet, naming it.
     """
     try:
         parquet = pq.ParquetFile(location.fs.open_input_file(path))
-        present = [
-            c for c in parquet.schema_arrow.names if c in FOCUS_COLUMNS or c in CUR2_TO_FOCUS
-        ]
+        wanted = set(FOCUS_COLUMNS) | set(CUR2_TO_FOCUS)
+        present = [c for c in parquet.schema_arrow.names if c in wanted]
         for record_batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
-            yield record_batch.to_pandas()
+            yield pa.Table.from_batches([record_batch])
     except (OSError, pa.ArrowException) as error:
         raise ExportError(f"export file {path} is malformed or unreadable: {error}") from None
 
@@ -386,41 +455,43 @@ def iter_file_batches(
 def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.DataFrame, int]:
     """Every data file of a billing period folded into day key totals, file by file.
 
+    Only one record batch and the running per-key totals are held at a time, so memory does not
+    grow with the number of line items.
+
     Returns:
         (folded rows with a ``line_items`` count and ``provider``, line items read).
 
     Raises:
-        ExportError: a data file is malformed (named), or its rows belong to another period.
+        ExportError: a data file is malformed (named), or charges fall outside the period.
     """
-    partials: list[pd.DataFrame] = []
+    totals: pa.Table | None = None
     line_items = 0
     for path in period.data_files:
-        file_partials: list[pd.DataFrame] = []
         for batch in iter_file_batches(location, path):
             try:
-                rows = normalize_focus(batch, name=f"export file {path}")
-            except (ValueError, TypeError) as error:
+                rows = normalize_table(batch, name=f"export file {path}")
+            except (pa.ArrowException, ValueError, TypeError) as error:
+                if isinstance(error, ExportError):
+                    raise
                 raise ExportError(f"export file {path} is malformed: {error}") from None
-            line_items += len(rows)
-            file_partials.append(fold(rows))
-        # Re-fold per file so the number of partials held stays near the number of files.
-        if file_partials:
-            partials.append(_refold(file_partials))
-        if len(partials) > 8:
-            partials = [_refold(partials)]
-    folded = _refold(partials)
+            line_items += rows.num_rows
+            folded = fold_table(rows)
+            totals = folded if totals is None else _refold([totals, folded])
+    if totals is None:
+        raise ExportError(f"export period {period.billing_period} ({period.manifest}) is empty")
+    result = _spell_periods(totals.sort_by([(k, "ascending") for k in _FOLD_KEYS])).to_pandas()
     # A row may carry another BillingPeriodStart (a provider billing a late charge next month,
     # as in the FOCUS sample); what must hold is that its charge day lies in this period's days,
     # because the period replaces exactly those days in the store.
-    charged = pd.to_datetime(folded["charge_date"]).dt.date
-    outside = folded[(charged < period.start) | (charged > period.end)]
+    charged = pd.to_datetime(result["charge_date"]).dt.date
+    outside = result[(charged < period.start) | (charged > period.end)]
     if not outside.empty:
         raise ExportError(
             f"export period {period.billing_period} ({period.manifest}) holds charges dated "
             f"{outside['charge_date'].min()}..{outside['charge_date'].max()}, outside "
             f"{period.start}..{period.end}; the export is malformed"
         )
-    return folded, line_items
+    return result, line_items
 
 
 def to_cost_frame(folded: pd.DataFrame) -> pd.DataFrame:
