@@ -44,6 +44,7 @@ an excluded one with 30-day uploads.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sandbox import fleet_moto
@@ -75,7 +76,10 @@ from sandbox.fleet_services import (
     seed_nat_gateways,
 )
 
-__all__ = ["THRESHOLDS", "seed_fleet", "seed_organization"]
+__all__ = ["THRESHOLDS", "VALID_DAYS", "seed_fleet", "seed_organization"]
+
+#: Days after seeding for which every age-based verdict of the ground truth still holds.
+VALID_DAYS = 4
 
 #: The thresholds the profiles are placed around (the defaults of the checks of issue 5).
 THRESHOLDS: dict[str, Any] = {
@@ -152,7 +156,8 @@ def seed_fleet(ctx: SeedContext, accounts: list[str]) -> dict[str, Any]:
         accounts: account ids from :func:`seed_organization`.
 
     Returns:
-        ``{"resources": [...], "fleet_thresholds": {...}}``; each resource record has
+        ``{"resources": [...], "fleet_thresholds": {...}, "fleet_valid_until": iso time}``;
+        each resource record has
         ``account_id, region, resource_type, resource_id, arn, profile, tags, excluded,
         protected, expected`` (check name -> bool, every check of its type) and ``facts``.
 
@@ -176,7 +181,13 @@ def seed_fleet(ctx: SeedContext, accounts: list[str]) -> dict[str, Any]:
     for account_id in accounts:
         for region in ctx.size.regions:
             resources.extend(seed_region(ctx, account_id, region))
-    return {"resources": resources, "fleet_thresholds": THRESHOLDS}
+    return {
+        "resources": resources,
+        "fleet_thresholds": THRESHOLDS,
+        # the youngest aged resources (2-day-old unattached volumes and uploads) cross the
+        # 7-day thresholds after 5 days of uptime; metric history moves with the clock
+        "fleet_valid_until": (ctx.now + timedelta(days=VALID_DAYS)).isoformat(),
+    }
 
 
 def seed_region(ctx: SeedContext, account_id: str, region: str) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from sandbox.context import SandboxSize, SeedContext
+from sandbox.fleet import seed_fleet
 from sandbox.fleet_profiles import allocate, gp2_vs_gp3_monthly, hourly_grid
 from tests.plugins.sandbox import TEST_SEED, TEST_SIZE, SandboxHandle
 
@@ -409,6 +411,8 @@ def test_traps_are_seeded_with_the_documented_verdicts(sandbox: SandboxHandle) -
     for record in sandbox.ground_truth["resources"]:
         if record["excluded"]:
             assert not any(record["expected"].values()), record
+    valid_until = datetime.fromisoformat(sandbox.ground_truth["fleet_valid_until"])
+    assert valid_until > datetime.now(UTC)
     owners = {r["tags"].get("owner") for r in sandbox.ground_truth["resources"]}
     assert len(owners - {None}) >= 3
 
@@ -621,6 +625,14 @@ def test_gp2_gp3_arithmetic_matches_list_prices() -> None:
     for size in (1, 4, 6, 7, 100, 170, 171, 200, 250, 251, 334, 999, 1000, 5334, 16384):
         gp2, gp3 = gp2_vs_gp3_monthly(size)
         assert (gp3 < gp2) == _gp3_strictly_cheaper(size), size
+
+
+def test_a_window_shorter_than_the_checks_is_refused_before_seeding() -> None:
+    ctx = SeedContext(
+        "http://127.0.0.1:9", 1, datetime(2026, 1, 1, tzinfo=UTC), SandboxSize(days=7)
+    )
+    with pytest.raises(ValueError, match=r"at least 14 days of metrics.*--days 14"):
+        seed_fleet(ctx, ["123456789012"])
 
 
 def test_metric_window_ends_at_the_seeding_hour() -> None:
