@@ -137,7 +137,9 @@ def evaluate_sandbox(seeds: range, overrides: dict[str, float]) -> Counts:
         refund_days = {date.fromisoformat(r["date"]) for r in getattr(ledger, "refunds", [])}
         for anomaly in run.anomalies:
             counts.detections += 1
-            refund = anomaly.direction == "decrease" and anomaly.start in refund_days
+            refund = anomaly.direction == "decrease" and any(
+                abs((anomaly.start - day).days) <= 1 for day in refund_days
+            )
             if refund or any(s - timedelta(days=1) <= anomaly.start <= e for s, e in spans):
                 counts.true_detections += 1
             else:

@@ -262,6 +262,21 @@ def test_an_anomaly_on_the_last_day_is_ongoing_and_drops_do_not_alert_by_default
     assert all(a.alert for a in drops)
 
 
+def test_a_slow_ramp_is_dated_from_where_it_began_and_costed_against_the_old_baseline() -> None:
+    values = weekly_series(150, seed=6) * 10
+    # +$60 a day from day 100 (two noise sigmas a day on a $1,000 weekday), up to +$900.
+    ramp = np.clip((np.arange(150) - 99) / 15.0, 0.0, 1.0) * 900.0
+    series, detection = _single_monitor(values + ramp)
+    increases = [a for a in group_anomalies(series, detection) if a.direction == "increase"]  # type: ignore[arg-type]
+    first = min(increases, key=lambda a: a.start)
+    assert abs((first.start - date(2026, 4, 11)).days) <= 1  # day 100
+    held = first.total_impact
+    in_window = ramp[
+        (first.start - date(2026, 1, 1)).days : (first.end - date(2026, 1, 1)).days + 1
+    ]
+    assert held == pytest.approx(in_window.sum(), rel=0.15)
+
+
 # -- acceptance on the sandbox ledger --------------------------------------------------------
 @pytest.mark.parametrize("seed", [7, 21, 33])
 def test_every_injected_anomaly_is_reported_on_its_monitor_and_nothing_else_alerts(
@@ -495,6 +510,25 @@ def test_finops_anomalies_prints_the_table_for_a_day(ledger: Ledger, cost_store:
     assert empty.exit_code == 0 and "No cost data through 2020-01-31" in empty.output
     bad = CliRunner().invoke(app, ["anomalies", "--date", "25/11/2026"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_set_status_from_the_cli(ledger: Ledger, cost_store: Path) -> None:
+    spike = next(t for t in ledger.anomalies if t["kind"] == "spike")
+    settings = load_settings()
+    check_day(settings, date.fromisoformat(spike["end"]))
+    stored = AnomalyStore(settings.findings_url).list()
+    target = next(s for s in stored if s.monitor_id == f"account:{spike['account_id']}")
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["anomalies", "set-status", target.anomaly_id[:8], "acknowledged", "--actor", "bob"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "acknowledged" in done.output
+    assert AnomalyStore(settings.findings_url).history(target.anomaly_id)[-1]["actor"] == "bob"
+    table = runner.invoke(app, ["anomalies", "--date", spike["end"]])
+    assert "acknowledged" in table.output
+    wrong = runner.invoke(app, ["anomalies", "set-status", target.anomaly_id, "resolved"])
+    assert wrong.exit_code == 2 and "set by the detector" in wrong.output
 
 
 def test_flow_returns_anomalies_and_budgets_and_publishes_artifacts(

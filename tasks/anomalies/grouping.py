@@ -140,7 +140,7 @@ def group_anomalies(
     detection: Detection,
     thresholds: Thresholds | None = None,
     merge_gap: int = 1,
-    onset_z: float = 2.0,
+    onset_z: float = 1.5,
     max_backtrack: int = 7,
     since: date | None = None,
     period: int = 7,
