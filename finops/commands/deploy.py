@@ -1,9 +1,141 @@
-"""`finops` commands for the deploy capability."""
+"""`finops listen` and `finops deploy check|pool-template`: the production event path and deploys.
+
+``finops listen`` long-polls the SQS queue that EventBridge and SNS feed, turns each message into
+a Prefect event (the deployment triggers in prefect.yaml start the flows) and dead-letters the
+rest with a reason.  ``finops deploy check`` validates prefect.yaml, the local pool's file and the
+ECS base job template; ``finops deploy pool-template`` fills the template from Terraform outputs.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
 import typer
+
+from finops.settings import SettingsError, load_settings
+
+deploy_app = typer.Typer(
+    help="Check the deployment files and render the ECS work-pool template.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the CLI."""
+    app.command("listen")(listen)
+    app.add_typer(deploy_app, name="deploy")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def listen(
+    queue_url: str = typer.Option("", help="SQS queue URL; default FINOPS_EVENTS__QUEUE_URL."),
+    dead_letter_queue_url: str = typer.Option(
+        "", help="Dead-letter queue URL; default FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL."
+    ),
+    once: bool = typer.Option(False, "--once", help="Poll once, settle what came, and exit."),
+    wait_time_s: int | None = typer.Option(None, help="Long-poll wait (0-20 s)."),
+) -> None:
+    """Turn queue messages into Prefect events until stopped (SIGTERM/Ctrl-C finish the batch)."""
+    from tasks.events.emit import PrefectEmitter
+    from tasks.events.listen import ListenerConfig, run_listener
+    from tasks.events.sqs import sqs_client
+
+    try:
+        settings = load_settings().events
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    queue = queue_url or settings.queue_url
+    dead_letters = dead_letter_queue_url or settings.dead_letter_queue_url
+    if not queue or not dead_letters:
+        raise _fail(
+            "no queue: set FINOPS_EVENTS__QUEUE_URL and FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL "
+            "(terraform outputs events_queue_url and events_dlq_url) or pass --queue-url and "
+            "--dead-letter-queue-url"
+        )
+    wait = settings.wait_time_s if wait_time_s is None else wait_time_s
+    if not 0 <= wait <= 20:
+        raise _fail(f"--wait-time-s {wait}: SQS long polls wait 0 to 20 seconds")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = ListenerConfig(
+        queue_url=queue,
+        dead_letter_queue_url=dead_letters,
+        max_messages=settings.max_messages,
+        wait_time_s=wait,
+        visibility_timeout_s=settings.visibility_timeout_s,
+    )
+    stop = threading.Event()
+    # ECS stops a task with SIGTERM: finish the batch in hand, then exit (no message half done).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo(f"listening on {queue} (dead letters: {dead_letters})")
+    totals = run_listener(
+        sqs_client(queue), config, PrefectEmitter(), stop=stop, max_polls=1 if once else None
+    )
+    typer.echo(
+        f"received {totals.received}, emitted {totals.emitted}, "
+        f"dead-lettered {totals.dead_lettered}"
+    )
+
+
+@deploy_app.command("check")
+def check(
+    root: Path = typer.Option(Path("."), help="Project folder holding prefect.yaml."),
+) -> None:
+    """Validate prefect.yaml, deployments/prefect.local.yaml and the ECS base job template."""
+    from deployments.project import check_project, load_deployments
+
+    problems = check_project(root.resolve(), image=os.environ.get("FINOPS_IMAGE"))
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    for deployment in load_deployments(root.resolve() / "prefect.yaml", root.resolve()):
+        schedule = ", ".join(
+            f"{s['cron']} ({'on' if s.get('active', True) else 'off'})"
+            for s in deployment.schedules
+        )
+        events = ", ".join(deployment.trigger_events)
+        typer.echo(
+            f"{deployment.flow_name}/{deployment.name:<22} pool={deployment.pool} "
+            f"schedule=[{schedule}] triggers=[{events}]"
+        )
+    typer.echo("deployment files are valid")
+
+
+@deploy_app.command("pool-template")
+def pool_template(
+    terraform_output: Path = typer.Option(
+        ..., help="File with `terraform output -json` of infra/envs/<env>."
+    ),
+    output: Path = typer.Option(
+        Path("ecs-base-job-template.rendered.json"), "-o", "--output", help="Where to write."
+    ),
+) -> None:
+    """Write the ECS base job template with this environment's cluster, roles, network, logs."""
+    from deployments.project import (
+        DeploymentConfigError,
+        load_pool_template,
+        render_pool_template,
+    )
+
+    try:
+        outputs = json.loads(terraform_output.read_text(encoding="utf-8"))
+        rendered = render_pool_template(load_pool_template(), outputs)
+    except (OSError, ValueError) as error:
+        raise _fail(str(error)) from None
+    except DeploymentConfigError as error:
+        raise _fail(str(error)) from None
+    output.write_text(json.dumps(rendered, indent=2) + "\n", encoding="utf-8")
+    typer.echo(
+        f"wrote {output}; next: prefect work-pool create ecs --type ecs "
+        f"--base-job-template {output} (or `prefect work-pool update ecs ...`)"
+    )

@@ -1,0 +1,1 @@
+"""The event path: SQS messages (EventBridge, SNS) -> typed AWS events -> Prefect events."""
