@@ -335,6 +335,21 @@ def test_on_billed_cost_month_start_fees_would_alert_which_is_why_effective_is_d
     assert not any(a.start.day == 1 and a.alert for a in effective.anomalies)
 
 
+def test_support_and_tax_seen_as_usage_billed_on_the_1st_never_alert(ledger: Ledger) -> None:
+    # Cost Explorer without RECORD_TYPE detail calls support and tax 'Usage'; real AWS bills
+    # support once a month even in amortized cost.  Neither may raise an alert on the 1st.
+    frame = ledger.frame.copy()
+    monthly = frame["service"].str.startswith("AWS Support") | (frame["service"] == "Tax")
+    frame.loc[monthly, "charge_category"] = "Usage"
+    frame.loc[monthly, "effective_cost"] = frame.loc[monthly, "billed_cost"]
+    settings = load_settings(anomalies={"lookback_days": 1000})
+    run = detect_cost_anomalies(
+        frame, ledger.last_day, settings.anomalies, since=date.min, with_root_causes=False
+    )
+    assert not [a for a in run.alerts if a.start.day == 1]
+    assert not [m for m in run.series.monitors if "Support" in m.value or m.value == "Tax"]
+
+
 def test_tag_monitors_see_the_spike_on_its_team(ledger: Ledger) -> None:
     spike = next(t for t in ledger.anomalies if t["kind"] == "spike")
     settings = load_settings(anomalies={"tag_key": "team"})

@@ -77,7 +77,7 @@ class MonitorSettings:
 
     cost_metric: str = "effective_cost"
     charge_categories: tuple[str, ...] = ("Usage", "Credit", "Adjustment")
-    exclude_services: tuple[str, ...] = ()
+    exclude_services: tuple[str, ...] = ("AWS Support*", "Tax")
     tag_key: str = ""
     monitor_types: tuple[MonitorType, ...] = MONITOR_TYPES
 
@@ -119,6 +119,25 @@ def tag_values(tags: pd.Series, key: str) -> pd.Series:
     return tags.map(parsed).fillna("")
 
 
+def excluded_services(services: pd.Series, patterns: Sequence[str]) -> pd.Series:
+    """Which rows belong to an excluded service: exact names, or prefixes written ``Prefix*``.
+
+    Support is billed once a month and tax follows the bill, so whatever the source (CE without
+    record types calls them usage), they are never judged by default.
+
+    Example:
+        >>> excluded_services(pd.Series(["AWS Support (Business)", "Amazon S3"]),
+        ...     ["AWS Support*"]).tolist()
+        [True, False]
+    """
+    exact = [p for p in patterns if not p.endswith("*")]
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+    mask = services.isin(exact)
+    if prefixes:
+        mask |= services.astype(str).str.startswith(prefixes)
+    return mask
+
+
 def prepare_frame(frame: pd.DataFrame, settings: MonitorSettings) -> pd.DataFrame:
     """The judged rows: one source per day, chosen charge categories, with a ``cost`` column.
 
@@ -136,7 +155,7 @@ def prepare_frame(frame: pd.DataFrame, settings: MonitorSettings) -> pd.DataFram
         rows = rows[rank == best]
     keep = rows["charge_category"].isin(settings.charge_categories)
     if settings.exclude_services:
-        keep &= ~rows["service"].isin(settings.exclude_services)
+        keep &= ~excluded_services(rows["service"], settings.exclude_services)
     rows = rows[keep].copy()
     rows["charge_date"] = pd.to_datetime(rows["charge_date"]).dt.date
     rows["cost"] = rows[settings.cost_metric].astype(float)
