@@ -114,15 +114,15 @@ class CostSettings(BaseModel):
         5, ge=1, le=20, description="Attempts per Cost Explorer page when throttled."
     )
     daily_total_band: float = Field(
-        10.0, gt=1, description="A day's total may be at most this many times the trailing median."
+        10.0,
+        ge=0,
+        description="A day's usage total must lie within [median/band, median*band] of the "
+        "trailing 28 days; 0 turns the check off.",
     )
     estimated_recent_days: int = Field(
         5, ge=0, description="Estimated rows are allowed only in the most recent N days."
     )
 
-    @field_validator("group_by")
-    @classmethod
-    def _two_groups(cls, value: list[str]) -> list[str]:
     @field_validator("daily_total_band")
     @classmethod
     def _band_off_or_wide(cls, value: float) -> float:
@@ -130,6 +130,9 @@ class CostSettings(BaseModel):
             raise ValueError("use 0 (off) or a factor above 1, e.g. 10")
         return value
 
+    @field_validator("group_by")
+    @classmethod
+    def _two_groups(cls, value: list[str]) -> list[str]:
         if not 1 <= len(value) <= 2:
             raise ValueError("Cost Explorer accepts one or two GroupBy keys")
         return value
@@ -290,6 +293,20 @@ class SandboxSettings(BaseModel):
     seed: int = Field(7, description="Seed of the synthetic organisation.")
 
 
+class EventSettings(BaseModel):
+    """The event listener (`finops listen`): SQS queue fed by EventBridge and SNS."""
+
+    queue_url: str = Field("", description="SQS queue URL the listener long-polls.")
+    dead_letter_queue_url: str = Field(
+        "", description="SQS queue for malformed/unknown messages, with the reason."
+    )
+    wait_time_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait, seconds.")
+    max_messages: int = Field(10, ge=1, le=10, description="Messages received per poll.")
+    visibility_timeout_s: int = Field(
+        60, ge=0, le=43200, description="Seconds a received message stays hidden while handled."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -310,6 +327,7 @@ class Settings(BaseSettings):
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
     @classmethod
     def settings_customise_sources(
