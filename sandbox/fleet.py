@@ -34,7 +34,7 @@ $0.005/IOPS-month above 3,000, $0.04/MiB/s-month above 125): 100 GiB $10.00 vs $
 $20.00 vs $21.00 -- gp2 bursts to 250 MiB/s above 170 GiB -- so ``ebs-gp2`` is False there (the
 trap).  At list prices gp3 is never dearer on IOPS alone: only throughput makes a trap
 (1-6 GiB and 171-250 GiB).
-Snapshots: 3 days; 200 days with the volume; 200 days orphaned (stale); 10 days orphaned;
+Snapshots: 3 days; 150 days with its volume; 200 days orphaned (stale); 10 days orphaned;
 200 days used by an AMI; excluded orphan.  Elastic IPs: associated, unassociated, excluded,
 and the NAT gateways' (associated).  Load balancers: ALB/NLB/Classic busy and idle (zero
 traffic), an ALB with no healthy targets.  NAT gateways and RDS: busy and idle (exact zero).

@@ -228,6 +228,8 @@ def _record_instance(
             "stopped_at": iso(stopped_at) if stopped_at else None,
             "metric_hours": hours,
             "root_volume_id": root,
+            # the idle checks must skip it with a reason (too few datapoints), not flag it
+            "too_few_datapoints": profile.history_hours is not None,
         },
     )
     # The root volume: gp3, attached; busy or lightly used while running, no data when stopped.
@@ -301,7 +303,6 @@ def seed_volumes(seed: RegionSeed) -> None:
                 dims = {"VolumeId": volume_id}
                 seed.put_series("AWS/EBS", "VolumeReadOps", dims, ts, reads[row], "Count")
                 seed.put_series("AWS/EBS", "VolumeWriteOps", dims, ts, writes[row], "Count")
-                seed.source_volumes.append((volume_id, zone))
             fleet_moto.set_volume_created(seed.account_id, seed.region, volume_id, created)
             facts: dict[str, Any] = {
                 "size_gib": size,

@@ -193,7 +193,7 @@ VOLUME_PROFILES: tuple[VolumeProfile, ...] = (
 # Snapshots: (name, weight, age in days, source volume kept, used by an AMI, tags, stale)
 SNAPSHOT_PROFILES: tuple[tuple[str, float, int, bool, bool, tuple[tuple[str, str], ...]], ...] = (
     ("recent", 0.2, 3, True, False, ()),
-    ("old-volume-exists", 0.2, 200, True, False, ()),
+    ("old-volume-exists", 0.2, 150, True, False, ()),
     ("old-orphan", 0.25, 200, False, False, ()),
     ("recent-orphan", 0.1, 10, False, False, ()),
     ("old-ami", 0.15, 200, False, True, ()),

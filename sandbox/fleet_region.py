@@ -29,7 +29,8 @@ class RegionSeed:
         records: ground-truth records written so far.
         running_targets: running instances with a full metric window (attach / register
             targets), as (instance id, availability zone), busy ones first.
-        source_volumes: volumes that stay (snapshot sources), as (volume id, availability zone).
+        source_volumes: root volumes of running instances, launched 200 days ago (snapshot
+            sources, so that no snapshot is older than its volume), as (volume id, zone).
         subnets: default subnets as (subnet id, availability zone), one per zone.
         vpc_id: the default VPC.
         image_id: the AMI the fleet runs.

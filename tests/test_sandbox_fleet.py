@@ -439,7 +439,7 @@ def test_ages_are_backdated_in_what_the_sandbox_serves(sandbox: SandboxHandle) -
     snapshots = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
     ages = {
         "recent": 3,
-        "old-volume-exists": 200,
+        "old-volume-exists": 150,
         "old-orphan": 200,
         "recent-orphan": 10,
         "old-ami": 200,
