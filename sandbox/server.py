@@ -155,15 +155,16 @@ class SandboxServer:
         write_state(self.state_path, self.state)
 
     def stop(self) -> None:
-        """Stop serving and remove the state file if it is still ours."""
+        """Stop serving and remove the state and ground-truth files if they are still ours."""
         self.httpd.shutdown()
         self.httpd.server_close()
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            if data.get("pid") == os.getpid():
-                self.state_path.unlink()
         except (FileNotFoundError, json.JSONDecodeError):
-            pass
+            return
+        if data.get("pid") == os.getpid():  # a newer sandbox may have taken the path over
+            self.state_path.unlink(missing_ok=True)
+            Path(self.state.ground_truth_path).unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from finops.settings import AwsSettings
 from sandbox.context import SandboxSize
 from sandbox.state import pid_alive, read_state
 from tasks.aws.session import AwsAccess, Target, fan_out
-from tests.plugins.sandbox import TEST_SIZE, SandboxHandle, start_sandbox, stop_sandbox
+from tests.plugins.sandbox import TEST_SIZE, SandboxHandle, start_sandboxes, stop_sandbox
 
 runner = CliRunner()
 
@@ -250,11 +250,9 @@ def test_control_endpoints_report_health_and_reject_bad_requests(sandbox: Sandbo
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxHandle, ...]]:
     """Two small sandboxes with the same seed (the second one may be changed by tests)."""
-    handles: list[SandboxHandle] = []
+    size = SandboxSize.from_dict({**TEST_SIZE.as_dict(), **SMALL})
+    handles = start_sandboxes([tmp_path_factory.mktemp("twin") for _ in range(2)], 5, size)
     try:
-        for _ in range(2):
-            size = SandboxSize.from_dict({**TEST_SIZE.as_dict(), **SMALL})
-            handles.append(start_sandbox(tmp_path_factory.mktemp("twin"), seed=5, size=size))
         yield tuple(handles)
     finally:
         for handle in handles:

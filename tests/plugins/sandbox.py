@@ -138,32 +138,49 @@ class SandboxHandle:
         self.control("DELETE", "deny-role", {"role_arn": role_arn})
 
 
-def start_sandbox(
-    directory: Path, seed: int = TEST_SEED, size: SandboxSize = TEST_SIZE, timeout_s: float = 300
-) -> SandboxHandle:
-    """Start a sandbox server whose files live in ``directory``; wait until it is seeded."""
-    state_path = directory / "state.json"
+def start_sandboxes(
+    directories: list[Path],
+    seed: int = TEST_SEED,
+    size: SandboxSize = TEST_SIZE,
+    timeout_s: float = 600,
+) -> list[SandboxHandle]:
+    """Start one sandbox per directory, all seeding at once; wait until every one is ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.pop("AWS_PROFILE", None)
-    process = start_server(state_path, seed, size.as_dict(), port=0, env=env)
+    launched = [
+        (d / "state.json", start_server(d / "state.json", seed, size.as_dict(), port=0, env=env))
+        for d in directories
+    ]
+    handles = []
     try:
-        state = wait_ready(state_path, process, timeout_s=timeout_s)
+        for state_path, process in launched:
+            state = wait_ready(state_path, process, timeout_s=timeout_s)
+            ground_truth = json.loads(Path(state.ground_truth_path).read_text(encoding="utf-8"))
+            handles.append(
+                SandboxHandle(
+                    endpoint_url=state.endpoint_url,
+                    state_path=state_path,
+                    state=state,
+                    ground_truth=ground_truth,
+                    seed=seed,
+                    size=size,
+                    env=env_for_endpoint(state.endpoint_url),
+                    process=process,
+                )
+            )
     except BaseException:
-        process.kill()
-        process.wait()
+        for _, process in launched:
+            process.kill()
+            process.wait()
         raise
-    ground_truth = json.loads(Path(state.ground_truth_path).read_text(encoding="utf-8"))
-    handle = SandboxHandle(
-        endpoint_url=state.endpoint_url,
-        state_path=state_path,
-        state=state,
-        ground_truth=ground_truth,
-        seed=seed,
-        size=size,
-        env=env_for_endpoint(state.endpoint_url),
-        process=process,
-    )
-    return handle
+    return handles
+
+
+def start_sandbox(
+    directory: Path, seed: int = TEST_SEED, size: SandboxSize = TEST_SIZE, timeout_s: float = 600
+) -> SandboxHandle:
+    """Start a sandbox server whose files live in ``directory``; wait until it is seeded."""
+    return start_sandboxes([directory], seed, size, timeout_s)[0]
 
 
 def stop_sandbox(handle: SandboxHandle) -> None:
