@@ -148,3 +148,56 @@ def test_a_restated_day_is_updated_alone(
     assert abs(per_source["ce"] - per_source["export"]) < 0.006
     old_day = before[before["charge_date"] == restated].groupby("source")["billed_cost"].sum()
     assert per_source["ce"] > old_day["ce"]
+
+
+def test_the_store_works_on_s3(sandbox_env: SandboxHandle) -> None:
+    from tests.plugins.costs import make_cost_frame
+
+    bucket = "finops-costs-store-test"
+    sandbox_env.client("s3").create_bucket(Bucket=bucket)
+    store = CostStore(f"s3://{bucket}/costs")
+    start = date(2026, 1, 1)
+    store.replace_window(make_cost_frame(start, 5), start, start + timedelta(days=4), "ce")
+    store.replace_window(
+        make_cost_frame(start, 2, daily_cost=3.0), start, start + timedelta(days=4), "ce"
+    )
+    assert store.stored_days("ce") == {start, start + timedelta(days=1)}
+    assert store.read()["billed_cost"].sum() == 3.0 * 4 * 2
+    assert store.query("select count(*) as n from costs")["n"].iloc[0] == 8
+    store.write_meta("export_versions", {"2026-01": "exec-1"})
+    assert store.read_meta("export_versions") == {"2026-01": "exec-1"}
+    keys = [o["Key"] for o in sandbox_env.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "costs/charge_date=2026-01-01/source=ce/data.parquet" in keys
+
+
+def test_region_and_record_type_detail_passes_match_the_export(
+    sandbox_env: SandboxHandle,
+) -> None:
+    from tasks.aws.session import AwsAccess
+    from tasks.costs.cost_explorer import RequestCounter, sync_cost_explorer
+    from tasks.costs.export import ExportLocation, discover_periods, read_period, to_cost_frame
+    from tasks.costs.window import DayRange
+
+    last_day = date.fromisoformat(sandbox_env.ground_truth["last_day"])
+    month_end = last_day.replace(day=1) - timedelta(days=1)
+    window = DayRange(month_end.replace(day=1), month_end + timedelta(days=1))
+    access = AwsAccess()
+    counter = RequestCounter()
+    ce = sync_cost_explorer(
+        access.client("ce", access.caller_account_id, "us-east-1"),
+        window,
+        access.caller_account_id,
+        detail=("REGION", "RECORD_TYPE"),
+        counter=counter,
+    )
+    # One discovery pass per detail dimension, then one pass per (region, record type).
+    assert counter.requests > 2
+    location = ExportLocation("s3://finops-sandbox-cur/cur", "finops-focus")
+    folded, _ = read_period(location, discover_periods(location)[month_end.strftime("%Y-%m")])
+    export = to_cost_frame(folded)
+    keys = ["charge_date", "sub_account_id", "service", "region", "charge_category"]
+    for column in ("billed_cost", "effective_cost"):
+        pd.testing.assert_series_equal(
+            cents_by(ce, keys, column), cents_by(export, keys, column), check_names=False
+        )
+    assert {"Usage", "Purchase", "Tax"} <= set(ce["charge_category"])
