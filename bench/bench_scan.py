@@ -138,6 +138,7 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
         resources = sum(s.resources for s in scans)
         errors = [str(e) for e in out.errors.values()] + [str(e) for s in scans for e in s.errors]
         server_mb = server_peak_rss_mb(state.pid)
+        agreement = ground_truth_agreement(truth, scans, [c.name for c in checks])
     finally:
         stop_server(state_path)
         process.wait(timeout=60)
@@ -148,6 +149,7 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
         "seed_s": round(seed_s, 1),
         "scan_wall_s": round(wall_s, 2),
         "findings": findings,
+        "ground_truth_mismatches": agreement,
         "errors": errors,
         "requests": dict(sorted(access.calls.items())),
         "requests_total": sum(access.calls.values()),
@@ -158,6 +160,27 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
         ),
         "server_peak_rss_mb": None if server_mb is None else round(server_mb, 1),
     }
+
+
+def ground_truth_agreement(
+    truth: dict[str, Any], scans: list[Any], checks: list[str]
+) -> dict[str, dict[str, int]]:
+    """Per check, false positives and misses against the sandbox ground truth (want 0, 0)."""
+    out: dict[str, dict[str, int]] = {}
+    for check in checks:
+        expected = {
+            (r["account_id"], r["region"], r["resource_id"])
+            for r in truth["resources"]
+            if r["expected"].get(check)
+        }
+        found = {
+            (f.account_id, f.region, f.resource_id)
+            for s in scans
+            for f in s.findings
+            if f.check == check
+        }
+        out[check] = {"false_positives": len(found - expected), "missed": len(expected - found)}
+    return out
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -187,6 +210,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
         lines.append(f"- {r['instances']} instances: {by_api}")
         slowest = ", ".join(f"{k} {v} s" for k, v in list(r["request_seconds"].items())[:5])
         lines.append(f"  - time in the slowest APIs (sandbox server side + transfer): {slowest}")
+        wrong = {k: v for k, v in r["ground_truth_mismatches"].items() if any(v.values())}
+        lines.append(
+            "  - ground truth: every check at precision and recall 1.0"
+            if not wrong
+            else f"  - ground truth mismatches: {wrong}"
+        )
         if r["errors"]:
             lines.append(f"  - errors: {'; '.join(r['errors'])}")
     return "\n".join(lines) + "\n"
