@@ -239,6 +239,26 @@ def test_consecutive_anomalous_days_are_one_anomaly_with_its_total_impact() -> N
     assert anomaly.anomaly_id == anomaly_id("service:EC2", date(2026, 4, 11))
 
 
+def test_two_spikes_two_in_band_days_apart_are_two_anomalies_and_do_not_overlap() -> None:
+    values = weekly_series(120, seed=1) * 10
+    values[100:102] += 600.0
+    values[104:106] += 600.0
+    series, detection = _single_monitor(values)
+    found = sorted(
+        (a.start, a.end)
+        for a in group_anomalies(series, detection)  # type: ignore[arg-type]
+        if a.direction == "increase"
+    )
+    assert found == [
+        (date(2026, 4, 11), date(2026, 4, 12)),
+        (date(2026, 4, 15), date(2026, 4, 16)),
+    ]
+    one = group_anomalies(series, detection, merge_gap=2)  # type: ignore[arg-type]
+    assert [(a.start, a.end) for a in one if a.direction == "increase"] == [
+        (date(2026, 4, 11), date(2026, 4, 16))
+    ]
+
+
 def test_thresholds_need_both_amount_and_percentage_with_per_monitor_overrides() -> None:
     values = weekly_series(120, seed=1) * 10
     values[100] += 600.0

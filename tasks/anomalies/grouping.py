@@ -130,7 +130,6 @@ def _runs(flags: np.ndarray, judged: np.ndarray, merge_gap: int) -> list[tuple[i
         else:
             runs.append((first, last))
             first = last = i
-        continue
     runs.append((first, last))
     return runs
 
@@ -178,12 +177,17 @@ def group_anomalies(
         judged = judged_all[row]
         for sign, direction in ((1, "increase"), (-1, "decrease")):
             flags = detection.is_anomaly[row] & (detection.direction[row] == sign)
+            previous_last = -1
             for first, last in _runs(flags, judged, merge_gap):
                 start = first
+                # Back over the ramp-up, never into the previous anomaly of this monitor.
                 while (
-                    start > 0 and first - start < max_backtrack and sign * z[start - 1] >= onset_z
+                    start > previous_last + 1
+                    and first - start < max_backtrack
+                    and sign * z[start - 1] >= onset_z
                 ):
                     start -= 1
+                previous_last = last
                 if since is not None and series.days[last] < since:
                     continue
                 anomalies.append(
