@@ -187,27 +187,29 @@ def register_deployments(pool: str = WORK_POOL) -> dict[str, str]:
     with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     registered: dict[str, str] = {}
-    previous = Path.cwd()
-    os.chdir(ROOT)  # entrypoints and the worker's working directory are relative to the project
-    try:
-        for flow_obj, parameters in (
-            (ingest_costs, {}),
-            (check_cost_anomalies, {}),
-            (scan_idle_resources, {}),
-            (report, None),
-            # The sandbox acts for real once a person approved; the run pauses in its process.
-            (remediate_findings, {"dry_run": False, "wait_mode": "pause"}),
-            (finops_daily, {}),
-        ):
-            deployment = flow_obj.to_deployment(  # type: ignore[attr-defined]
-                name=flow_obj.name,  # type: ignore[attr-defined]
-                parameters=parameters or {},
-                work_pool_name=pool,
-                tags=["finops", "demo"],
-            )
-            registered[flow_obj.name] = str(deployment.apply())  # type: ignore[attr-defined,union-attr]
-    finally:
-        os.chdir(previous)
+    for flow_obj, parameters in (
+        (ingest_costs, {}),
+        (check_cost_anomalies, {}),
+        (scan_idle_resources, {}),
+        (report, {}),
+        # The sandbox acts for real once a person approved; the run pauses in its process.
+        (remediate_findings, {"dry_run": False, "wait_mode": "pause"}),
+        (finops_daily, {}),
+    ):
+        module = flow_obj.fn.__module__.replace(".", "/")  # type: ignore[attr-defined]
+        # from_source over the project folder gives the deployment a set_working_directory
+        # pull step, so the process worker runs the flow in this checkout.
+        sourced: Any = flow_obj.from_source(  # type: ignore[attr-defined]
+            source=str(ROOT),
+            entrypoint=f"{module}.py:{flow_obj.fn.__name__}",  # type: ignore[attr-defined]
+        )
+        deployment: Any = sourced.to_deployment(
+            name=flow_obj.name,  # type: ignore[attr-defined]
+            parameters=parameters,
+            work_pool_name=pool,
+            tags=["finops", "demo"],
+        )
+        registered[flow_obj.name] = str(deployment.apply())
     return registered
 
 
@@ -333,13 +335,18 @@ def summarise(
         f"  = {share:.1f}% of monthly spend (target 15-30%)"
     )
     attempted = remediation.get("attempted", 0)
+    rate = remediation.get("success_rate")
+    rate_text = "n/a" if rate is None else f"{float(rate) * 100:.1f}%"
+    reasons = remediation.get("skip_reasons") or {}
     lines.append(
         f"Remediation ({remediation.get('status')}, approver {remediation.get('approver') or '-'},"
         f" dry run {remediation.get('dry_run')}): {attempted} attempted, "
         f"{remediation.get('succeeded', 0)} succeeded, {remediation.get('skipped', 0)} skipped, "
-        f"{remediation.get('failed', 0)} failed; success rate "
-        f"{remediation.get('success_rate_pct', 'n/a')}% (target >= 95%)"
+        f"{remediation.get('failed', 0)} failed; automation success rate {rate_text} "
+        "(target >= 95%)"
     )
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  skipped {count:>3}: {reason}")
     lines.append("Time per stage (s):")
     for stage, seconds in {**stage_seconds, **daily.get("timings_s", {})}.items():
         lines.append(f"  {stage:<22} {seconds:>7.1f}")
@@ -414,7 +421,12 @@ def run_demo(
             "FINOPS_DATA_DIR": str(data_dir),
             "FINOPS_AWS__REGIONS": json.dumps(truth["regions"]),
             "FINOPS_COSTS__SOURCE": "export",
+            "FINOPS_COSTS__EXPORT_BUCKET": truth["export"]["bucket"],
+            "FINOPS_COSTS__EXPORT_PREFIX": truth["export"]["prefix"],
+            "FINOPS_COSTS__EXPORT_NAME": truth["export"]["export_name"],
             "FINOPS_NOTIFY__PREFECT_UI_URL": state.ui_url,
+            # The sandbox organisation is small: one run may act on all of it.
+            "FINOPS_REMEDIATION__MAX_RESOURCES": "500",
         }
         run_env.pop("AWS_PROFILE", None)
         os.environ.update({k: v for k, v in run_env.items() if k.startswith(("AWS_", "FINOPS_"))})
