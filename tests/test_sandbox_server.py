@@ -336,3 +336,90 @@ def test_cli_up_reports_a_seeding_failure_with_the_log(tmp_path: Path) -> None:
     assert state is not None and state.error and not state.ready
     runner.invoke(app, ["sandbox", "down", "--state-file", str(state_file)])
     assert not pid_alive(state.pid)
+
+
+# ---- the dispatcher alone (in-process, a recording stand-in for moto) ----------------------
+
+
+def _dispatcher() -> tuple[Any, Any, list[dict[str, Any]]]:
+    from werkzeug.test import Client
+
+    from sandbox.dispatcher import SandboxControl, SandboxDispatcher
+
+    passed: list[dict[str, Any]] = []
+
+    def moto_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        passed.append({"path": environ["PATH_INFO"], "body": environ["wsgi.input"].read()})
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"moto"]
+
+    control = SandboxControl()
+    return Client(SandboxDispatcher(moto_app, control)), control, passed
+
+
+def test_dispatcher_routes_cost_explorer_only_when_seeded_and_only_its_operations() -> None:
+    client, control, passed = _dispatcher()
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def handler(operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        seen.append((operation, body))
+        return 200, {"ResultsByTime": []}
+
+    control.cost_explorer = handler
+    headers = {"X-Amz-Target": "AWSInsightsIndexService.GetCostAndUsage"}
+    seeding = client.post("/", data=b"{}", headers=headers)
+    assert seeding.status_code == 503
+    assert json.loads(seeding.data)["__type"] == "ServiceUnavailableException"
+
+    control.ready = True
+    answer = client.post("/", data=b'{"Granularity": "DAILY"}', headers=headers)
+    assert answer.status_code == 200 and json.loads(answer.data) == {"ResultsByTime": []}
+    assert answer.headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert seen == [("GetCostAndUsage", {"Granularity": "DAILY"})]
+    broken = client.post("/", data=b"{not json", headers=headers)
+    assert broken.status_code == 400
+    assert json.loads(broken.data)["__type"] == "SerializationException"
+
+    other = {"X-Amz-Target": "AWSInsightsIndexService.GetAnomalyMonitors"}
+    assert client.post("/", data=b"{}", headers=other).data == b"moto"
+    assert len(passed) == 1 and len(seen) == 1
+
+
+def test_dispatcher_denies_assume_role_in_query_and_json_protocols_and_keeps_the_body() -> None:
+    client, _, passed = _dispatcher()
+    arn = "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole"
+    assert client.post("/_sandbox/deny-role", json={"role_arn": arn}).json == {
+        "denied_roles": [arn]
+    }
+    auth = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/sts/aws4_request"
+    }
+    form = {"Content-Type": "application/x-www-form-urlencoded", **auth}
+    query = client.post(
+        "/", data=f"Action=AssumeRole&RoleArn={arn}&RoleSessionName=s", headers=form
+    )
+    assert query.status_code == 403 and b"<Code>AccessDenied</Code>" in query.data
+    as_json = client.post(
+        "/",
+        json={"RoleArn": arn, "RoleSessionName": "s"},
+        headers={"X-Amz-Target": "AWSSecurityTokenServiceV20110615.AssumeRole", **auth},
+    )
+    assert as_json.status_code == 403 and json.loads(as_json.data)["__type"] == "AccessDenied"
+
+    other = "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"
+    body = f"Action=AssumeRole&RoleArn={other}&RoleSessionName=s"
+    assert client.post("/", data=body, headers=form).data == b"moto"
+    assert passed[-1]["body"] == body.encode()  # moto still reads the whole request
+
+    assert client.delete("/_sandbox/deny-role", json={"role_arn": arn}).json == {"denied_roles": []}
+    assert client.post("/", data=f"Action=AssumeRole&RoleArn={arn}", headers=form).data == b"moto"
+
+
+def test_dispatcher_control_endpoints_are_loopback_only() -> None:
+    client, control, _ = _dispatcher()
+    control.ready = True
+    control.ground_truth = {"accounts": ["123456789012"]}
+    assert client.get("/_sandbox/ground-truth").json == control.ground_truth
+    remote = client.get("/_sandbox/ground-truth", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert remote.status_code == 403
+    assert client.put("/_sandbox/health").status_code == 405
