@@ -157,7 +157,7 @@ def seed_instances(seed: RegionSeed) -> None:
             _record_instance(seed, profile, instance, root, owner, hours)
             if profile.name in _TARGET_PROFILES:
                 targets[profile.name].append((str(instance.id), zone))
-            if profile.running:
+            if profile.running and profile.history_hours is None:  # 200 days old
                 seed.source_volumes.append((root, zone))
     for owner in sorted(owners_tagged):
         ec2.create_tags(owners_tagged[owner], {"owner": owner})
