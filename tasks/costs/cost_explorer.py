@@ -370,7 +370,10 @@ def plan_passes(
             for dim, value in zip(detail, combination, strict=True)
         ]
         expression = clauses[0] if len(clauses) == 1 else {"And": clauses}
-        fixed = {DIMENSION_COLUMNS[d]: v for d, v in zip(detail, combination, strict=True)}
+        fixed = {
+            DIMENSION_COLUMNS[d]: "" if v == NO_REGION else v
+            for d, v in zip(detail, combination, strict=True)
+        }
         passes.append(CePass(tuple(group_by), expression, fixed))
     return passes
 
