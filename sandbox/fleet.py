@@ -174,6 +174,7 @@ def seed_fleet(ctx: SeedContext, accounts: list[str]) -> dict[str, Any]:
             f"the fleet needs at least {TA_WINDOW_DAYS} days of metrics (the idle checks' window),"
             f" got days={ctx.size.days}; use --days {TA_WINDOW_DAYS} or more"
         )
+    fleet_moto.skip_public_amis()  # before the first EC2 backend of the fleet is created
     fleet_moto.install_s3_multipart_times()
     fleet_moto.install_snapshot_owner_filter()
     fleet_moto.install_fast_lookups()

@@ -15,6 +15,11 @@ Moto finds an instance by scanning every instance of the region (``get_instance`
 look-ups from an index (moto never removes an instance from its reservations, so the index only
 grows); the answers and errors are moto's.
 
+Moto loads about 1,300 public AMIs (each with a snapshot) into every account x region it
+touches; the fleet runs its own AMIs and nothing in the project uses moto's, so
+:func:`skip_public_amis` turns that off unless ``MOTO_EC2_LOAD_DEFAULT_AMIS`` says otherwise
+(about 2 s of seeding per account x region, and smaller DescribeImages / DescribeSnapshots).
+
 Moto also answers ``ListMultipartUploads`` with a fixed ``Initiated`` of 2010-11-10 for every
 upload; :func:`install_s3_multipart_times` makes it report the real initiation time instead
 (kept on each upload object), so that a stale upload is stale because of its age.
@@ -23,6 +28,7 @@ upload; :func:`install_s3_multipart_times` makes it report the real initiation t
 from __future__ import annotations
 
 import functools
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +44,14 @@ from moto.rds.models import rds_backends
 from moto.s3 import models as s3_models
 from moto.s3 import responses as s3_responses
 from moto.s3.models import s3_backends
+
+
+def skip_public_amis() -> None:
+    """Stop loading moto's public AMIs into EC2 backends created from now on.
+
+    An explicit ``MOTO_EC2_LOAD_DEFAULT_AMIS`` in the environment wins.
+    """
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 def naive_utc(moment: datetime) -> datetime:
