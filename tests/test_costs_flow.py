@@ -39,6 +39,20 @@ def export_env(
     yield export_root, store_root
 
 
+def latest_artifacts(keys: list[str]) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    latest: dict[str, str] = {}
+    for artifact in sorted(found, key=lambda a: a.created or 0):
+        latest[str(artifact.key)] = str(artifact.data)
+    return latest
+
+
 def focus_tables(frame: pd.DataFrame) -> list[pa.Table]:
     return [pa.Table.from_pandas(frame.iloc[i::2], preserve_index=False) for i in range(2)]
 
@@ -54,6 +68,10 @@ def test_export_flow_ingests_once_and_reruns_change_nothing(
     expected = f"{focus_sample['BilledCost'].sum():.2f}"
     assert summary["totals"]["export"]["billed_cost"] == expected
     first = snapshot(store_root)
+    # The run's summary and the suite's result are Prefect artifacts.
+    artifacts = latest_artifacts(["ingest-costs-summary", "cost-quality-export"])
+    assert "1000" in artifacts["ingest-costs-summary"]
+    assert "Cost batch quality: passed" in artifacts["cost-quality-export"]
     # Incremental: the export version is already stored, so nothing is read or written.
     again = ingest_costs(source="export")
     assert again["rows"] == 0 and again["skipped"] == ["2024-09: export version already stored"]

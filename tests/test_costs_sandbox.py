@@ -201,3 +201,26 @@ def test_region_and_record_type_detail_passes_match_the_export(
             cents_by(ce, keys, column), cents_by(export, keys, column), check_names=False
         )
     assert {"Usage", "Purchase", "Tax"} <= set(ce["charge_category"])
+
+
+def test_cost_explorer_refusals_are_one_line_over_the_real_protocol(
+    sandbox_env: SandboxHandle,
+) -> None:
+    from tasks.aws.session import AwsAccess
+    from tasks.costs.cost_explorer import CostExplorerError, sync_cost_explorer
+    from tasks.costs.window import DayRange
+
+    access = AwsAccess()
+    client = access.client("ce", access.caller_account_id, "us-east-1")
+    first_day = date.fromisoformat(sandbox_env.ground_truth["first_day"])
+    # Before the first day with cost data: DataUnavailableException.
+    before = DayRange(first_day - timedelta(days=3), first_day + timedelta(days=1))
+    with pytest.raises(CostExplorerError, match="DataUnavailableException: Cost Explorer has no"):
+        sync_cost_explorer(client, before, access.caller_account_id)
+    # A range starting tomorrow: Cost Explorer's ValidationException, passed on in one line.
+    tomorrow = date.fromisoformat(sandbox_env.ground_truth["last_day"]) + timedelta(days=2)
+    with pytest.raises(CostExplorerError, match="ValidationException") as caught:
+        sync_cost_explorer(
+            client, DayRange(tomorrow, tomorrow + timedelta(days=1)), access.caller_account_id
+        )
+    assert "\n" not in str(caught.value)
