@@ -96,8 +96,9 @@ class SeedContext:
     size: SandboxSize
     management_account_id: str = DEFAULT_MANAGEMENT_ACCOUNT_ID
     member_role_name: str = "OrganizationAccountAccessRole"
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _sessions: dict[str, boto3.Session] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    _session: boto3.Session | None = field(default=None, init=False, repr=False)
+    _credentials: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,53 +108,56 @@ class SeedContext:
         """ARN of the member role in an account."""
         return f"arn:aws:iam::{account_id}:role/{self.member_role_name}"
 
-    def _management_session(self) -> boto3.Session:
-        return boto3.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        )
+    def _shared_session(self) -> boto3.Session:
+        # One session for every account: botocore parses each service model once per session
+        # (EC2's is megabytes of JSON), so per-account sessions would parse it per account.
+        if self._session is None:
+            self._session = boto3.Session(region_name="us-east-1")
+        return self._session
 
-    def session(self, account_id: str) -> boto3.Session:
-        """A boto3 session with that account's credentials (cached per account)."""
+    def credentials(self, account_id: str) -> dict[str, str]:
+        """Keys for an account: moto's ``testing`` keys, or AssumeRole of the member role."""
         with self._lock:
-            cached = self._sessions.get(account_id)
-        if cached is not None:
-            return cached
-        if account_id == self.management_account_id:
-            session = self._management_session()
-        else:
-            sts = self._management_session().client(
-                "sts", endpoint_url=self.endpoint_url, config=boto_config()
-            )
-            creds = sts.assume_role(
-                RoleArn=self.role_arn(account_id), RoleSessionName="finops-sandbox-seed"
-            )["Credentials"]
-            session = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name="us-east-1",
-            )
-        with self._lock:
-            return self._sessions.setdefault(account_id, session)
+            cached = self._credentials.get(account_id)
+            if cached is not None:
+                return cached
+            management = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+            if account_id == self.management_account_id:
+                keys = management
+            else:
+                sts = self._shared_session().client(
+                    "sts", endpoint_url=self.endpoint_url, config=boto_config(), **management
+                )
+                creds = sts.assume_role(
+                    RoleArn=self.role_arn(account_id), RoleSessionName="finops-sandbox-seed"
+                )["Credentials"]
+                keys = {
+                    "aws_access_key_id": creds["AccessKeyId"],
+                    "aws_secret_access_key": creds["SecretAccessKey"],
+                    "aws_session_token": creds["SessionToken"],
+                }
+            self._credentials[account_id] = keys
+            return keys
 
     def client(self, service: str, account_id: str, region: str) -> Any:
-        """A boto3 client against the sandbox endpoint with that account's credentials.
+        """A boto3 client against the sandbox endpoint with that account's credentials (cached).
 
         Example:
             >>> ctx.client("ec2", ctx.management_account_id, "us-east-1")  # doctest: +SKIP
         """
         key = (service, account_id, region)
-        with self._lock:
+        with self._lock:  # boto3 sessions are not safe for concurrent client creation
             cached = self._clients.get(key)
-        if cached is not None:
+            if cached is None:
+                cached = self._shared_session().client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.endpoint_url,
+                    config=boto_config(),
+                    **self.credentials(account_id),
+                )
+                self._clients[key] = cached
             return cached
-        client = self.session(account_id).client(
-            service, region_name=region, endpoint_url=self.endpoint_url, config=boto_config()
-        )
-        with self._lock:
-            return self._clients.setdefault(key, client)
 
     def rng(self, name: str) -> np.random.Generator:
         """A deterministic random stream for ``name``, independent of every other name.

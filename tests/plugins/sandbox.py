@@ -60,7 +60,8 @@ class SandboxHandle:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False)
-    _sessions: dict[str, boto3.Session] = field(default_factory=dict, repr=False)
+    _credentials: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _session: boto3.Session | None = field(default=None, repr=False)
 
     @property
     def accounts(self) -> list[str]:
@@ -84,36 +85,46 @@ class SandboxHandle:
         role = self.ground_truth.get("member_role_name", "OrganizationAccountAccessRole")
         return f"arn:aws:iam::{account_id}:role/{role}"
 
-    def session(self, account_id: str | None = None) -> boto3.Session:
-        """A boto3 session for an account: management keys, or AssumeRole into a member."""
+    def credentials(self, account_id: str | None = None) -> dict[str, str]:
+        """Keys for an account: the management's ``testing`` keys, or AssumeRole into a member."""
         account = account_id or self.management_account_id
-        if account in self._sessions:
-            return self._sessions[account]
-        base = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-        if account == self.management_account_id:
-            session = base
-        else:
-            sts = base.client("sts", endpoint_url=self.endpoint_url, config=boto_config())
-            creds = sts.assume_role(RoleArn=self.role_arn(account), RoleSessionName="pytest")[
-                "Credentials"
-            ]
-            session = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name="us-east-1",
-            )
-        self._sessions[account] = session
-        return session
+        if account not in self._credentials:
+            keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+            if account != self.management_account_id:
+                sts = self._shared().client(
+                    "sts", endpoint_url=self.endpoint_url, config=boto_config(), **keys
+                )
+                creds = sts.assume_role(RoleArn=self.role_arn(account), RoleSessionName="pytest")[
+                    "Credentials"
+                ]
+                keys = {
+                    "aws_access_key_id": creds["AccessKeyId"],
+                    "aws_secret_access_key": creds["SecretAccessKey"],
+                    "aws_session_token": creds["SessionToken"],
+                }
+            self._credentials[account] = keys
+        return self._credentials[account]
+
+    def session(self, account_id: str | None = None) -> boto3.Session:
+        """A boto3 session with an account's credentials (e.g. for ``AwsAccess(base_session=)``)."""
+        return boto3.Session(region_name="us-east-1", **self.credentials(account_id))
+
+    def _shared(self) -> boto3.Session:
+        # one session for all clients: botocore parses each service model once per session
+        if self._session is None:
+            self._session = boto3.Session(region_name="us-east-1")
+        return self._session
 
     def client(self, service: str, account_id: str | None = None, region: str = "us-east-1") -> Any:
         """A boto3 client against the sandbox with that account's credentials (cached)."""
         key = (service, account_id or self.management_account_id, region)
         if key not in self._clients:
-            self._clients[key] = self.session(key[1]).client(
-                service, region_name=region, endpoint_url=self.endpoint_url, config=boto_config()
+            self._clients[key] = self._shared().client(
+                service,
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                config=boto_config(),
+                **self.credentials(key[1]),
             )
         return self._clients[key]
 
