@@ -22,8 +22,9 @@ Where the index deliberately differs from stock moto, it follows AWS:
 Series seeded with :func:`put_metric_series` are stored with the timestamps the seeding gave them
 and are *shifted at query time* by the whole hours elapsed since the seeding time
 (:func:`set_seeded_at`): an hour after seeding, the newest seeded point is an hour newer.  Whole
-hours keep hourly points on the hour, so period boundaries stay aligned; the newest point is
-therefore within an hour (plus the seeding's own lag) of now.  Data put through the API
+hours keep hourly points on the hour, so period boundaries stay aligned.  The fleet's hourly
+history ends with the hour before the seeding hour, so at any moment the newest point is the
+last complete hour, as with real CloudWatch hourly statistics.  Data put through the API
 (PutMetricData) carry real timestamps and are never shifted.
 """
 
