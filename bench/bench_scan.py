@@ -183,7 +183,7 @@ def ground_truth_agreement(
     return out
 
 
-def markdown(results: list[dict[str, Any]]) -> str:
+def markdown(results: list[dict[str, Any]], note: str = "") -> str:
     lines = [
         f"## Idle scan (bench/bench_scan.py), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -191,7 +191,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "(us-east-1), all 11 checks, 14 days of hourly metrics, the scanner the flow runs "
         "(IdleScanner over fan_out), bundled prices.  Requests counted with botocore "
         "`before-call` hooks; peak memory = tracemalloc peak of the scan (Python heap) and "
-        "the scanning process's max RSS (includes imports); the sandbox server's peak RSS too.",
+        "the scanning process's max RSS (includes imports); the sandbox server's peak RSS too."
+        + (f"  {note}" if note else ""),
         "",
         "| instances | extra volumes | resources | seed s | scan wall s | requests | "
         "GetMetricData | scan peak heap MB | process max RSS MB | server peak RSS MB | findings |",
@@ -229,17 +230,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=ROOT / ".finops" / "bench-scan")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--read-timeout", type=float, default=0, help="botocore read timeout, s")
+    parser.add_argument("--note", default="", help="a sentence added to the results section")
     args = parser.parse_args()
-    results = []
+    if args.read_timeout:
+        # moto pages DescribeInstances by reservation and DescribeVolumes not at all, so one
+        # response holds the whole fleet; give the sandbox time to build it
+        os.environ["FINOPS_AWS__READ_TIMEOUT_S"] = str(args.read_timeout)
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         result = run_size(size, args.workdir, args.seed)
         print(json.dumps(result), flush=True)
-        results.append(result)
-    text = markdown(results)
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:
-            out.write("\n" + text)
+        text = markdown([result], args.note)
+        print(text)
+        if not args.no_write:  # one section per size, so a long run keeps what it measured
+            with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:
+                out.write("\n" + text)
 
 
 if __name__ == "__main__":
