@@ -147,6 +147,9 @@ class AnomalySettings(BaseModel):
     min_history_days: int = Field(14, ge=3, le=365, description="No alerts before this history.")
     alert_min_impact_usd: float = Field(100.0, ge=0, description="Alert when impact >= this.")
     alert_min_impact_pct: float = Field(20.0, ge=0, description="... and >= this percent.")
+    alert_match: Literal["all", "any"] = Field(
+        "all", description="Alert when all thresholds (amount and percent) or any one is met."
+    )
     alert_drops: bool = Field(False, description="Alert on drops too (they are always reported).")
     tag_key: str = Field("", description="Cost-allocation tag with one monitor per value.")
     charge_categories: list[str] = Field(

@@ -268,6 +268,10 @@ def test_thresholds_need_both_amount_and_percentage_with_per_monitor_overrides()
     assert not high_amount[0].alert and not high_pct[0].alert
     override = Thresholds(1000, 20, overrides={"service": {"min_impact_usd": 50}})
     assert group_anomalies(series, detection, override)[0].alert  # type: ignore[arg-type]
+    either = Thresholds(1000, 20, match="any")
+    assert group_anomalies(series, detection, either)[0].alert  # type: ignore[arg-type]
+    pct_off = Thresholds(1000, 0, match="any")
+    assert not group_anomalies(series, detection, pct_off)[0].alert  # type: ignore[arg-type]
 
 
 def test_an_anomaly_on_the_last_day_is_ongoing_and_drops_do_not_alert_by_default() -> None:

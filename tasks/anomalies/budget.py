@@ -32,6 +32,9 @@ from tasks.anomalies.monitors import SOURCE_PREFERENCE
 #: Money shown to people is rounded to cents.
 CENT = Decimal("0.01")
 
+#: IAM action behind DescribeBudgets (collected by tasks.aws.permissions).
+IAM_PERMISSIONS: tuple[str, ...] = ("budgets:ViewBudget",)
+
 Period = Literal["daily", "monthly", "quarterly", "annually"]
 
 

@@ -33,6 +33,7 @@ Kind = Literal["increase", "decrease", "new_spend"]
 class Thresholds:
     """Alert thresholds: total impact >= ``min_impact_usd`` and >= ``min_impact_pct`` percent.
 
+    ``match="any"`` alerts when either holds (AWS subscriptions combine them with AND or OR).
     A threshold of 0 disables that condition.  ``overrides`` maps a monitor id
     (``service:Amazon EC2``) or a monitor type (``account_service``) to its own
     ``{"min_impact_usd": ..., "min_impact_pct": ...}``.
@@ -46,6 +47,7 @@ class Thresholds:
     min_impact_pct: float = 20.0
     alert_drops: bool = False
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    match: Literal["all", "any"] = "all"
 
     def for_monitor(self, monitor: Monitor) -> tuple[float, float]:
         chosen = self.overrides.get(monitor.monitor_id) or self.overrides.get(monitor.type) or {}
@@ -55,9 +57,19 @@ class Thresholds:
         )
 
     def meets(self, monitor: Monitor, impact: float, impact_pct: float | None) -> bool:
+        """Whether a total impact (USD, and percent of expected; None = new spend) alerts.
+
+        Example:
+            >>> Thresholds(100, 20, match="any").meets(Monitor("service", "S3"), 150.0, 5.0)
+            True
+        """
         usd, pct = self.for_monitor(monitor)
+        amount_ok = abs(impact) >= usd
         pct_ok = impact_pct is None or abs(impact_pct) >= pct
-        return abs(impact) >= usd and pct_ok
+        if self.match == "any":
+            # A disabled (0) threshold must not make every anomaly alert on its own.
+            return (usd > 0 and amount_ok) or (pct > 0 and pct_ok) or (usd == pct == 0)
+        return amount_ok and pct_ok
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def thresholds_from(anomaly_settings: Any) -> Thresholds:
         min_impact_pct=float(getattr(anomaly_settings, "alert_min_impact_pct", 20.0)),
         alert_drops=bool(getattr(anomaly_settings, "alert_drops", False)),
         overrides=dict(getattr(anomaly_settings, "monitor_thresholds", {}) or {}),
+        match=getattr(anomaly_settings, "alert_match", "all"),
     )
 
 
