@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 CE_REGION = "us-east-1"
 #: AWS price of one Cost Explorer API request (each page is a request), USD.
 CE_REQUEST_USD = 0.01
+
+#: IAM actions this adapter calls (collected by tasks.aws.permissions for the Terraform policy).
+IAM_PERMISSIONS: tuple[str, ...] = ("ce:GetCostAndUsage",)
 METRICS: tuple[str, ...] = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
 
 #: CE dimension -> the cost-frame column it fills.

@@ -30,6 +30,9 @@ import pyarrow.parquet as pq
 from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.store import resolve_filesystem
 
+#: IAM actions reading the data export in S3 (collected by tasks.aws.permissions).
+IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject", "s3:ListBucket")
+
 log = logging.getLogger(__name__)
 
 #: FOCUS columns read from an export (anything else is never loaded).

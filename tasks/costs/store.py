@@ -33,6 +33,14 @@ from tasks.costs.schema import COST_COLUMNS, COST_SCHEMA, KEY_COLUMNS, MONEY_COL
 
 DATA_FILE = "data.parquet"
 
+#: IAM actions of an s3:// cost store (collected by tasks.aws.permissions).
+IAM_PERMISSIONS: tuple[str, ...] = (
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:PutObject",
+)
+
 
 class CostStoreError(RuntimeError):
     """The store cannot do what was asked; the message says what to fix."""

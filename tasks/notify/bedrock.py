@@ -25,6 +25,9 @@ from tasks.notify.narrate import (
 )
 from tasks.notify.render import template_explanation, template_summary
 
+#: IAM action behind Converse (collected by tasks.aws.permissions).
+IAM_PERMISSIONS: tuple[str, ...] = ("bedrock:InvokeModel",)
+
 log = logging.getLogger("finops.notify.bedrock")
 
 

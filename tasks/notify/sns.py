@@ -14,6 +14,9 @@ PERMANENT_CODES = frozenset(
     {"NotFound", "InvalidParameter", "AuthorizationError", "InvalidClientTokenId"}
 )
 
+#: IAM action of this adapter (collected by tasks.aws.permissions).
+IAM_PERMISSIONS: tuple[str, ...] = ("sns:Publish",)
+
 
 class SnsDeliveryError(RuntimeError):
     """SNS did not take the message; ``permanent`` when retrying cannot help."""

@@ -1,0 +1,58 @@
+"""The IAM actions the code declares, collected per policy the Terraform grants.
+
+Each capability declares what its adapters call, next to the code (``IAM_PERMISSIONS`` or a
+registry); this module only gathers them.  ``infra/modules/iam`` grants exactly these sets, and
+``tests/test_infra_iam.py`` compares the two: nothing the code needs is missing, nothing unused
+is granted.
+
+* ``scan``: read-only AWS APIs across the organisation (idle checks, Cost Explorer, Budgets,
+  account and region discovery, prices).
+* ``pipeline``: the project's own resources (cost-store and audit buckets, the SNS summary,
+  the Bedrock day summary, reading the data export).
+* ``remediation``: the approved actions, which Terraform conditions on tags.
+"""
+
+from __future__ import annotations
+
+from tasks.anomalies import budget
+from tasks.costs import cost_explorer, export, store
+from tasks.idle.checks import IAM_READ_PERMISSIONS
+from tasks.notify import bedrock, sns
+from tasks.remediation import audit
+from tasks.remediation.actions import required_permissions
+
+POLICIES = ("scan", "pipeline", "remediation")
+
+
+def declared_permissions() -> dict[str, frozenset[str]]:
+    """The IAM actions per policy, as the code declares them.
+
+    Example:
+        >>> "ec2:DescribeVolumes" in declared_permissions()["scan"]
+        True
+    """
+    return {
+        "scan": frozenset(
+            IAM_READ_PERMISSIONS | set(cost_explorer.IAM_PERMISSIONS) | set(budget.IAM_PERMISSIONS)
+        ),
+        "pipeline": frozenset(
+            set(store.IAM_PERMISSIONS)
+            | set(audit.IAM_PERMISSIONS)
+            | set(export.IAM_PERMISSIONS)
+            | set(sns.IAM_PERMISSIONS)
+            | set(bedrock.IAM_PERMISSIONS)
+        ),
+        "remediation": frozenset(required_permissions()),
+    }
+
+
+def is_read_only(action: str) -> bool:
+    """Whether an IAM action only reads (by AWS's verb naming).
+
+    Example:
+        >>> is_read_only("ec2:DescribeVolumes"), is_read_only("ec2:DeleteVolume")
+        (True, False)
+    """
+    verb = action.split(":", 1)[1]
+    # sts:AssumeRole only obtains the member role's (read-only) credentials.
+    return action == "sts:AssumeRole" or verb.startswith(("Describe", "Get", "List", "View"))
