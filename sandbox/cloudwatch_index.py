@@ -31,13 +31,14 @@ last complete hour, as with real CloudWatch hourly statistics.  Data put through
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from moto.cloudwatch.exceptions import InvalidParameterValue, ValidationError
@@ -427,7 +428,8 @@ def put_metric_series(
         ts = ts.astype("datetime64[s]").astype(np.int64)
     else:
         ts = ts.astype(np.int64)
-    vals = np.asarray(values, dtype=np.float64)
+    vals = np.array(values, dtype=np.float64)  # a copy: the caller may reuse its array
+    vals.setflags(write=False)
     if ts.shape != vals.shape or ts.ndim != 1:
         raise ValueError(
             f"timestamps and values must be 1-d of equal length, got {ts.shape} and {vals.shape}"
@@ -635,6 +637,21 @@ def _indexed_put_metric_data(
             index.add_datum(datum)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _holding_index_lock(function: F) -> F:
+    """Run a query with the backend's index locked: series caches are filled while reading."""
+
+    @functools.wraps(function)
+    def locked(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
+        with _index_of(self).lock:
+            return function(self, *args, **kwargs)
+
+    return cast(F, locked)
+
+
+@_holding_index_lock
 def _indexed_get_metric_data(
     self: CloudWatchBackend,
     queries: list[dict[str, Any]],
@@ -734,6 +751,7 @@ _STAT_ATTRS = {
 }
 
 
+@_holding_index_lock
 def _indexed_get_metric_statistics(
     self: CloudWatchBackend,
     namespace: str,
