@@ -36,7 +36,7 @@ from tasks.idle.report import (
     savings_summary,
     total_savings,
 )
-from tasks.idle.scan import IdleScanner, ScanError, TargetScan, error_code, families
+from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
 from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
 
 
@@ -202,12 +202,6 @@ def publish_report(findings: list[Finding], errors: list[ScanError]) -> None:
     create_markdown_artifact(
         markdown=errors_markdown(errors), key="idle-scan-errors", description="Failed targets"
     )
-
-
-def describe_failure(target: Target, checks: list[str], error: BaseException) -> ScanError:
-    """A ScanError for a target that failed outside the scanner."""
-    code, message = error_code(error)
-    return ScanError(target.account_id, target.region, tuple(checks), code, message)
 
 
 def batches(targets: list[Target], size: int) -> list[list[Target]]:
