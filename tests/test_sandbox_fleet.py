@@ -607,6 +607,36 @@ def test_served_shapes_have_the_keys_of_recorded_aws_responses(
             assert type(item[key]) is type(recorded[0][key]) or key.endswith("Time"), key
 
 
+def test_served_cpu_statistics_have_the_keys_of_recorded_aws_responses(
+    sandbox: SandboxHandle,
+) -> None:
+    recorded = [
+        point
+        for path in sorted(RESPONSES.glob("*/monitoring.GetMetricStatistics_*.json"))
+        for point in json.loads(path.read_text(encoding="utf-8"))["data"]["Datapoints"]
+    ]
+    assert recorded
+    account, region = sandbox.accounts[1], sandbox.regions[1]
+    idle = next(
+        r for r in sandbox.ground_truth["resources"]
+        if (r["account_id"], r["region"], r["profile"]) == (account, region, "idle")
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    served = sandbox.client("cloudwatch", account, region).get_metric_statistics(
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": idle["resource_id"]}],
+        StartTime=now - timedelta(days=4),
+        EndTime=now,
+        Period=86400,
+        Statistics=["Average"],
+    )["Datapoints"]
+    assert served
+    for point in served:
+        assert set(recorded[0]) <= set(point)
+        assert point["Unit"] == "Percent" and 0 < point["Average"] <= 3.0
+
+
 # --------------------------------------------------------------------------------------------
 # Pure parts
 # --------------------------------------------------------------------------------------------
