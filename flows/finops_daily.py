@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
@@ -22,29 +21,15 @@ from prefect.deployments import run_deployment
 from finops.settings import load_settings
 from flows.check_cost_anomalies import check_cost_anomalies
 from flows.ingest_costs import ingest_costs
-from flows.report import report
+from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
-from tasks.anomalies.budget import daily_totals
-from tasks.costs.store import CostStore
 from tasks.findings.store import ACTIONABLE, FindingsStore
-from tasks.notify.inputs import digest_from_results, resolved_since
+from tasks.notify.models import AnomalySummary
 
 T = TypeVar("T")
 
 #: The deployment that waits for a person's approval, started when there is something to approve.
 REMEDIATION_DEPLOYMENT = "remediate-findings/remediate-findings"
-
-
-@task(name="daily-spend-totals")
-def spend_totals(cost_store_url: str, day: date, cost_metric: str) -> dict[date, float]:
-    """The organisation's spend per day over the 60 days up to ``day`` (for the digest)."""
-    frame = CostStore(cost_store_url).read(
-        day - timedelta(days=60), day, ["charge_date", "charge_category", cost_metric]
-    )
-    if frame.empty:
-        return {}
-    totals = daily_totals(frame, cost_metric)
-    return {pd.Timestamp(str(key)).date(): float(value) for key, value in totals.items()}
 
 
 @task(name="approvable-findings")
@@ -121,6 +106,17 @@ def finops_daily(
         if ingest is not None
         else None
     )
+    if anomalies is not None and anomalies.get("new_alerts"):
+        # An anomaly above its threshold is alerted on its own as soon as it is detected.
+        new = set(anomalies["new_alerts"])
+        _stage(
+            "alerts",
+            timings,
+            failures,
+            lambda: alert_anomalies(
+                [AnomalySummary.model_validate(a) for a in anomalies["anomalies"] if a["id"] in new]
+            ),
+        )
     scan = _stage("scan", timings, failures, lambda: scan_idle_resources())
 
     approval_run_id: str | None = None
@@ -133,16 +129,17 @@ def finops_daily(
             lambda: request_approval(waiting, remediation_deployment),
         )
 
-    totals = spend_totals(settings.cost_store_url, reported_day, settings.anomalies.cost_metric)
-    digest = digest_from_results(
-        reported_day,
-        totals,
-        anomaly_result=anomalies,
-        findings=scan.findings if scan is not None else [],
-        resolved_findings=resolved_since(FindingsStore(settings.findings_url), started_at),
-    )
     delivered = _stage(
-        "report", timings, failures, lambda: report(digest, approval_flow_run_id=approval_run_id)
+        "report",
+        timings,
+        failures,
+        lambda: report(
+            day=reported_day,
+            anomaly_result=anomalies,
+            findings=scan.findings if scan is not None else None,
+            resolved_after=started_at,
+            approval_flow_run_id=approval_run_id,
+        ),
     )
 
     summary: dict[str, Any] = {

@@ -29,7 +29,7 @@ def test_daily_pipeline_runs_every_stage_and_reports(
     summary = finops_daily(request_approval_run=False)
 
     assert summary["failures"] == {}
-    assert set(summary["timings_s"]) == {"ingest", "anomalies", "scan", "report"}
+    assert {"ingest", "anomalies", "scan", "report"} <= set(summary["timings_s"])
     assert summary["ingest"]["rows"] > 0
 
     truth = daily_env.ground_truth
