@@ -3,6 +3,7 @@ the store untouched."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,11 @@ def test_export_flow_ingests_once_and_reruns_change_nothing(
     assert not stored.duplicated(
         ["charge_date", "sub_account_id", "service", "region", "charge_category", "usage_type"]
     ).any()
+    # Partitions removed by hand are noticed: the period is read again though its version is known.
+    for partition in store_root.glob("charge_date=*"):
+        shutil.rmtree(partition)
+    refilled = ingest_costs(source="export")
+    assert refilled["rows"] == summary["rows"] and snapshot(store_root) == first
 
 
 def test_a_new_export_version_replaces_the_period_wholesale(

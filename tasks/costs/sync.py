@@ -7,6 +7,7 @@ The Prefect layer (``tasks/costs/tasks.py``, ``flows/ingest_costs.py``) only wir
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -212,7 +213,7 @@ def collect_ce(
     billing_account_id: str,
     settings: Settings,
     counter: RequestCounter,
-    sleep: Any = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> pd.DataFrame:
     """Fetch one window from Cost Explorer (client in us-east-1) as a cost frame."""
     retry: dict[str, Any] = {"max_attempts": settings.costs.ce_max_attempts}
@@ -265,6 +266,7 @@ def plan_export_periods(
         (periods to ingest, notes on periods skipped).
     """
     stored_versions = store.read_meta(EXPORT_VERSIONS)
+    stored_days = store.stored_days("export") if window is None else set()
     chosen: list[ExportPeriod] = []
     skipped: list[str] = []
     for period in periods.values():
@@ -272,7 +274,9 @@ def plan_export_periods(
             if period.end >= window.start and period.start < window.end:
                 chosen.append(period)
             continue
-        if stored_versions.get(period.billing_period) == period.version:
+        # A recorded version counts only while the period's rows are still in the store.
+        present = any(period.start <= day <= period.end for day in stored_days)
+        if present and stored_versions.get(period.billing_period) == period.version:
             skipped.append(f"{period.billing_period}: export version already stored")
             continue
         chosen.append(period)
