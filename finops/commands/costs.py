@@ -59,7 +59,8 @@ def ingest(
     try:
         chosen: Literal["ce", "export"] | None = source  # type: ignore[assignment]
         summary = ingest_costs(source=chosen, start=first, end=last)
-    except (CostExplorerError, ExportError, QualityError, CostStoreError) as error:
+    except (CostExplorerError, ExportError, QualityError, CostStoreError, ValueError) as error:
+        # ValueError: a setting the flow cannot use (e.g. an unsupported GroupBy key).
         raise _fail(str(error)) from None
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
