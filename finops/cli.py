@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from finops import __version__
-from finops.settings import SettingsError, load_settings, settings_table
+from finops.settings import SettingsError, load_settings, settings_markdown, settings_table
 
 app = typer.Typer(
     name="finops",
@@ -48,6 +48,7 @@ def main(
 @app.command("settings")
 def show_settings(
     check: bool = typer.Option(False, "--check", help="Only validate the settings."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
 ) -> None:
     """Validate the settings (environment and finops.toml) and list every knob with its default."""
     try:
@@ -57,6 +58,9 @@ def show_settings(
         raise typer.Exit(2) from None
     if check:
         typer.echo("settings are valid")
+        return
+    if markdown:
+        typer.echo(settings_markdown())
         return
     for name, default, description in settings_table():
         typer.echo(f"{name:<48} {default:<28} {description}")

@@ -392,7 +392,17 @@ def settings_table() -> list[tuple[str, str, str]]:
                 walk(annotation, f"{prefix}{name.upper()}__")
                 continue
             default = field.get_default(call_default_factory=True)
-            rows.append((f"{prefix}{name.upper()}", repr(default), field.description or ""))
+            shown = repr(str(default)) if isinstance(default, Path) else repr(default)
+            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
 
     walk(Settings, "FINOPS_")
     return rows
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown (the README's table is this text)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, default, description in settings_table():
+        shown = default.replace("|", "\\|")
+        lines.append(f"| `{name}` | `{shown}` | {description} |")
+    return "\n".join(lines)

@@ -96,3 +96,14 @@ def test_cli_reports_a_wrong_setting_in_one_line_and_exits_non_zero(tmp_path: Pa
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "FINOPS_BUDGET__DAILY_USD" in result.stderr
+
+
+def test_readme_settings_table_is_current() -> None:
+    from finops.settings import settings_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- settings-table:start -->") + len("<!-- settings-table:start -->")
+    end = readme.index("<!-- settings-table:end -->")
+    assert readme[start:end].strip() == settings_markdown().strip(), (
+        "README's settings table is stale: regenerate it with `finops settings --markdown`"
+    )
