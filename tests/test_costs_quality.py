@@ -37,6 +37,18 @@ def text_cost(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def garbage_cost(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["billed_cost"] = frame["billed_cost"].astype(object)
+    frame.loc[4, "billed_cost"] = "ten dollars"
+    return frame
+
+
+def unreadable_date(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["charge_date"] = frame["charge_date"].astype(object)
+    frame.loc[6, "charge_date"] = "someday"
+    return frame
+
+
 def null_key(frame: pd.DataFrame) -> pd.DataFrame:
     frame["service"] = frame["service"].astype(object)
     frame.loc[5, "service"] = None
@@ -81,6 +93,8 @@ def unknown_category(frame: pd.DataFrame) -> pd.DataFrame:
 BAD_BATCHES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], str, str]] = {
     "missing column": (drop_column, "expect_table_columns_to_match_set", "currency"),
     "wrong type": (text_cost, "expect_column_values_to_be_in_type_list", "billed_cost"),
+    "text in a cost": (garbage_cost, "expect_column_values_to_be_in_type_list", "billed_cost"),
+    "unreadable date": (unreadable_date, "expect_column_values_to_not_be_null", "charge_date"),
     "null key": (null_key, "expect_column_values_to_not_be_null", "service"),
     "two currencies": (
         two_currencies,

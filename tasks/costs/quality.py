@@ -181,7 +181,8 @@ def prepare(frame: pd.DataFrame, history_totals: pd.Series, policy: QualityPolic
     """The batch as GX sees it: charge date as a timestamp plus the ``check_*`` columns."""
     batch = frame.reset_index(drop=True).copy()
     if "charge_date" in batch.columns:
-        batch["charge_date"] = pd.to_datetime(batch["charge_date"])
+        # Unreadable dates become nulls, which the not-null expectation then reports by row.
+        batch["charge_date"] = pd.to_datetime(batch["charge_date"], errors="coerce")
     # GX compares pandas' string extension dtypes by identity of their options; plain object
     # columns of Python strings are what its "object" type means.
     for column in batch.columns:
@@ -194,11 +195,12 @@ def prepare(frame: pd.DataFrame, history_totals: pd.Series, policy: QualityPolic
     negative_ok = batch["charge_category"].isin(NEGATIVE_ALLOWED) | batch.get(
         "usage_type", pd.Series("", index=batch.index)
     ).astype(str).str.startswith("Refund")
-    lowest = np.minimum(
-        batch["billed_cost"].to_numpy(float), batch["effective_cost"].to_numpy(float)
-    )
-    batch["check_cost_sign"] = np.where(negative_ok, 0.0, lowest)
-    totals = daily_usage_totals(batch)
+    # The figures are computed on numeric copies: a text cost column is the type expectation's
+    # to report, not a crash here.
+    billed = pd.to_numeric(batch["billed_cost"], errors="coerce").to_numpy(float)
+    effective = pd.to_numeric(batch["effective_cost"], errors="coerce").to_numpy(float)
+    batch["check_cost_sign"] = np.where(negative_ok, 0.0, np.fmin(billed, effective))
+    totals = daily_usage_totals(batch.assign(effective_cost=effective))
     ratios = day_ratios(totals, history_totals, policy)
     batch["check_day_total_ratio"] = batch["charge_date"].dt.date.map(ratios).astype("float64")
     if "estimated" in batch.columns:

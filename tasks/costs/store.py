@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -205,15 +206,15 @@ class CostStore:
         if sources - {source}:
             raise CostStoreError(f"rows of source {sorted(sources - {source})} in a {source} write")
         frame_days = table.column("charge_date")
-        low = pa.compute.min(frame_days).as_py()
-        high = pa.compute.max(frame_days).as_py()
+        low = pc.min(frame_days).as_py()
+        high = pc.max(frame_days).as_py()
         if low < start or high > end:
             raise CostStoreError(
                 f"rows dated {low}..{high} fall outside the window {start}..{end}; nothing written"
             )
         out: dict[date, pa.Table] = {}
         for day in sorted(set(frame_days.to_pylist())):
-            out[day] = table.filter(pa.compute.equal(frame_days, pa.scalar(day, pa.date32())))
+            out[day] = table.filter(pc.equal(frame_days, pa.scalar(day, pa.date32())))
         return out
 
     # -- small state next to the data ------------------------------------------------------
