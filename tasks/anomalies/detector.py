@@ -2,16 +2,17 @@
 
 The model is a robust seasonal baseline, judged for each point only from the points before it:
 
-* level ``L[t]``: the median of the previous ``period`` points (one full season, so the seasonal
-  pattern cancels out and a single outlier cannot move it);
+* level ``L[t]``: the median of the previous ``level_seasons`` whole seasons (whole seasons, so
+  the seasonal pattern cancels out; two of them, so neither an outlier nor a few days' drop
+  moves it);
 * seasonal offset ``S[t]``: the median, over the previous ``seasons`` seasons, of how far the
   point at the same phase stood from its own trailing level, ``y[t-kP] - L[t-kP]``.  Because
   that offset is measured against a *trailing* level, it also absorbs the lag of the level
   under a steady trend or growth, so growth is not mistaken for anomalies;
 * expected ``E = L + S`` (additive, so credits and refunds, i.e. negative values, are fine);
 * scale: 1.4826 x the median absolute one-step residual of the previous ``scale_window`` points
-  (a MAD of past surprises), floored at ``rel_floor`` x |level| so a perfectly flat series does
-  not alert on cents;
+  (default four seasons: a MAD of past surprises), floored at ``rel_floor`` x |level| so a
+  perfectly flat series does not alert on cents;
 * band ``E -/+ band_width x scale``; ``z = (y - E) / scale``; ``score = z^2 / (z^2 + k^2)`` is
   in [0, 1) and equals 0.5 exactly on the band edge, so ``is_anomaly == (score >= 0.5)``.
 
@@ -20,7 +21,8 @@ No point is flagged before ``min_history`` observed points.  A series that was z
 spending ("new spend") has a zero level and a floor scale, so its first day is flagged.
 
 Everything is a handful of windowed medians over a 2-D array (series x time), computed in
-blocks of series so memory stays bounded.
+blocks so memory stays bounded; for fine-grained data the level and scale can be re-estimated
+every ``refresh`` points only (still from earlier points, so still causal).
 
 Example:
     >>> import numpy as np
