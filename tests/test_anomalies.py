@@ -498,6 +498,16 @@ def test_score_cli_round_trip_is_causal_and_flags_the_spike(tmp_path: Path) -> N
     pd.testing.assert_frame_equal(head_scored, scored.iloc[:SPIKE_AT].reset_index(drop=True))
 
 
+def test_score_cli_refuses_an_output_in_a_missing_folder(tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    series.write_text("timestamp,value\n2026-01-01,1\n2026-01-02,2\n2026-01-03,3\n")
+    missing = tmp_path / "nope" / "scores.csv"
+    result = CliRunner().invoke(
+        app, ["anomalies", "score", "--input", str(series), "--output", str(missing)]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -178,8 +178,12 @@ def score_csv(input_path: Path, output_path: Path) -> ScoredSeries:
     scored = score_series(stamps, values)
     out = scored.frame.copy()
     out.insert(0, "timestamp", raw["timestamp"].to_numpy())
+    folder = output_path.parent
+    if not folder.is_dir():
+        raise ScoreInputError(f"cannot write {output_path}: folder {folder} does not exist")
     try:
         out[list(OUTPUT_COLUMNS)].to_csv(output_path, index=False, float_format="%.10g")
     except OSError as error:
-        raise ScoreInputError(f"cannot write {output_path}: {error.strerror}") from None
+        reason = error.strerror or str(error)
+        raise ScoreInputError(f"cannot write {output_path}: {reason}") from None
     return scored
