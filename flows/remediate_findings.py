@@ -8,7 +8,7 @@ a local run *pauses* in process.  See ``tasks/remediation/`` for the rules.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow
 from prefect.context import FlowRunContext
@@ -26,6 +26,7 @@ from tasks.remediation.tasks import (
 )
 
 APPROVAL_KEY = "approval"
+WAIT_MODES = ("auto", "pause", "suspend")
 
 
 @flow(name="remediate-findings", persist_result=True, log_prints=True)
@@ -33,7 +34,7 @@ def remediate_findings(
     fingerprints: list[str] | None = None,
     dry_run: bool | None = None,
     approval_timeout_s: int | None = None,
-    wait_mode: Literal["auto", "pause", "suspend"] | None = None,
+    wait_mode: str | None = None,
 ) -> dict[str, Any]:
     """Offer findings for approval and carry out exactly what a named person approved.
 
@@ -60,6 +61,8 @@ def remediate_findings(
     publish_preview(preview)
     form = build_form(candidates).with_initial_data(description=preview)
     mode = wait_mode or settings.remediation.wait_mode
+    if mode not in WAIT_MODES:
+        raise ValueError(f"wait_mode {mode!r} is not allowed; use one of {', '.join(WAIT_MODES)}")
     if mode == "auto":
         mode = "suspend" if run is not None and run.deployment_id else "pause"
     values: dict[str, Any] | None

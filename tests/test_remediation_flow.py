@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -412,3 +413,90 @@ def test_dry_run_default_changes_nothing_and_proves_permissions(
     (record,) = action_records(finding.fingerprint)
     assert record.result == "dry_run" and record.dry_run
     assert store.get(finding.fingerprint).status is FindingStatus.OPEN
+
+
+@pytest.mark.slow
+def test_deployment_suspends_without_holding_a_process_and_resumes(
+    world: AwsWorld, paused_runs: set[str], tmp_path: Any
+) -> None:
+    """On a deployment the run suspends: its process exits while it waits; resume reruns it."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    volume = world.volume()
+    finding = world.finding("ebs-unattached", volume)
+    store_findings([finding])
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url(),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "",
+        "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "results"),
+    }
+    env.pop("PREFECT_FLOWS_HEARTBEAT_FREQUENCY")
+    name = f"suspend-{finding.fingerprint[:8]}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from flows.remediate_findings import remediate_findings as f; "
+            f"f.serve(name={name!r}, limit=2)",
+        ],
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[1]),
+        stdout=(tmp_path / "serve.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with get_client(sync_client=True) as client:
+                try:
+                    client.read_deployment_by_name(f"remediate-findings/{name}")
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        print((tmp_path / "serve.log").read_text()[-3000:])  # why it died
+                        raise
+            time.sleep(0.5)
+        flow_run = run_deployment(
+            f"remediate-findings/{name}",
+            parameters={"approval_timeout_s": 600},
+            timeout=0,
+        )
+        run_id = str(flow_run.id)
+        deadline = time.monotonic() + 120
+        while True:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+            if state is not None and state.is_paused():
+                break
+            assert time.monotonic() < deadline, f"never suspended: {state}"
+            time.sleep(0.5)
+        # Suspended = the run's process has exited; on resume it is rescheduled, not awoken.
+        assert state.name == "Suspended" and state.state_details.pause_reschedule
+        assert world.volume_state(volume) == "available"
+        schema = form_schema(run_id)
+        resume_like_the_ui(
+            run_id,
+            {"decision": "approve", "findings": [label_for(schema, finding)], "approver": "Dee"},
+        )
+        deadline = time.monotonic() + 180
+        while True:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+            if state is not None and state.is_final():
+                break
+            assert time.monotonic() < deadline, f"never finished: {state}"
+            time.sleep(0.5)
+        assert state.is_completed(), state
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert world.volume_state(volume) is None
+    (record,) = action_records(finding.fingerprint)
+    assert (record.approver, record.result) == ("Dee", "succeeded")
