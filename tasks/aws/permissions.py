@@ -23,6 +23,10 @@ from tasks.remediation.actions import required_permissions
 
 POLICIES = ("scan", "pipeline", "remediation")
 
+#: The buckets and the topic are SSE-KMS encrypted (infra/), so every S3 read and write and
+#: every SNS publish the pipeline makes also uses the project key on the caller's behalf.
+KMS_FOR_ENCRYPTED_STORES: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
+
 
 def declared_permissions() -> dict[str, frozenset[str]]:
     """The IAM actions per policy, as the code declares them.
@@ -41,6 +45,7 @@ def declared_permissions() -> dict[str, frozenset[str]]:
             | set(export.IAM_PERMISSIONS)
             | set(sns.IAM_PERMISSIONS)
             | set(bedrock.IAM_PERMISSIONS)
+            | set(KMS_FOR_ENCRYPTED_STORES)
         ),
         "remediation": frozenset(required_permissions()),
     }
