@@ -272,12 +272,11 @@ def render_pool_template(template: dict[str, Any], outputs: dict[str, Any]) -> d
             properties[variable].setdefault("default", {})[key] = value
         else:
             properties[target]["default"] = value
+    # The worker wraps this in "awsvpcConfiguration" itself and checks the subnets are in vpc_id.
     properties["network_configuration"]["default"] = {
-        "awsvpcConfiguration": {
-            "subnets": list(values["subnet_ids"]),
-            "securityGroups": [values["flow_security_group_id"]],
-            "assignPublicIp": "DISABLED",
-        }
+        "subnets": list(values["subnet_ids"]),
+        "securityGroups": [values["flow_security_group_id"]],
+        "assignPublicIp": "DISABLED",
     }
     properties["env"]["default"] = dict(values["environment"])
     properties["secrets"]["default"] = [
