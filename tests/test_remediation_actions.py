@@ -246,3 +246,67 @@ def test_every_action_declares_the_permissions_it_calls() -> None:
     ]:
         assert needed in permissions
     assert all(spec.permissions for spec in ACTIONS.values())
+
+
+def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld) -> None:
+    from datetime import timedelta
+
+    from finops.settings import load_settings
+    from tasks.aws.session import AwsAccess
+    from tasks.findings.model import FindingStatus
+    from tasks.findings.store import FindingsStore
+    from tasks.remediation.approval import ApprovalDecision
+    from tasks.remediation.audit import AuditLog
+    from tasks.remediation.engine import Remediator
+    from tasks.remediation.ledger import RemediationLedger
+
+    world = remediation_aws
+    settings = load_settings()
+    store = FindingsStore(settings.findings_url)
+    ledger = RemediationLedger(settings.findings_url)
+    still_idle, used_again = world.instance(), world.instance()
+    idle_finding = world.finding("ec2-idle", still_idle)
+    used_finding = world.finding("ec2-idle", used_again)
+    store.record_scan([idle_finding, used_finding])
+    clock = [datetime.now(UTC)]
+    engine = Remediator(
+        settings,
+        store,
+        ledger,
+        AuditLog(settings.audit_log_url),
+        AwsAccess(settings.aws).client,
+        "run-1",
+        dry_run=False,
+        now=lambda: clock[0],
+    )
+    decision = ApprovalDecision(
+        "approved",
+        "Ana",
+        "mark first",
+        {idle_finding.fingerprint: "tag_for_later", used_finding.fingerprint: "tag_for_later"},
+    )
+    marked = engine.execute(engine.record_approval(decision))
+    assert [r.result for r in marked] == ["marked", "marked"]
+
+    def mark_of(instance: str) -> str | None:
+        tags = world.client("ec2").describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [instance]}]
+        )["Tags"]
+        return {t["Key"]: t["Value"] for t in tags}.get(MARK_TAG)
+
+    assert mark_of(still_idle) == f"stop@{(clock[0] + timedelta(days=7)).date().isoformat()}"
+    assert engine.process_marks() == []  # not due yet, nothing changed
+    assert world.instance_state(still_idle) == "running"
+
+    # The next scan no longer sees the second instance (it is used again) ...
+    store.record_scan([idle_finding], scope=[("ec2-idle", world.account_id, world.region)])
+    # ... and a week later the first one's mark is due.
+    clock[0] += timedelta(days=8)
+    results = {r.resource_id: r for r in engine.process_marks()}
+    assert (results[still_idle].action, results[still_idle].result) == ("stop", "succeeded")
+    assert (results[used_again].action, results[used_again].result) == ("remove_mark", "succeeded")
+    assert world.instance_state(still_idle) == "stopped"
+    assert world.instance_state(used_again) == "running" and mark_of(used_again) is None
+    assert store.get(idle_finding.fingerprint).status is FindingStatus.REMEDIATED
+    assert store.get(used_finding.fingerprint).status is FindingStatus.RESOLVED
+    assert ledger.marked() == [] and engine.process_marks() == []
