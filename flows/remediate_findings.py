@@ -57,7 +57,7 @@ def remediate_findings(
     if not candidates:
         return publish_report(recovered, "nothing to approve", "", dry)
 
-    preview = preview_markdown(candidates, dry, timeout, run_id)
+    preview = preview_markdown(candidates, dry, timeout, run_id, settings.notify.prefect_ui_url)
     publish_preview(preview)
     form = build_form(candidates).with_initial_data(description=preview)
     mode = wait_mode or settings.remediation.wait_mode

@@ -158,7 +158,10 @@ def test_preview_table_shows_money_risk_owner() -> None:
         finding("ebs-unattached", "vol-1", "1234.5", owner="team-a", risk="medium"),
         finding("ec2-idle", "i-1", None),
     )
-    text = preview_markdown(cands, dry_run=True, timeout_s=3 * 86400, run_id="r-1")
+    text = preview_markdown(
+        cands, dry_run=True, timeout_s=3 * 86400, run_id="r-1", ui_url="http://ui:4200/"
+    )
+    assert "Approve in the Prefect UI: http://ui:4200/runs/flow-run/r-1 (Resume)." in text
     assert "| resource | check | action (default) |" in text
     assert "| snapshot_and_delete | delete, tag_for_later | $1,234.50 | medium | team-a |" in text
     assert "| unknown |" in text  # unknown price is never shown as $0

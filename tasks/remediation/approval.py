@@ -76,8 +76,24 @@ def _money(value: Decimal | None) -> str:
     return "unknown" if value is None else f"${value.quantize(Decimal('0.01')):,}"
 
 
+def approval_url(ui_url: str, run_id: str) -> str:
+    """The Prefect UI page of a waiting run, where its Resume button opens the approval form.
+
+    This is the link the Slack report carries.
+
+    Example:
+        >>> approval_url("http://127.0.0.1:4200/", "0b7c")
+        'http://127.0.0.1:4200/runs/flow-run/0b7c'
+    """
+    return f"{ui_url.rstrip('/')}/runs/flow-run/{run_id}"
+
+
 def preview_markdown(
-    candidates: Sequence[Candidate], dry_run: bool, timeout_s: int, run_id: str = ""
+    candidates: Sequence[Candidate],
+    dry_run: bool,
+    timeout_s: int,
+    run_id: str = "",
+    ui_url: str = "",
 ) -> str:
     """The preview an approver reads: one row per finding, what it would do and save.
 
@@ -111,6 +127,8 @@ def preview_markdown(
         "to use another action than the default, pick it under *Actions*. "
         f"This request expires in {hours:g} h with nothing done.",
     ]
+    if run_id and ui_url:
+        lines.append(f"Approve in the Prefect UI: {approval_url(ui_url, run_id)} (Resume).")
     if run_id:
         lines.append(f"CLI: `finops approve {run_id} --only FP ... --as YOUR-NAME`")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from finops.settings import Settings, load_settings
@@ -89,6 +89,17 @@ def publish_report(
     results: list[ActionResult], status: str, approver: str, dry_run: bool
 ) -> dict[str, Any]:
     markdown = report_markdown(results, status, approver, dry_run)
+    summary = summarise(results)
+    rate = "n/a" if summary.success_rate is None else f"{summary.success_rate:.1%}"
+    get_run_logger().info(
+        "remediation %s: attempted %d, succeeded %d, skipped %d, failed %d; success rate %s",
+        status,
+        summary.attempted,
+        summary.succeeded,
+        summary.skipped,
+        summary.failed,
+        rate,
+    )
     create_markdown_artifact(
         key="remediation-report", markdown=markdown, description="Remediation outcome"
     )
@@ -96,6 +107,6 @@ def publish_report(
         "status": status,
         "approver": approver,
         "dry_run": dry_run,
-        **summarise(results).to_dict(),
+        **summary.to_dict(),
         "actions": [r.to_dict() for r in results],
     }
