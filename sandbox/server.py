@@ -32,7 +32,7 @@ from typing import Any
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import cloudwatch_index
+from sandbox import cloudwatch_index, moto_patches
 from sandbox.context import SandboxSize, SeedContext, hour_floor
 from sandbox.dispatcher import SandboxControl, SandboxDispatcher
 from sandbox.seed import Seeded, seed_sandbox
@@ -89,6 +89,7 @@ class SandboxServer:
         self.size = size
         self.control = SandboxControl()
         cloudwatch_index.install()
+        moto_patches.install()
         moto_app = DomainDispatcherApplication(create_backend_app)
         self.app = SandboxDispatcher(moto_app, self.control)
         self.httpd: BaseWSGIServer = make_server(host, port, self.app, threaded=True)

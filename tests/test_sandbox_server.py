@@ -423,3 +423,38 @@ def test_dispatcher_control_endpoints_are_loopback_only() -> None:
     remote = client.get("/_sandbox/ground-truth", environ_base={"REMOTE_ADDR": "10.0.0.7"})
     assert remote.status_code == 403
     assert client.put("/_sandbox/health").status_code == 405
+
+
+def test_tag_lookup_by_one_resource_id_answers_as_moto_does() -> None:
+    from moto import mock_aws
+    from moto.ec2.models import ec2_backends
+
+    from sandbox import moto_patches
+
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        volumes = [ec2.create_volume(Size=1, AvailabilityZone="us-east-1a") for _ in range(3)]
+        ids = [v["VolumeId"] for v in volumes]
+        ec2.create_tags(Resources=ids[:2], Tags=[{"Key": "owner", "Value": "ana"}])
+        ec2.create_tags(Resources=ids[1:2], Tags=[{"Key": "finops:exclude", "Value": "true"}])
+        backend = ec2_backends["123456789012"]["us-east-1"]
+        cases = [
+            {"resource-id": [ids[0]]},
+            {"resource-id": [ids[1]]},
+            {"resource-id": [ids[2]]},  # no tags
+            {"resource-id": ["vol-missing"]},
+            {"resource-id": ["vol-*"]},  # wildcard: moto's own path
+            {"resource-id": ids[:2]},
+            {"key": ["owner"]},
+            None,
+        ]
+        expected = [moto_patches.original_describe_tags(backend, case) for case in cases]
+        moto_patches.install()
+        try:
+            assert [backend.describe_tags(case) for case in cases] == expected
+            assert "vol-missing" not in backend.tags  # a read adds nothing
+            described = ec2.describe_volumes(VolumeIds=[ids[1]])["Volumes"][0]
+            assert {t["Key"] for t in described["Tags"]} == {"owner", "finops:exclude"}
+        finally:
+            moto_patches.uninstall()
+    assert expected[1] and expected[4] and not expected[2] and not expected[3]
