@@ -124,7 +124,7 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
     if not body or not body.strip():
         raise UnclassifiedMessage("empty message body")
     stripped = body.lstrip()
-    if not stripped.startswith("{"):
+    if not stripped.startswith(("{", "[")):
         # A raw-delivery SNS message from Budgets is plain text.
         return _budget_text(body, subject="", topic_arn="", sent_at=received_at)
     document = _json(body, "message body")
@@ -179,8 +179,9 @@ def _budget_text(text: str, subject: str, topic_arn: str, sent_at: datetime) -> 
         )
         if value is not None
     }
-    account = fields.get("aws account") or ""
-    account_match = ACCOUNT_RE.search(account) or ACCOUNT_RE.search(topic_arn)
+    # The account is on an "AWS Account 123456789012" line (no colon) or in the topic ARN.
+    account_line = re.search(r"AWS Account:?\s*(\d{12})", text, re.IGNORECASE)
+    account_match = account_line or ACCOUNT_RE.search(topic_arn)
     region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else "us-east-1"
     alert_type = fields.get("alert type", "").upper()
     return AwsEvent(
