@@ -8,8 +8,8 @@ registered by `prefect deploy` from deployments/prefect.local.yaml.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
