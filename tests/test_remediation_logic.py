@@ -235,3 +235,32 @@ def test_s3_audit_log_writes_one_object_per_record(remediation_aws: AwsWorld) ->
     )
     with pytest.raises(ValueError, match="names no bucket"):
         AuditLog("s3:///x")
+
+
+def test_a_finding_dismissed_while_the_approval_waited_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops.settings import load_settings
+    from tasks.findings.model import FindingStatus
+    from tasks.remediation.approval import ApprovalDecision
+    from tasks.remediation.engine import Remediator
+
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    store = FindingsStore(settings.findings_url)
+    volume = finding("ebs-unattached", "vol-1")
+    store.record_scan([volume])
+    store.transition(volume.fingerprint, "dismissed", actor="bo", reason="kept for DR")
+
+    def no_aws(service: str, account_id: str, region: str) -> Any:
+        raise AssertionError("nothing may reach AWS for a dismissed finding")
+
+    audit = AuditLog(settings.audit_log_url)
+    engine = Remediator(
+        settings, store, RemediationLedger(settings.findings_url), audit, no_aws, "r1", False
+    )
+    decision = ApprovalDecision("approved", "Ana", "", {volume.fingerprint: "delete"})
+    (result,) = engine.execute(engine.record_approval(decision))
+    assert (result.result, result.reason) == ("skipped", "finding is dismissed now; left as it is")
+    assert store.get(volume.fingerprint).status is FindingStatus.DISMISSED
+    assert [r.result for r in audit.read() if r.kind == "action"] == ["skipped"]

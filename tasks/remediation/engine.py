@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from finops.settings import Settings
 from tasks.findings.model import Finding, FindingStatus
-from tasks.findings.store import FindingsStore, TransitionError
+from tasks.findings.store import ACTIONABLE, FindingsStore, TransitionError
 from tasks.remediation.actions import (
     ACTIONS,
     ActionContext,
@@ -245,7 +245,8 @@ class Remediator:
     def _run(self, entry: LedgerEntry) -> ActionResult:
         started = self.now()
         try:
-            finding = self.store.get(entry.fingerprint).finding
+            stored = self.store.get(entry.fingerprint)
+            finding = stored.finding
         except KeyError:
             if entry.id:
                 self.ledger.finish(
@@ -261,6 +262,15 @@ class Remediator:
             )
         spec = ACTIONS.get(entry.action)
         reason_refused = None
+        # Someone dismissed or snoozed it, or a scan resolved it, while the approval waited.
+        allowed = {S.APPROVED, S.REMEDIATING} | (set(ACTIONABLE) if self.dry_run else set())
+        if stored.status not in allowed:
+            outcome = ActionOutcome(
+                "skipped", reason=f"finding is {stored.status.value} now; left as it is"
+            )
+            return self._close(
+                entry, finding, outcome, self._context(finding, entry), started, False
+            )
         if spec is None:
             reason_refused = f"unknown action {entry.action!r}"
         elif not finding.resource_id.startswith(spec.resource_prefixes):
@@ -299,6 +309,7 @@ class Remediator:
         outcome: ActionOutcome,
         ctx: ActionContext,
         started: datetime,
+        move: bool = True,
     ) -> ActionResult:
         result = outcome.result
         marking = entry.action == "tag_for_later" and result in {"succeeded", "already_done"}
@@ -323,7 +334,9 @@ class Remediator:
                 due_at=outcome.due_at,
             )
             actor, why = entry.approver, f"{entry.action}: {outcome.reason or result}"
-            if result in {"succeeded", "already_done"} and not marking:
+            if not move:
+                pass
+            elif result in {"succeeded", "already_done"} and not marking:
                 self._move(finding.fingerprint, S.REMEDIATED, actor, why)
             elif result == "failed":
                 self._move(finding.fingerprint, S.FAILED, actor, why)
