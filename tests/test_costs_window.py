@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-from tasks.costs.sync import requested_window
-from tasks.costs.window import DayRange, incremental_windows, merge_days, parse_day
+from finops.settings import load_settings
+from tasks.costs.store import CostStore
+from tasks.costs.sync import plan_ce_windows, requested_window
+from tasks.costs.window import (
+    DayRange,
+    clip_windows,
+    incremental_windows,
+    merge_days,
+    parse_day,
+)
 
 
 def days_from(start: date, count: int) -> list[date]:
@@ -59,3 +68,14 @@ def test_user_window_is_inclusive_and_checked() -> None:
         requested_window(date(2026, 1, 2), date(2026, 1, 1))
     with pytest.raises(ValueError, match="use YYYY-MM-DD"):
         parse_day("01/02/2026", "--start")
+
+
+def test_cost_explorer_windows_stay_within_its_13_months(tmp_path: Path) -> None:
+    settings = load_settings(costs={"history_days": 400, "store_url": str(tmp_path)})
+    store = CostStore(str(tmp_path))
+    # 400 days before 2026-12-02 is 2025-10-28; Cost Explorer reaches back to 2025-11-01.
+    (window,) = plan_ce_windows(store, settings, date(2026, 12, 2), None)
+    assert window == DayRange(date(2025, 11, 1), date(2026, 12, 2))
+    asked = DayRange(date(2025, 1, 1), date(2025, 2, 1))
+    assert plan_ce_windows(store, settings, date(2026, 12, 2), asked) == []
+    assert clip_windows([asked], date(2025, 1, 15)) == [DayRange(date(2025, 1, 15), asked.end)]

@@ -31,9 +31,11 @@ from tasks.costs.export import (
 )
 from tasks.costs.quality import QualityPolicy, daily_usage_totals
 from tasks.costs.store import CostStore
-from tasks.costs.window import DayRange, incremental_windows
+from tasks.costs.window import DayRange, clip_windows, incremental_windows, months_back_first
 
 EXPORT_VERSIONS = "export_versions"
+#: Cost Explorer's reach: the current month and the 13 before it (without multi-year history).
+CE_HISTORY_MONTHS = 13
 
 
 def cents(value: float) -> Decimal:
@@ -194,17 +196,20 @@ def requested_window(start: date | None, end: date | None) -> DayRange | None:
 def plan_ce_windows(
     store: CostStore, settings: Settings, today: date, window: DayRange | None
 ) -> list[DayRange]:
-    """The Cost Explorer windows of a run: the requested one, or the incremental plan."""
-    if window is not None:
-        return [window]
+    """The Cost Explorer windows of a run: the requested one, or the incremental plan, without
+    the days older than Cost Explorer keeps (the export reaches further back)."""
     costs = settings.costs
-    return incremental_windows(
-        store.stored_days("ce"),
-        today,
-        costs.history_days,
-        costs.restatement_days,
-        costs.restate_previous_month_until_day,
-    )
+    if window is not None:
+        windows = [window]
+    else:
+        windows = incremental_windows(
+            store.stored_days("ce"),
+            today,
+            costs.history_days,
+            costs.restatement_days,
+            costs.restate_previous_month_until_day,
+        )
+    return clip_windows(windows, months_back_first(today, CE_HISTORY_MONTHS))
 
 
 def collect_ce(

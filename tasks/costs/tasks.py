@@ -34,7 +34,11 @@ def plan_ce_windows_task(
 ) -> list[DayRange]:
     """The Cost Explorer windows this run fetches."""
     windows = plan_ce_windows(CostStore(store_url), settings, today, window)
-    get_run_logger().info("Cost Explorer windows: %s", ", ".join(map(str, windows)) or "none")
+    get_run_logger().info(
+        "Cost Explorer windows: %s",
+        ", ".join(map(str, windows))
+        or "none (nothing due, or older than Cost Explorer's 13 months: use the export)",
+    )
     return windows
 
 

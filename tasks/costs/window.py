@@ -126,3 +126,33 @@ def parse_day(text: str, name: str = "date") -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{name} {text!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-03") from None
+
+
+def months_back_first(today: date, months: int) -> date:
+    """The first day of the month ``months`` months before ``today``'s month.
+
+    Example:
+        >>> months_back_first(date(2026, 12, 2), 13)
+        datetime.date(2025, 11, 1)
+    """
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return date(year, month + 1, 1)
+
+
+def clip_windows(windows: list[DayRange], earliest: date) -> list[DayRange]:
+    """The windows without the days before ``earliest`` (empty windows dropped).
+
+    Cost Explorer answers at most 13 months back from the current month's start (further only
+    from the 1st of a month with multi-year history enabled), so older days are not asked for.
+
+    Example:
+        >>> [str(w) for w in clip_windows([DayRange(date(2025, 10, 28), date(2025, 11, 3))],
+        ...                                date(2025, 11, 1))]
+        ['2025-11-01..2025-11-02']
+    """
+    clipped = []
+    for window in windows:
+        if window.end <= earliest:
+            continue
+        clipped.append(DayRange(max(window.start, earliest), window.end))
+    return clipped
