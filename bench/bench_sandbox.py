@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -189,6 +190,7 @@ def run_size(total: int, accounts: int, regions: list[str], days: int, timeout_s
     finally:
         stop_server(state_path)
         process.wait(timeout=60)
+        shutil.rmtree(state_path.parent, ignore_errors=True)
     return result
 
 
