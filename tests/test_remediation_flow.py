@@ -220,6 +220,20 @@ def test_approve_a_subset_through_the_ui_api(world: AwsWorld, paused_runs: set[s
         assert action_records(untouched.fingerprint) == []
     approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
     assert [(a.approver, a.decision) for a in approvals] == [("Ana Lima", "approved")]
+    artifacts = run_artifacts(run_id)
+    assert "| resource | check | action (default) |" in artifacts["remediation-preview"]
+    assert "Automation success rate: **100.0%** (target 95%)" in artifacts["remediation-report"]
+
+
+def run_artifacts(run_id: str) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(run_id)]))
+        )
+    return {str(a.key): str(a.data) for a in artifacts}
 
 
 def test_reject_changes_nothing(world: AwsWorld, paused_runs: set[str]) -> None:
