@@ -30,7 +30,10 @@ def ingest_costs(
     """Ingest costs into the cost store and report what was done.
 
     Without ``start``/``end`` the run is incremental: days not stored plus the restatement window
-    (Cost Explorer), or every billing period with a new export version (export).
+    (Cost Explorer), or every billing period with a new export version (export).  With them,
+    Cost Explorer fetches exactly those days and the export re-reads every billing period they
+    touch (a period is always replaced whole).  Each batch passes the quality suite before the
+    store is written; a failure stops the run with the store untouched for that batch.
 
     Args:
         source: 'ce' or 'export'; default ``FINOPS_COSTS__SOURCE``.
