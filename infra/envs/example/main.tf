@@ -115,20 +115,25 @@ module "iam" {
 
 locals {
   # Settings of the services and of every flow run (finops.settings; FINOPS_* variables).
-  flow_environment = {
-    FINOPS_COSTS__STORE_URL              = module.storage.cost_store_url
-    FINOPS_REMEDIATION__AUDIT_LOG_URL    = module.storage.audit_log_url
-    FINOPS_NOTIFY__SNS_TOPIC_ARN         = module.events.topic_arn
-    FINOPS_NOTIFY__BEDROCK_MODEL_ID      = var.bedrock_model_id
-    FINOPS_NOTIFY__SLACK_CHANNEL         = var.slack_channel
-    FINOPS_NOTIFY__JIRA_URL              = var.jira_url
-    FINOPS_NOTIFY__JIRA_EMAIL            = var.jira_email
-    FINOPS_AWS__MEMBER_ROLE_NAME         = var.member_role_name
-    FINOPS_BUDGET__DAILY_USD             = format("%.2f", var.daily_budget_usd)
-    FINOPS_EVENTS__QUEUE_URL             = module.events.queue_url
-    FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL = module.events.dead_letter_queue_url
-    FINOPS_REMEDIATION__WAIT_MODE        = "suspend"
-    PREFECT_RESULTS_PERSIST_BY_DEFAULT   = "true"
-    PREFECT_DEFAULT_RESULT_STORAGE_BLOCK = var.result_storage_block
-  }
+  flow_environment = merge(
+    {
+      FINOPS_COSTS__STORE_URL              = module.storage.cost_store_url
+      FINOPS_REMEDIATION__AUDIT_LOG_URL    = module.storage.audit_log_url
+      FINOPS_NOTIFY__SNS_TOPIC_ARN         = module.events.topic_arn
+      FINOPS_NOTIFY__BEDROCK_MODEL_ID      = var.bedrock_model_id
+      FINOPS_NOTIFY__SLACK_CHANNEL         = var.slack_channel
+      FINOPS_NOTIFY__JIRA_URL              = var.jira_url
+      FINOPS_NOTIFY__JIRA_EMAIL            = var.jira_email
+      FINOPS_AWS__MEMBER_ROLE_NAME         = var.member_role_name
+      FINOPS_BUDGET__DAILY_USD             = format("%.2f", var.daily_budget_usd)
+      FINOPS_EVENTS__QUEUE_URL             = module.events.queue_url
+      FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL = module.events.dead_letter_queue_url
+      FINOPS_REMEDIATION__WAIT_MODE        = "suspend"
+      PREFECT_RESULTS_PERSIST_BY_DEFAULT   = "true"
+    },
+    # A suspended approval run resumes in a new task: its results must live in shared storage.
+    var.result_storage_block == "" ? {} : {
+      PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK = var.result_storage_block
+    },
+  )
 }
