@@ -1,10 +1,15 @@
 """Speed-ups of moto internals that grow with the fleet, installed by the sandbox server.
 
-moto's EC2 models read each resource's tags with ``describe_tags(filters={"resource-id":
-[id]})``, which scans every tag of every resource in the region: describing N instances or
-volumes costs O(N^2) (about 5 s of CPU for 1,000 instances, minutes at 5,000).  The patch
-answers a filter on one literal resource id with a dictionary look-up and leaves every other
-filter to moto.  The answers are the same (same tags, same order, same fields).
+* Tags: moto's EC2 models read each resource's tags with ``describe_tags(filters={"resource-id":
+  [id]})``, which scans every tag of every resource in the region: describing N instances or
+  volumes costs O(N^2) (about 5 s of CPU for 1,000 instances, minutes at 5,000).  A filter on
+  one literal resource id becomes a dictionary look-up; every other filter stays moto's.
+* Serialisation: for every field of every object in a response, moto's attribute picker builds
+  six alias providers to find the attribute name, and scans the service's response transformers
+  for the field's path.  Both depend only on the object's class, the field and its shape (and
+  the path), so they are remembered; the values are still read from each object.
+
+The answers are the same (same tags, order and fields; byte-identical responses).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.serialize import AttributePicker, AttributePickerContext
+from moto.core.utils import MISSING, get_value
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
@@ -44,6 +51,43 @@ def _describe_tags(
     return _ORIGINAL_DESCRIBE_TAGS(self, filters)
 
 
+_ORIGINAL_PICK: Callable[..., Any] = AttributePicker.__call__
+_UNSET = object()
+# (class, field, id(shape), id(parent shape)) -> (shape, parent, candidate attribute names);
+# the shapes are kept so that a reused id can never match a different shape
+_KEYS: dict[tuple[type, str, int, int], tuple[Any, Any, tuple[str, ...]]] = {}
+# (id(transformers), field path) -> (transformers, transform or None)
+_TRANSFORMS: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _pick(self: AttributePicker, context: AttributePickerContext) -> Any:
+    obj, shape = context.obj, context.shape
+    parent = getattr(shape, "parent", None)
+    key = (type(obj), context.key, id(shape), id(parent))
+    known = _KEYS.get(key)
+    if known is None or known[0] is not shape or known[1] is not parent:
+        known = (shape, parent, tuple(self.get_possible_keys(context)))
+        _KEYS[key] = known
+    value = None
+    for possible_key in known[2]:
+        found = get_value(obj, possible_key, MISSING)
+        if found is not MISSING:
+            value = found
+            break
+    key_path = f"{context.key_path}.{context.key}"
+    transformers = self.response_transformers
+    cached = _TRANSFORMS.get((id(transformers), key_path))
+    if cached is None or cached[0] is not transformers:
+        transform = None
+        for transform_path, candidate in transformers.items():
+            if key_path.endswith(transform_path):
+                transform = candidate
+                break
+        cached = (transformers, transform)
+        _TRANSFORMS[(id(transformers), key_path)] = cached
+    return cached[1](value) if cached[1] is not None else value
+
+
 def install() -> None:
     """Install the speed-ups (idempotent; process-wide).
 
@@ -51,11 +95,13 @@ def install() -> None:
         >>> install(); uninstall()
     """
     TagBackend.describe_tags = _describe_tags  # type: ignore[method-assign]
+    AttributePicker.__call__ = _pick  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """Restore moto's own implementations."""
     TagBackend.describe_tags = _ORIGINAL_DESCRIBE_TAGS  # type: ignore[method-assign]
+    AttributePicker.__call__ = _ORIGINAL_PICK  # type: ignore[method-assign]
 
 
 def original_describe_tags(backend: Any, filters: dict[str, list[str]] | None = None) -> Any:

@@ -458,3 +458,83 @@ def test_tag_lookup_by_one_resource_id_answers_as_moto_does() -> None:
         finally:
             moto_patches.uninstall()
     assert expected[1] and expected[4] and not expected[2] and not expected[3]
+
+
+def test_moto_speedups_leave_responses_byte_identical() -> None:
+    import re
+
+    from moto import mock_aws
+
+    from sandbox import moto_patches
+
+    # per-call values: request ids, and RDS's restorable time (now)
+    volatile = re.compile(rb"(RequestId>|RequestId\": \"|LatestRestorableTime>)[^<\"]*")
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        ec2, rds, elb = session.client("ec2"), session.client("rds"), session.client("elb")
+        s3, orgs = session.client("s3"), session.client("organizations")
+        launched = ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=20,
+            MaxCount=20,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "owner", "Value": "x"}]}
+            ],
+        )
+        volume = ec2.create_volume(Size=10, AvailabilityZone="us-east-1a", VolumeType="gp2")
+        ec2.create_tags(Resources=[volume["VolumeId"]], Tags=[{"Key": "k", "Value": "v"}])
+        ec2.create_snapshot(VolumeId=volume["VolumeId"])
+        ec2.allocate_address(Domain="vpc")
+        ec2.create_image(InstanceId=launched["Instances"][0]["InstanceId"], Name="image")
+        rds.create_db_instance(
+            DBInstanceIdentifier="db1",
+            DBInstanceClass="db.t3.micro",
+            Engine="postgres",
+            MasterUsername="admin1",
+            MasterUserPassword="passw0rd!",
+            AllocatedStorage=20,
+        )
+        elb.create_load_balancer(
+            LoadBalancerName="lb1",
+            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+            AvailabilityZones=["us-east-1a"],
+        )
+        s3.create_bucket(Bucket="bucket-one")
+        orgs.create_organization(FeatureSet="ALL")
+        orgs.create_account(Email="member@example.com", AccountName="member")
+        calls: list[tuple[Any, str, dict[str, Any]]] = [
+            (ec2, "describe_instances", {}),
+            (ec2, "describe_volumes", {}),
+            (ec2, "describe_snapshots", {"OwnerIds": ["self"]}),
+            (ec2, "describe_addresses", {}),
+            (ec2, "describe_images", {"Owners": ["self"]}),
+            (ec2, "describe_tags", {}),
+            (rds, "describe_db_instances", {}),
+            (elb, "describe_load_balancers", {}),
+            (s3, "list_buckets", {}),
+            (orgs, "list_accounts", {}),
+        ]
+
+        seen: list[bytes] = []
+
+        def keep(http_response: Any, **_: Any) -> None:
+            seen.append(http_response.content)
+
+        def bodies() -> list[bytes]:
+            seen.clear()
+            for client, operation, kwargs in calls:
+                client.meta.events.register("after-call.*.*", keep)
+                getattr(client, operation)(**kwargs)
+                client.meta.events.unregister("after-call.*.*", keep)
+            return [volatile.sub(b"", body) for body in seen]
+
+        stock = bodies()
+        moto_patches.install()
+        try:
+            sped_up = bodies()
+        finally:
+            moto_patches.uninstall()
+    assert len(stock[0]) > 20_000  # twenty instances were really described
+    for (_, operation, _), before, after in zip(calls, stock, sped_up, strict=True):
+        assert before == after, operation
