@@ -414,3 +414,18 @@ def test_budget_alert_in_the_queue_starts_the_anomaly_flow(
     dead = _drain(sqs, config.dead_letter_queue_url)
     assert [m["Body"] for m in dead] == ["definitely not an AWS event"]
     assert _drain(sqs, config.queue_url) == []
+
+
+def test_listen_without_a_queue_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops.cli import app
+
+    monkeypatch.delenv("FINOPS_EVENTS__QUEUE_URL", raising=False)
+    monkeypatch.delenv("FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL", raising=False)
+    result = CliRunner().invoke(app, ["listen", "--once"])
+    assert result.exit_code == 2
+    assert "set FINOPS_EVENTS__QUEUE_URL and FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL" in result.output
+    result = CliRunner().invoke(
+        app, ["listen", "--queue-url", "q", "--dead-letter-queue-url", "d", "--wait-time-s", "30"]
+    )
+    assert result.exit_code == 2
+    assert "SQS long polls wait 0 to 20 seconds" in result.output
