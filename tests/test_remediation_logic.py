@@ -56,6 +56,16 @@ def test_menus_never_default_to_terminate_or_skip() -> None:
     assert default_action("ec2-idle", ["terminate"]) == "skip"
     assert menu_for("ebs-unattached", ["delete", "nonsense"]) == ("delete", "skip")
     assert not is_actionable("made-up-check", [])
+    # The checks' own names for actions map onto the implemented ones.
+    assert menu_for("snapshot-stale", ["delete", "archive", "skip"]) == ("delete_snapshot", "skip")
+    assert menu_for("ec2-stopped", ["snapshot_and_terminate", "terminate", "skip"]) == (
+        "terminate",
+        "skip",
+    )
+    assert default_action("s3-stale-multipart", ["abort_uploads_and_add_lifecycle_rule"]) == (
+        "add_abort_multipart_rule"
+    )
+    assert menu_for("elb-idle", ["delete", "skip"]) == ("tag_for_later", "skip")
 
 
 def test_form_schema_is_ui_friendly_and_nothing_is_approved_by_default() -> None:

@@ -47,13 +47,23 @@ FOLLOW_UP: dict[str, str | None] = {
 }
 
 
+#: Names the checks use for an action this package implements under another name.
+ALIASES: dict[tuple[str, str], str] = {
+    ("ec2-idle", "snapshot_and_terminate"): "terminate",  # terminate images the instance first
+    ("ec2-stopped", "snapshot_and_terminate"): "terminate",
+    ("s3-stale-multipart", "abort_uploads_and_add_lifecycle_rule"): "add_abort_multipart_rule",
+    ("snapshot-stale", "delete"): "delete_snapshot",
+}
+
+
 def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
     """The actions a finding of ``check`` may be approved for, in menu order.
 
     Args:
         check: the finding's check name.
         recommended: the finding's ``recommended_actions``; when given, only those (that the
-            check's menu knows) are offered, plus ``skip``.
+            check's menu knows, under their own name or an alias) are offered, plus ``skip``;
+            when none of them can be carried out, the check's whole menu is offered.
 
     Returns:
         The menu; ``('skip',)`` when nothing can be done automatically.
@@ -64,7 +74,8 @@ def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
     """
     menu = ACTION_MENUS.get(check, (SKIP,))
     if recommended:
-        chosen = tuple(a for a in menu if a in set(recommended) and a != SKIP)
+        wanted = {ALIASES.get((check, a), a) for a in recommended}
+        chosen = tuple(a for a in menu if a in wanted and a != SKIP)
         if chosen:
             return (*chosen, SKIP)
     return menu
