@@ -417,7 +417,11 @@ def get_buckets(s3: Any, region: str) -> list[dict[str, Any]]:
     ``_PartsBytes``, the bytes its parts hold).
     """
     out: list[dict[str, Any]] = []
-    for bucket in _paginate(s3, "list_buckets", "Buckets"):
+    # BucketRegion lets AWS filter server-side; the region is still checked per bucket for
+    # endpoints that ignore the filter (GetBucketLocation only when ListBuckets omits it)
+    for bucket in _paginate(
+        s3, "list_buckets", "Buckets", BucketRegion=region, PaginationConfig={"PageSize": 1000}
+    ):
         if bucket_region(s3, bucket) != region:
             continue
         name = bucket["Name"]
