@@ -159,20 +159,29 @@ def test_the_store_works_on_s3(sandbox_env: SandboxHandle) -> None:
     from tests.plugins.costs import make_cost_frame
 
     bucket = "finops-costs-store-test"
-    sandbox_env.client("s3").create_bucket(Bucket=bucket)
-    store = CostStore(f"s3://{bucket}/costs")
-    start = date(2026, 1, 1)
-    store.replace_window(make_cost_frame(start, 5), start, start + timedelta(days=4), "ce")
-    store.replace_window(
-        make_cost_frame(start, 2, daily_cost=3.0), start, start + timedelta(days=4), "ce"
-    )
-    assert store.stored_days("ce") == {start, start + timedelta(days=1)}
-    assert store.read()["billed_cost"].sum() == 3.0 * 4 * 2
-    assert store.query("select count(*) as n from costs")["n"].iloc[0] == 8
-    store.write_meta("export_versions", {"2026-01": "exec-1"})
-    assert store.read_meta("export_versions") == {"2026-01": "exec-1"}
-    keys = [o["Key"] for o in sandbox_env.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
-    assert "costs/charge_date=2026-01-01/source=ce/data.parquet" in keys
+    s3 = sandbox_env.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    # The session sandbox is shared: leave it as it was found.
+    try:
+        store = CostStore(f"s3://{bucket}/costs")
+        start = date(2026, 1, 1)
+        store.replace_window(make_cost_frame(start, 5), start, start + timedelta(days=4), "ce")
+        store.replace_window(
+            make_cost_frame(start, 2, daily_cost=3.0), start, start + timedelta(days=4), "ce"
+        )
+        assert store.stored_days("ce") == {start, start + timedelta(days=1)}
+        assert store.read()["billed_cost"].sum() == 3.0 * 4 * 2
+        assert store.query("select count(*) as n from costs")["n"].iloc[0] == 8
+        store.write_meta("export_versions", {"2026-01": "exec-1"})
+        assert store.read_meta("export_versions") == {"2026-01": "exec-1"}
+        keys = [
+            o["Key"] for o in sandbox_env.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
+        ]
+        assert "costs/charge_date=2026-01-01/source=ce/data.parquet" in keys
+    finally:
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
 
 
 def test_region_and_record_type_detail_passes_match_the_export(
