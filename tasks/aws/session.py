@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -153,12 +154,16 @@ class AwsAccess:
         credentials = sts.assume_role(
             RoleArn=self.role_arn(account_id), RoleSessionName="finops-flows"
         )["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=self.default_region,
+        # Share the caller's model loader: a fresh botocore session would parse every service
+        # model again (about 0.25 s a client).
+        core = botocore.session.Session()
+        core.register_component(
+            "data_loader", self.base_session._session.get_component("data_loader")
         )
+        core.set_credentials(
+            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
+        session = boto3.Session(botocore_session=core, region_name=self.default_region)
         with self._lock:
             self._sessions[account_id] = session
         return session
