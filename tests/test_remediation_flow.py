@@ -26,6 +26,7 @@ from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
 from tasks.remediation import actions as actions_module
 from tasks.remediation.audit import AuditLog
+from tasks.remediation.tasks import runs_still_alive
 from tests.plugins.remediation import AwsWorld
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -242,6 +243,8 @@ def test_reject_changes_nothing(world: AwsWorld, paused_runs: set[str]) -> None:
     store = store_findings([finding])
     run = start_flow(approval_timeout_s=300)
     run_id = wait_until_paused(run, paused_runs)
+    # A waiting run still owns its work: another run would not touch its ledger entries.
+    assert runs_still_alive({run_id}, "another-run") == {run_id}
     schema = form_schema(run_id)
     resume_like_the_ui(
         run_id,
@@ -355,6 +358,8 @@ def test_killed_mid_remediation_then_rerun_does_each_action_once(
     )
     with pytest.raises(Killed):
         run.wait()
+    # The killed run is over in Prefect's eyes, so a new run may finish its work.
+    assert runs_still_alive({run_id}, "another-run") == frozenset()
     assert world.volume_state(volumes[0]) is None
     assert world.volume_state(volumes[1]) == "available"  # snapshot taken, delete never ran
     assert len(world.backup_snapshots(volumes[1])) == 1

@@ -168,9 +168,18 @@ class Remediator:
         """Run ledger entries in order; each one's outcome is audited before the next starts."""
         return [self._run(entry) for entry in entries]
 
-    def recover(self) -> list[ActionResult]:
-        """Finish what earlier runs approved but did not complete, then act on due marks."""
-        results = [self._run(entry) for entry in self.ledger.unfinished()]
+    def recover(self, still_running: frozenset[str] = frozenset()) -> list[ActionResult]:
+        """Finish what earlier runs approved but did not complete, then act on due marks.
+
+        Args:
+            still_running: approvals (flow run ids) whose run is still alive; their entries
+                are theirs to finish, so this run leaves them alone.
+        """
+        results = [
+            self._run(entry)
+            for entry in self.ledger.unfinished()
+            if entry.approval_id not in still_running
+        ]
         results += self.process_marks()
         return results
 

@@ -60,12 +60,37 @@ def publish_preview(markdown: str) -> None:
     )
 
 
+def runs_still_alive(run_ids: set[str], current_run_id: str) -> frozenset[str]:
+    """Which of these flow runs are not finished (running, paused, scheduled) in Prefect.
+
+    A run killed outright stays "running" until Prefect marks it crashed (missed heartbeats);
+    until then its unfinished actions are left to it, so two runs never act on one entry.
+    """
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    alive: set[str] = set()
+    with get_client(sync_client=True) as client:
+        for run_id in run_ids - {current_run_id}:
+            try:
+                state = client.read_flow_run(UUID(run_id)).state
+            except (ValueError, ObjectNotFound):
+                continue  # not a Prefect run (a CLI or test approval id): nobody else owns it
+            if state is not None and not state.is_final():
+                alive.add(run_id)
+    return frozenset(alive)
+
+
 @task(name="finish-unfinished-remediation")
 def recover_unfinished(run_id: str, dry_run: bool) -> list[ActionResult]:
-    """Complete actions an earlier run approved but did not finish; act on due marks."""
+    """Complete actions an earlier (dead) run approved but did not finish; act on due marks."""
     if dry_run:
         return []
-    return remediator(load_settings(), run_id, dry_run).recover()
+    engine = remediator(load_settings(), run_id, dry_run)
+    approvals = {entry.approval_id for entry in engine.ledger.unfinished()}
+    return engine.recover(runs_still_alive(approvals, run_id))
 
 
 @task(name="apply-approval")
