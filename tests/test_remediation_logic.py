@@ -274,3 +274,47 @@ def test_a_finding_dismissed_while_the_approval_waited_is_left_alone(
     assert (result.result, result.reason) == ("skipped", "finding is dismissed now; left as it is")
     assert store.get(volume.fingerprint).status is FindingStatus.DISMISSED
     assert [r.result for r in audit.read() if r.kind == "action"] == ["skipped"]
+
+
+def test_caps_skip_the_rest_and_a_failure_is_reported_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops.settings import load_settings
+    from tasks.findings.model import FindingStatus
+    from tasks.remediation.approval import ApprovalDecision
+    from tasks.remediation.engine import Remediator
+
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FINOPS_REMEDIATION__MAX_RESOURCES", "1")
+    settings = load_settings()
+    store = FindingsStore(settings.findings_url)
+    first, second = finding("ebs-unattached", "vol-1", "90"), finding("ebs-unattached", "vol-2")
+    store.record_scan([first, second])
+
+    def unreachable(service: str, account_id: str, region: str) -> Any:
+        raise ConnectionError("endpoint unreachable")
+
+    engine = Remediator(
+        settings,
+        store,
+        RemediationLedger(settings.findings_url),
+        AuditLog(settings.audit_log_url),
+        unreachable,
+        "r1",
+        False,
+    )
+    decision = ApprovalDecision(
+        "approved", "Ana", "", {first.fingerprint: "delete", second.fingerprint: "delete"}
+    )
+    results = engine.execute(engine.record_approval(decision))
+    assert [(r.resource_id, r.result) for r in results] == [
+        ("vol-1", "failed"),
+        ("vol-2", "skipped"),
+    ]
+    assert results[0].reason == "ConnectionError: endpoint unreachable"
+    assert results[1].reason == "per-run cap reached: 1 resources"
+    assert store.get(first.fingerprint).status is FindingStatus.FAILED
+    assert store.get(second.fingerprint).status is FindingStatus.OPEN
+    summary = summarise(results)
+    assert (summary.failed, summary.skipped, summary.success_rate) == (1, 1, 0.0)
+    assert not summary.meets_target
