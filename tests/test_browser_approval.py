@@ -159,8 +159,9 @@ def wait_until_paused(server: PrefectServer, flow: subprocess.Popen[bytes], log:
 
 def approve_in_browser(page: Any, url: str, resource_ids: list[str], n_offered: int) -> None:
     """What the approver does on the run's page: Resume, fill the form, Submit."""
-    page.goto(url, wait_until="networkidle", timeout=120_000)
-    page.get_by_role("button", name="Resume", exact=True).click()
+    # Not "networkidle": the UI polls the API for as long as the page is open.
+    page.goto(url, wait_until="load", timeout=120_000)
+    page.get_by_role("button", name="Resume", exact=True).click(timeout=120_000)
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(f"Remediation approval: {n_offered} findings").wait_for(timeout=60_000)
     assert "LIVE" in dialog.inner_text()
