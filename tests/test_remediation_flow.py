@@ -385,6 +385,8 @@ def test_finops_approve_resumes_the_run(world: AwsWorld, paused_runs: set[str]) 
     run = start_flow(approval_timeout_s=300)
     run_id = wait_until_paused(run, paused_runs)
     runner = CliRunner()
+    unknown = runner.invoke(app, ["approve", "00000000-0000-0000-0000-000000000000", "--as", "Cy"])
+    assert unknown.exit_code == 2 and "no flow run" in unknown.output
     wrong = runner.invoke(
         app,
         ["approve", run_id, "--as", "Cy", "--action", f"{findings[0].fingerprint[:8]}=terminate"],

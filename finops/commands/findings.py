@@ -145,8 +145,15 @@ def approve(
         flow_run_id = UUID(run_id)
     except ValueError:
         raise _fail(f"{run_id!r} is not a flow run id; copy it from the run's page") from None
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(flow_run_id)
+        try:
+            run = client.read_flow_run(flow_run_id)
+        except ObjectNotFound:
+            server = PREFECT_API_URL.value() or "the ephemeral server (PREFECT_API_URL unset)"
+            raise _fail(f"no flow run {run_id} on {server}; set PREFECT_API_URL") from None
         state = run.state
         if state is None or not state.is_paused():
             name = state.name if state else "no state"
