@@ -325,6 +325,9 @@ def test_nothing_is_deleted_when_emitting_fails(queues: tuple[Any, ListenerConfi
     assert len(messages) == 1
     with pytest.raises(ConnectionError):
         handle_batch(sqs, hidden_briefly, messages, RecordingEmitter(fail=True))
+    # The loop survives an outage: it counts the failed batch and keeps the message.
+    failing = run_listener(sqs, hidden_briefly, RecordingEmitter(fail=True), max_polls=1)
+    assert (failing.received, failing.emitted, failing.failed_batches) == (1, 0, 1)
     # Still there for the next poll (visibility timeout 0), and delivered then.
     emitter = RecordingEmitter()
     totals = run_listener(sqs, hidden_briefly, emitter, max_polls=2)

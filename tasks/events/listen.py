@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ class ListenerStats:
     received: int = 0
     emitted: int = 0
     dead_lettered: int = 0
+    failed_batches: int = 0
     by_event: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
@@ -105,6 +107,7 @@ def run_listener(
     """
     totals = ListenerStats()
     polls = 0
+    consecutive_failures = 0
     while not (stop is not None and stop.is_set()) and (max_polls is None or polls < max_polls):
         polls += 1
         messages = get_messages(
@@ -116,7 +119,28 @@ def run_listener(
         )
         if not messages:
             continue
-        batch = handle_batch(client, config, messages, emitter)
+        try:
+            batch = handle_batch(client, config, messages, emitter)
+        except Exception as error:  # the Prefect API is down: keep the messages, retry later
+            totals.failed_batches += 1
+            totals.received += len(messages)
+            consecutive_failures += 1
+            logger.error(
+                "emitting failed (%s: %s); %d message(s) stay in the queue and return after "
+                "the visibility timeout",
+                type(error).__name__,
+                error,
+                len(messages),
+            )
+            # Back off so a long outage does not spin; SQS's redrive policy moves a message
+            # that keeps failing to the dead-letter queue by itself.
+            backoff_s = min(60.0, 2.0**consecutive_failures)
+            if stop is not None:
+                stop.wait(backoff_s)
+            else:
+                time.sleep(backoff_s)
+            continue
+        consecutive_failures = 0
         totals.received += batch.received
         totals.emitted += batch.emitted
         totals.dead_lettered += batch.dead_lettered
