@@ -235,3 +235,28 @@ def test_prefect_deploy_all_on_an_ecs_pool(prefect_harness: None) -> None:
         }
         (action,) = anomaly.actions
         assert action.deployment_id == deployments["check-cost-anomalies"].id  # type: ignore[union-attr]
+
+
+def test_results_block_matches_what_the_example_environment_sets(prefect_harness: None) -> None:
+    from prefect_aws import S3Bucket
+
+    from tests.test_infra_structure import EXAMPLE, load_hcl, named
+
+    result = CliRunner().invoke(
+        app, ["deploy", "results-block", "--bucket", "finops-flow-results-111122223333"]
+    )
+    assert result.exit_code == 0, result.output
+    block = S3Bucket.load("finops-results")
+    assert (block.bucket_name, block.bucket_folder) == (
+        "finops-flow-results-111122223333",
+        "results",
+    )
+    # The flows' environment names the block the command created (default name prefix).
+    environment = load_hcl(EXAMPLE / "main.tf")["locals"][-1]["flow_environment"]
+    prefix = named(EXAMPLE / "variables.tf", "variable")["name_prefix"]["default"]
+    slug = environment["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"].replace(
+        "${var.name_prefix}", prefix
+    )
+    assert slug == "s3-bucket/finops-results"
+    bad = CliRunner().invoke(app, ["deploy", "results-block", "--bucket", "s3://x/y"])
+    assert bad.exit_code == 2 and "give the bucket name only" in bad.output

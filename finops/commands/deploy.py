@@ -139,3 +139,29 @@ def pool_template(
         f"wrote {output}; next: prefect work-pool create ecs --type ecs "
         f"--base-job-template {output} (or `prefect work-pool update ecs ...`)"
     )
+
+
+@deploy_app.command("results-block")
+def results_block(
+    bucket: str = typer.Option(..., help="The results bucket (terraform output results_bucket)."),
+    name: str = typer.Option("finops-results", help="Block name; flows use s3-bucket/<name>."),
+    folder: str = typer.Option("results", help="Key prefix inside the bucket."),
+) -> None:
+    """Create (or update) the S3 block that persists flow results on ECS.
+
+    A run suspended for approval resumes in a new Fargate task and reads its results from
+    there; the credentials are the task role's (no key is stored in the block).
+    """
+    from prefect_aws import AwsCredentials, S3Bucket
+
+    if not bucket or "/" in bucket:
+        raise _fail(
+            f"--bucket {bucket!r}: give the bucket name only, e.g. finops-flow-results-1234"
+        )
+    S3Bucket(bucket_name=bucket, bucket_folder=folder, credentials=AwsCredentials()).save(
+        name, overwrite=True
+    )
+    typer.echo(
+        f"saved block s3-bucket/{name} -> s3://{bucket}/{folder}; flows use it through "
+        f"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=s3-bucket/{name}"
+    )

@@ -15,6 +15,5 @@ member_role_name       = "OrganizationAccountAccessRole"
 slack_channel          = "#finops"
 jira_url               = "https://example.atlassian.net"
 jira_email             = "finops-bot@example.com"
-result_storage_block   = "s3-bucket/finops-results"
 audit_lock_mode        = "GOVERNANCE" # COMPLIANCE in production: records cannot be deleted early
 tags                   = { project = "finops-flows", owner = "platform" }

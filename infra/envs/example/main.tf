@@ -103,6 +103,7 @@ module "iam" {
   secret_arns           = values(module.ecs.secret_arns)
   cost_store_bucket_arn = module.storage.cost_store_bucket_arn
   audit_bucket_arn      = module.storage.audit_bucket_arn
+  results_bucket_arn    = module.storage.results_bucket_arn
   export_bucket_arn     = var.export_bucket_arn
   topic_arn             = module.events.topic_arn
   queue_arn             = module.events.queue_arn
@@ -115,25 +116,22 @@ module "iam" {
 
 locals {
   # Settings of the services and of every flow run (finops.settings; FINOPS_* variables).
-  flow_environment = merge(
-    {
-      FINOPS_COSTS__STORE_URL              = module.storage.cost_store_url
-      FINOPS_REMEDIATION__AUDIT_LOG_URL    = module.storage.audit_log_url
-      FINOPS_NOTIFY__SNS_TOPIC_ARN         = module.events.topic_arn
-      FINOPS_NOTIFY__BEDROCK_MODEL_ID      = var.bedrock_model_id
-      FINOPS_NOTIFY__SLACK_CHANNEL         = var.slack_channel
-      FINOPS_NOTIFY__JIRA_URL              = var.jira_url
-      FINOPS_NOTIFY__JIRA_EMAIL            = var.jira_email
-      FINOPS_AWS__MEMBER_ROLE_NAME         = var.member_role_name
-      FINOPS_BUDGET__DAILY_USD             = format("%.2f", var.daily_budget_usd)
-      FINOPS_EVENTS__QUEUE_URL             = module.events.queue_url
-      FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL = module.events.dead_letter_queue_url
-      FINOPS_REMEDIATION__WAIT_MODE        = "suspend"
-      PREFECT_RESULTS_PERSIST_BY_DEFAULT   = "true"
-    },
-    # A suspended approval run resumes in a new task: its results must live in shared storage.
-    var.result_storage_block == "" ? {} : {
-      PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK = var.result_storage_block
-    },
-  )
+  flow_environment = {
+    FINOPS_COSTS__STORE_URL              = module.storage.cost_store_url
+    FINOPS_REMEDIATION__AUDIT_LOG_URL    = module.storage.audit_log_url
+    FINOPS_NOTIFY__SNS_TOPIC_ARN         = module.events.topic_arn
+    FINOPS_NOTIFY__BEDROCK_MODEL_ID      = var.bedrock_model_id
+    FINOPS_NOTIFY__SLACK_CHANNEL         = var.slack_channel
+    FINOPS_NOTIFY__JIRA_URL              = var.jira_url
+    FINOPS_NOTIFY__JIRA_EMAIL            = var.jira_email
+    FINOPS_AWS__MEMBER_ROLE_NAME         = var.member_role_name
+    FINOPS_BUDGET__DAILY_USD             = format("%.2f", var.daily_budget_usd)
+    FINOPS_EVENTS__QUEUE_URL             = module.events.queue_url
+    FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL = module.events.dead_letter_queue_url
+    FINOPS_REMEDIATION__WAIT_MODE        = "suspend"
+    PREFECT_RESULTS_PERSIST_BY_DEFAULT   = "true"
+    # A suspended approval run resumes in a new task: its results live in the results bucket,
+    # through this block (`finops deploy results-block --bucket <results_bucket>` creates it).
+    PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK = "s3-bucket/${var.name_prefix}-results"
+  }
 }

@@ -75,3 +75,8 @@ output "scan_policy_json" {
   description = "Read-only scan policy for the member accounts' read role."
   value       = module.iam.scan_policy_json
 }
+
+output "results_bucket" {
+  description = "Bucket of Prefect flow results: `finops deploy results-block --bucket <this>`."
+  value       = module.storage.results_bucket
+}

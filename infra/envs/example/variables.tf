@@ -82,12 +82,6 @@ variable "jira_email" {
   default     = ""
 }
 
-variable "result_storage_block" {
-  description = "Prefect block persisting results of suspended runs (e.g. s3-bucket/finops-results)."
-  type        = string
-  default     = ""
-}
-
 variable "audit_retention_days" {
   description = "Object-lock retention of audit records, days."
   type        = number

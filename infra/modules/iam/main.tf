@@ -114,7 +114,13 @@ data "aws_iam_policy_document" "pipeline" {
   statement {
     sid       = "ListStores"
     actions   = ["s3:ListBucket"]
-    resources = compact([var.cost_store_bucket_arn, var.audit_bucket_arn, var.export_bucket_arn])
+    resources = compact([var.cost_store_bucket_arn, var.audit_bucket_arn, var.results_bucket_arn, var.export_bucket_arn])
+  }
+  statement {
+    # Prefect persists flow results here (same S3 actions as the stores' adapters).
+    sid       = "FlowResults"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.results_bucket_arn}/*"]
   }
   statement {
     sid       = "CostStoreReadWrite"

@@ -23,6 +23,11 @@ variable "audit_bucket_arn" {
   type        = string
 }
 
+variable "results_bucket_arn" {
+  description = "ARN of the Prefect flow results bucket."
+  type        = string
+}
+
 variable "export_bucket_arn" {
   description = "ARN of the CUR 2.0 / FOCUS data export bucket; \"\" when costs come from Cost Explorer only."
   type        = string

@@ -27,3 +27,13 @@ output "audit_log_url" {
   description = "FINOPS_REMEDIATION__AUDIT_LOG_URL for the flows."
   value       = "s3://${aws_s3_bucket.audit.bucket}/audit"
 }
+
+output "results_bucket" {
+  description = "Bucket of Prefect flow results (the s3-bucket block of the flows)."
+  value       = aws_s3_bucket.results.bucket
+}
+
+output "results_bucket_arn" {
+  description = "ARN of the results bucket."
+  value       = aws_s3_bucket.results.arn
+}

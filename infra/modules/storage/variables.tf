@@ -35,6 +35,12 @@ variable "audit_lock_mode" {
   }
 }
 
+variable "results_days" {
+  description = "Days Prefect flow results are kept; keep it above the approval timeout."
+  type        = number
+  default     = 14
+}
+
 variable "tags" {
   description = "Tags on every resource."
   type        = map(string)
