@@ -202,6 +202,16 @@ def test_eventbridge_ec2_and_ebs_events() -> None:
         ),
         (sns_envelope('{"foo": 1}'), "is unknown JSON"),
         (
+            json.dumps(
+                {
+                    "Type": "SubscriptionConfirmation",
+                    "TopicArn": TOPIC,
+                    "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+                }
+            ),
+            f"SNS SubscriptionConfirmation from {TOPIC}: confirm it by opening its SubscribeURL",
+        ),
+        (
             sns_envelope(json.dumps({"anomalyId": "a", "anomalyStartDate": "yesterday"})),
             "not a date",
         ),

@@ -130,6 +130,12 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
     document = _json(body, "message body")
     if not isinstance(document, dict):
         raise UnclassifiedMessage("message body is JSON but not an object")
+    if document.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        # Only a cross-account subscription needs this; a person confirms it once.
+        raise UnclassifiedMessage(
+            f"SNS {document['Type']} from {document.get('TopicArn', 'a topic')}: "
+            "confirm it by opening its SubscribeURL (kept here in the message body)"
+        )
     if document.get("Type") == "Notification" and "Message" in document:
         return _sns(document, received_at)
     if "detail-type" in document and "source" in document:
