@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -48,6 +47,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine  # noqa: E402
 from finops.settings import load_settings  # noqa: E402
 from sandbox.ledger import generate_ledger  # noqa: E402
 from tasks.anomalies.detector import DetectorConfig  # noqa: E402
@@ -245,20 +245,6 @@ def evaluate_nab(overrides: dict[str, float]) -> tuple[Counts, float, list[str]]
         )
     normalised = 100.0 * (raw_sum - null_sum) / (perfect_sum - null_sum)
     return total, normalised, lines
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return f"{os.cpu_count()} cores ({platform.machine()}), {cpu}"
 
 
 def main() -> int:

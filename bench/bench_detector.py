@@ -19,7 +19,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine  # noqa: E402
 from tasks.anomalies.detector import detect  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -49,18 +49,6 @@ def synthetic_costs(series: int, days: int, seed: int = 0) -> np.ndarray:
     values[spikes] *= 3.0
     values[rng.random((series, days)) < 0.02] = np.nan
     return values
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc {os.cpu_count()}, {platform.machine()}, {cpu}"
 
 
 def main() -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -32,6 +31,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import machine  # noqa: E402
 
 EXPORT_NAME = "bench-focus"
 PERIOD = "2026-09"
@@ -151,20 +152,6 @@ def ingest_once(export_root: str, store_root: str) -> dict[str, float]:
         "rows_per_s": line_items / elapsed,
         "peak_rss_mib": peak_kib / 1024,
     }
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.machine()}, Python {platform.python_version()}"
-    )
 
 
 def main() -> None:
