@@ -99,6 +99,20 @@ class ActionSpec:
     permissions: tuple[str, ...]
     description: str
     explicit_only: bool = False
+    #: Checks whose findings this action applies to whatever their resource id looks like
+    #: (load balancers and DB instances are named, not prefixed).
+    checks: tuple[str, ...] = ()
+
+    def applies_to(self, finding: Finding) -> bool:
+        """Whether this action can be carried out on the finding's resource.
+
+        Example:
+            >>> ACTIONS["stop"].applies_to(finding)  # doctest: +SKIP
+            True
+        """
+        return finding.check in self.checks or finding.resource_id.startswith(
+            self.resource_prefixes
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -570,66 +584,357 @@ def apply_abort_multipart_rule(ctx: ActionContext) -> ActionOutcome:
 
 
 # -- tag for later -----------------------------------------------------------------------------
+#
+# One mark, four tagging APIs.  EC2 resources (instances, volumes, snapshots, addresses, NAT
+# gateways) take ``CreateTags``/``DeleteTags`` with ``DryRun``.  Load balancers (ALB/NLB through
+# elbv2 on the ARN, Classic through elb by name) and RDS instances (on the ARN) have tagging APIs
+# without a dry run: in dry-run the resource and its tags are read (which proves it exists and
+# that the role may read it) and the mark that would be written is reported, not written.
 
 
-def _resource_tags(ctx: ActionContext) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Tagger:
+    """How to read and write the tags of one kind of resource."""
+
+    kind: str
+    read: Callable[[ActionContext], dict[str, Any]]  # {"tags": ..., ...}; AlreadyDone if gone
+    add: Callable[[ActionContext, dict[str, Any], str, str], None]
+    remove: Callable[[ActionContext, dict[str, Any], str], None]
+    dry_run_api: bool  # the write API takes DryRun=True
+
+
+def _record_request(ctx: ActionContext, response: dict[str, Any]) -> None:
+    request_id = response.get("ResponseMetadata", {}).get("RequestId")
+    if request_id:
+        ctx.request_ids.append(str(request_id))
+
+
+def _ec2_read(ctx: ActionContext) -> dict[str, Any]:
     resource = ctx.finding.resource_id
     if resource.startswith("i-"):
-        return _instance_state(_instance(ctx))["tags"]
+        return {"tags": _instance_state(_instance(ctx))["tags"]}
     if resource.startswith("vol-"):
-        return _volume_state(_volume(ctx))["tags"]
+        return {"tags": _volume_state(_volume(ctx))["tags"]}
+    if resource.startswith("nat-"):
+        return _nat_read(ctx)
     ec2 = ctx.client("ec2")
     try:
         tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])["Tags"]
     except ClientError as error:
         raise Skip(f"cannot read tags of {resource}: {error_code(error)}") from None
-    return {t["Key"]: t["Value"] for t in tags}
+    return {"tags": {t["Key"]: t["Value"] for t in tags}}
 
 
-def apply_tag_for_later(ctx: ActionContext) -> ActionOutcome:
-    """Mark the resource with ``finops:action-due=<action>@<date>``; the action runs when due.
+def _nat_read(ctx: ActionContext) -> dict[str, Any]:
+    try:
+        gateways = ctx.client("ec2").describe_nat_gateways(NatGatewayIds=[ctx.finding.resource_id])[
+            "NatGateways"
+        ]
+    except ClientError as error:
+        if error_code(error) in {"NatGatewayNotFound", "InvalidNatGatewayID.NotFound"}:
+            raise AlreadyDone("NAT gateway no longer exists") from None
+        raise
+    if not gateways or gateways[0].get("State") in {"deleting", "deleted"}:
+        raise AlreadyDone("NAT gateway no longer exists")
+    return {"state": gateways[0].get("State"), "tags": _tags(gateways[0].get("Tags"))}
 
-    The mark tells the owner what will happen and when.  A later run acts when the date has
-    passed and the finding still holds, and removes the mark (:func:`remove_mark`) when the
-    resource was used again (its finding resolved).
-    """
-    if not ctx.finding.resource_id.startswith(("i-", "vol-", "snap-", "eipalloc-", "nat-", "ami-")):
-        raise Skip(f"tagging {ctx.finding.resource_type} resources is not supported")
-    tags = _resource_tags(ctx)
-    _check_protected(ctx, tags)
-    due = (ctx.now + timedelta(days=ctx.mark_days)).date()
-    value = f"{ctx.follow_up or 'review'}@{due.isoformat()}"
-    before = {"tags": tags}
-    if tags.get(MARK_TAG) == value:
-        raise AlreadyDone(f"already marked {value}")
+
+def _ec2_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
     _write(
         ctx,
         ctx.client("ec2"),
         "create_tags",
         Resources=[ctx.finding.resource_id],
-        Tags=[{"Key": MARK_TAG, "Value": value}],
+        Tags=[{"Key": key, "Value": value}],
     )
-    due_at = datetime(due.year, due.month, due.day, tzinfo=UTC)
-    return _outcome(ctx, before, {"tags": {**tags, MARK_TAG: value}}, due_at=due_at)
 
 
-def remove_mark(ctx: ActionContext) -> ActionOutcome:
-    """Remove the ``finops:action-due`` mark (the resource is used again)."""
-    try:
-        tags = _resource_tags(ctx)
-    except AlreadyDone:
-        return ActionOutcome("succeeded", {}, {}, reason="resource no longer exists")
-    if MARK_TAG not in tags:
-        raise AlreadyDone("not marked")
+def _ec2_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
     _write(
         ctx,
         ctx.client("ec2"),
         "delete_tags",
         Resources=[ctx.finding.resource_id],
-        Tags=[{"Key": MARK_TAG}],
+        Tags=[{"Key": key}],
     )
-    after = {k: v for k, v in tags.items() if k != MARK_TAG}
-    return _outcome(ctx, {"tags": tags}, {"tags": after})
+
+
+def _is_classic(finding: Finding) -> bool:
+    kind = str(finding.evidence.get("kind", ""))
+    if kind:
+        return kind == "classic"
+    # elbv2 ARNs name the type: loadbalancer/app/<name>/<id> or loadbalancer/net/<name>/<id>
+    return not any(t in finding.resource_arn for t in (":loadbalancer/app/", ":loadbalancer/net/"))
+
+
+def _elb_read(ctx: ActionContext) -> dict[str, Any]:
+    name = ctx.finding.resource_id
+    classic = _is_classic(ctx.finding)
+    client = ctx.client("elb" if classic else "elbv2")
+    try:
+        if classic:
+            found = client.describe_load_balancers(LoadBalancerNames=[name])
+            descriptions = found["LoadBalancerDescriptions"]
+        else:
+            descriptions = client.describe_load_balancers(Names=[name])["LoadBalancers"]
+    except ClientError as error:
+        if error_code(error) in {"LoadBalancerNotFound", "AccessPointNotFound"}:
+            raise AlreadyDone("load balancer no longer exists") from None
+        raise
+    if not descriptions:
+        raise AlreadyDone("load balancer no longer exists")
+    if classic:
+        tagged = client.describe_tags(LoadBalancerNames=[name])["TagDescriptions"]
+        return {"type": "classic", "tags": _tags(tagged[0].get("Tags") if tagged else [])}
+    arn = descriptions[0]["LoadBalancerArn"]
+    tagged = client.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    return {
+        "type": descriptions[0].get("Type"),
+        "arn": arn,
+        "state": descriptions[0].get("State", {}).get("Code"),
+        "tags": _tags(tagged[0].get("Tags") if tagged else []),
+    }
+
+
+def _elb_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
+    if state["type"] == "classic":
+        response = ctx.client("elb").add_tags(
+            LoadBalancerNames=[ctx.finding.resource_id], Tags=[{"Key": key, "Value": value}]
+        )
+    else:
+        response = ctx.client("elbv2").add_tags(
+            ResourceArns=[state["arn"]], Tags=[{"Key": key, "Value": value}]
+        )
+    _record_request(ctx, response)
+
+
+def _elb_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
+    if state["type"] == "classic":
+        response = ctx.client("elb").remove_tags(
+            LoadBalancerNames=[ctx.finding.resource_id], Tags=[{"Key": key}]
+        )
+    else:
+        response = ctx.client("elbv2").remove_tags(ResourceArns=[state["arn"]], TagKeys=[key])
+    _record_request(ctx, response)
+
+
+def _db_instance(ctx: ActionContext) -> dict[str, Any]:
+    try:
+        found = ctx.client("rds").describe_db_instances(
+            DBInstanceIdentifier=ctx.finding.resource_id
+        )["DBInstances"]
+    except ClientError as error:
+        if error_code(error) in {"DBInstanceNotFound", "DBInstanceNotFoundFault"}:
+            raise AlreadyDone("DB instance no longer exists") from None
+        raise
+    if not found or found[0].get("DBInstanceStatus") in {"deleting", "deleted"}:
+        raise AlreadyDone("DB instance no longer exists")
+    return dict(found[0])
+
+
+def _rds_read(ctx: ActionContext) -> dict[str, Any]:
+    db = _db_instance(ctx)
+    arn = db["DBInstanceArn"]
+    tags = ctx.client("rds").list_tags_for_resource(ResourceName=arn)["TagList"]
+    return {
+        "arn": arn,
+        "status": db.get("DBInstanceStatus"),
+        "db_class": db.get("DBInstanceClass"),
+        "engine": db.get("Engine"),
+        "tags": _tags(tags),
+    }
+
+
+def _rds_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
+    response = ctx.client("rds").add_tags_to_resource(
+        ResourceName=state["arn"], Tags=[{"Key": key, "Value": value}]
+    )
+    _record_request(ctx, response)
+
+
+def _rds_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
+    response = ctx.client("rds").remove_tags_from_resource(ResourceName=state["arn"], TagKeys=[key])
+    _record_request(ctx, response)
+
+
+_EC2_TAGGER = _Tagger("EC2 resource", _ec2_read, _ec2_add, _ec2_remove, dry_run_api=True)
+_ELB_TAGGER = _Tagger("load balancer", _elb_read, _elb_add, _elb_remove, dry_run_api=False)
+_RDS_TAGGER = _Tagger("DB instance", _rds_read, _rds_add, _rds_remove, dry_run_api=False)
+
+#: Resource ids that ``tag_for_later`` tags through EC2's tagging API.
+EC2_TAGGABLE = ("i-", "vol-", "snap-", "eipalloc-", "nat-", "ami-")
+#: Checks whose resources are tagged through their own service (ids are names, not prefixes).
+TAGGABLE_CHECKS = ("elb-idle", "nat-idle", "rds-idle")
+
+
+def _tagger(finding: Finding) -> _Tagger | None:
+    """The tagging API for the finding's resource; None when it cannot be tagged."""
+    if finding.check == "elb-idle":
+        return _ELB_TAGGER
+    if finding.check == "rds-idle":
+        return _RDS_TAGGER
+    if finding.resource_id.startswith(EC2_TAGGABLE):
+        return _EC2_TAGGER
+    return None
+
+
+def _parse_due(value: str) -> datetime | None:
+    _, _, day = value.partition("@")
+    try:
+        parsed = datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC)
+
+
+def _no_dry_run(ctx: ActionContext, tagger: _Tagger) -> bool:
+    """In dry-run, a tagging API without DryRun is not called (the read above proved access)."""
+    return ctx.dry_run and not tagger.dry_run_api
+
+
+def apply_tag_for_later(ctx: ActionContext) -> ActionOutcome:
+    """Mark the resource with ``finops:action-due=<action>@<date>``; the action runs when due.
+
+    The mark tells the owner what will happen and when (``review`` when the check has no
+    automatic follow-up).  A later run acts when the date has passed and the finding still
+    holds, and removes the mark (:func:`remove_mark`) when the resource was used again (its
+    finding resolved).  A resource already marked for the same action keeps its date: a rerun
+    does not push the deadline.  Works for EC2 resources and NAT gateways (EC2 tags, with
+    DryRun), load balancers (elbv2 on the ARN, Classic by name) and RDS instances (on the ARN);
+    the last two have no dry run, so in dry-run the resource is read and the mark reported.
+
+    Example:
+        >>> apply_tag_for_later(ActionContext(finding, client, follow_up="stop"))  # doctest: +SKIP
+    """
+    tagger = _tagger(ctx.finding)
+    if tagger is None:
+        raise Skip(f"tagging {ctx.finding.resource_type} resources is not supported")
+    state = tagger.read(ctx)
+    tags = state["tags"]
+    _check_protected(ctx, tags)
+    action = ctx.follow_up or "review"
+    due = (ctx.now + timedelta(days=ctx.mark_days)).date()
+    value = f"{action}@{due.isoformat()}"
+    before = {k: v for k, v in state.items() if k != "arn"}
+    existing = tags.get(MARK_TAG, "")
+    if existing.startswith(f"{action}@") and _parse_due(existing):
+        return ActionOutcome(
+            "already_done",
+            before,
+            before,
+            reason=f"already marked {existing}",
+            due_at=_parse_due(existing),
+        )
+    after = {**before, "tags": {**tags, MARK_TAG: value}}
+    due_at = datetime(due.year, due.month, due.day, tzinfo=UTC)
+    if _no_dry_run(ctx, tagger):
+        return ActionOutcome(
+            "dry_run",
+            before,
+            after,
+            reason=f"{tagger.kind} tagging has no dry run; {tagger.kind} read, mark not written",
+            due_at=due_at,
+        )
+    tagger.add(ctx, state, MARK_TAG, value)
+    return _outcome(ctx, before, after, due_at=due_at)
+
+
+def remove_mark(ctx: ActionContext) -> ActionOutcome:
+    """Remove the ``finops:action-due`` mark (the resource is used again, or a review is due)."""
+    tagger = _tagger(ctx.finding)
+    if tagger is None:
+        raise AlreadyDone(f"{ctx.finding.resource_id} cannot carry a mark")
+    try:
+        state = tagger.read(ctx)
+    except AlreadyDone:
+        return ActionOutcome("succeeded", {}, {}, reason="resource no longer exists")
+    tags = state["tags"]
+    if MARK_TAG not in tags:
+        raise AlreadyDone("not marked")
+    before = {k: v for k, v in state.items() if k != "arn"}
+    after = {**before, "tags": {k: v for k, v in tags.items() if k != MARK_TAG}}
+    if _no_dry_run(ctx, tagger):
+        return ActionOutcome(
+            "dry_run", before, after, reason=f"{tagger.kind} tagging has no dry run; not removed"
+        )
+    tagger.remove(ctx, state, MARK_TAG)
+    return _outcome(ctx, before, after)
+
+
+# -- RDS ---------------------------------------------------------------------------------------
+
+#: Days after which RDS starts a stopped DB instance again by itself (AWS RDS User Guide,
+#: "Stopping an Amazon RDS DB instance temporarily").
+RDS_AUTO_START_DAYS = 7
+
+
+def _check_db_not_busy(ctx: ActionContext) -> None:
+    """Skip a DB instance that had connections since it was detected idle (one metric call)."""
+    since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
+    if ctx.now - since < timedelta(hours=1):
+        since = ctx.now - timedelta(hours=1)
+    thresholds = ctx.finding.evidence.get("thresholds", {})
+    allowed = float(thresholds.get("max_connections_at_most", 0) or 0)
+    datapoints = ctx.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/RDS",
+        MetricName="DatabaseConnections",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": ctx.finding.resource_id}],
+        StartTime=since,
+        EndTime=ctx.now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    peak = max((float(d["Maximum"]) for d in datapoints), default=0.0)
+    if peak > allowed:
+        raise Skip(
+            f"database busy again: {peak:.0f} connections since detection (idle means <= "
+            f"{allowed:.0f})"
+        )
+
+
+def apply_stop_db_instance(ctx: ActionContext) -> ActionOutcome:
+    """Stop an idle RDS DB instance (storage, snapshots and endpoint stay; reversible by a start).
+
+    RDS starts a stopped instance again by itself after 7 days; the outcome says when, so the
+    owner knows the saving is temporary unless the instance is stopped again or removed.  RDS
+    has no dry run: in dry-run the instance is read and the stop is reported, not sent.
+
+    Example:
+        >>> apply_stop_db_instance(ActionContext(finding, client))  # doctest: +SKIP
+    """
+    state = _rds_read(ctx)
+    before = {k: v for k, v in state.items() if k != "arn"}
+    _check_protected(ctx, state["tags"])
+    if state["status"] in {"stopped", "stopping"}:
+        raise AlreadyDone(f"DB instance already {state['status']}")
+    if state["status"] != "available":
+        raise Skip(f"DB instance is {state['status']}; stop needs available")
+    _check_db_not_busy(ctx)
+    restart = (ctx.now + timedelta(days=RDS_AUTO_START_DAYS)).date().isoformat()
+    note = (
+        f"RDS starts a stopped DB instance again by itself after {RDS_AUTO_START_DAYS} days "
+        f"(about {restart})"
+    )
+    if ctx.dry_run:
+        return ActionOutcome(
+            "dry_run",
+            before,
+            {**before, "auto_start_after": restart},
+            reason=f"RDS StopDBInstance has no dry run; instance read, not stopped. {note}",
+        )
+    try:
+        response = ctx.client("rds").stop_db_instance(DBInstanceIdentifier=ctx.finding.resource_id)
+    except ClientError as error:
+        # stopped by someone between the read and the call: the end state is reached
+        if error_code(error) == "InvalidDBInstanceState" and _db_instance(ctx).get(
+            "DBInstanceStatus"
+        ) in {"stopped", "stopping"}:
+            raise AlreadyDone("DB instance already stopped") from None
+        raise
+    _record_request(ctx, response)
+    status = response.get("DBInstance", {}).get("DBInstanceStatus", "stopping")
+    after = {**before, "status": status, "auto_start_after": restart}
+    return ActionOutcome("succeeded", before, after, reason=note)
 
 
 # -- registry ----------------------------------------------------------------------------------
@@ -735,10 +1040,38 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec(
             "tag_for_later",
             apply_tag_for_later,
-            ("i-", "vol-", "snap-", "eipalloc-", "nat-"),
+            EC2_TAGGABLE,
             frozenset({"any"}),
-            (*_READ_EC2, "ec2:CreateTags", "ec2:DeleteTags"),
+            (
+                *_READ_EC2,
+                "ec2:DescribeNatGateways",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+                "rds:DescribeDBInstances",
+                "rds:ListTagsForResource",
+                "rds:AddTagsToResource",
+                "rds:RemoveTagsFromResource",
+            ),
             "Tag the resource with the action and its due date; act when due, unmark if used.",
+            checks=TAGGABLE_CHECKS,
+        ),
+        ActionSpec(
+            "stop_db_instance",
+            apply_stop_db_instance,
+            (),
+            frozenset({"available"}),
+            (
+                "rds:DescribeDBInstances",
+                "rds:ListTagsForResource",
+                "cloudwatch:GetMetricStatistics",
+                "rds:StopDBInstance",
+            ),
+            "Stop the DB instance (RDS starts it again by itself after 7 days).",
+            checks=("rds-idle",),
         ),
     )
 }

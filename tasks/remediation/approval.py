@@ -21,7 +21,7 @@ from prefect.input import RunInput
 from pydantic import WithJsonSchema
 
 from tasks.findings.store import StoredFinding
-from tasks.remediation.menu import EXPLICIT_ONLY, SKIP, default_action, menu_for
+from tasks.remediation.menu import ACTION_NOTES, EXPLICIT_ONLY, SKIP, default_action, menu_for
 
 FP_CHARS = 12
 ARROW = " -> "
@@ -120,6 +120,10 @@ def preview_markdown(
             f"| {_money(c.monthly_savings_usd)} | {c.risk} | {c.owner} "
             f"| {c.fingerprint[:FP_CHARS]} |"
         )
+    offered = {a for c in candidates for a in c.menu}
+    notes = [f"- `{a}`: {note}" for a, note in ACTION_NOTES.items() if a in offered]
+    if notes:
+        lines += ["", "Good to know:", *notes]
     hours = timeout_s / 3600
     lines += [
         "",

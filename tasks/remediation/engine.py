@@ -201,6 +201,7 @@ class Remediator:
                 continue
             follow_up = FOLLOW_UP.get(finding.check)
             if not follow_up:
+                results.append(self._review_due(mark, finding))
                 continue
             entry = self.ledger.approve(
                 mark.approval_id,
@@ -213,18 +214,44 @@ class Remediator:
             results.append(self._run(entry))
         return results
 
-    def _unmark(self, mark: LedgerEntry, finding: Finding, status: FindingStatus) -> ActionResult:
+    def _review_due(self, mark: LedgerEntry, finding: Finding) -> ActionResult:
+        """A ``review`` mark fell due: take the tag off and offer the finding for a new decision.
+
+        Checks without an automatic follow-up (load balancers, NAT gateways) only warn the
+        owner; at the due date the decision goes back to a person (the finding is open again
+        and the next approval run offers it), and the tag does not linger on the resource.
+        """
+        due = mark.due_at.date().isoformat() if mark.due_at else "?"
+        result = self._unmark(mark, finding, None, f"review mark of {due} due")
+        if not self.dry_run and result.result != "failed":
+            self._move(
+                finding.fingerprint,
+                S.OPEN,
+                mark.approver,
+                f"review mark of {due} due: offered for a new decision",
+            )
+        return result
+
+    def _unmark(
+        self,
+        mark: LedgerEntry,
+        finding: Finding,
+        status: FindingStatus | None,
+        why: str = "",
+    ) -> ActionResult:
         ctx = self._context(finding, mark)
         started = self.now()
+        why = why or f"finding {status.value if status else '?'}: resource used again"
         try:
             outcome = remove_mark(ctx)
-            result, reason = outcome.result, f"finding {status.value}: resource used again"
+            result, reason = outcome.result, why
         except AlreadyDone as done:
             outcome, result, reason = ActionOutcome("already_done"), "already_done", str(done)
         except (ClientError, BotoCoreError) as error:
             outcome, result, reason = ActionOutcome("failed"), "failed", _describe(error)
         if not self.dry_run and result != "failed":
-            self.ledger.finish(mark.id, "unmarked", {"result": result, "reason": reason})
+            final = "unmarked" if status is not None else "done"
+            self.ledger.finish(mark.id, final, {"result": result, "reason": reason})
         self._audit_action(finding, mark, "remove_mark", result, reason, outcome, ctx, started)
         return ActionResult(
             finding.fingerprint, finding.resource_id, finding.check, "remove_mark", result, reason
@@ -282,7 +309,7 @@ class Remediator:
             )
         if spec is None:
             reason_refused = f"unknown action {entry.action!r}"
-        elif not finding.resource_id.startswith(spec.resource_prefixes):
+        elif not spec.applies_to(finding):
             reason_refused = f"{entry.action} does not apply to {finding.resource_id}"
         elif entry.status == "approved" or entry.id == 0:
             reason_refused = self.caps.admit(finding)
@@ -321,8 +348,10 @@ class Remediator:
         move: bool = True,
     ) -> ActionResult:
         result = outcome.result
+        # A mark (with a follow-up action or a review) waits in the ledger for its due date, or
+        # for the finding to resolve (then the mark is removed).
         marking = entry.action == "tag_for_later" and result in {"succeeded", "already_done"}
-        if marking and ctx.follow_up:
+        if marking:
             result = "marked"
         backups = {**{k: str(v) for k, v in ctx.checkpoints.items()}, **outcome.backup_ids}
         self._audit_action(

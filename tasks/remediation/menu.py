@@ -1,7 +1,10 @@
 """Which remediation actions each check offers, and which one is proposed by default (pure).
 
-A finding's ``recommended_actions`` (set by its check) narrows the menu; the first entry that is
-neither ``skip`` nor explicit-only is the default the approval form proposes.  Actions that
+A finding's ``recommended_actions`` (set by its check, in its order of preference) narrows the
+menu when the check's first choice can be carried out here; when it cannot (``rds-idle``
+recommends ``snapshot_and_delete`` first, which this package does not do), the recommendations
+are not usable and the whole menu is offered.  The first entry that is neither ``skip`` nor
+explicit-only is the default the approval form proposes.  Actions that
 destroy without a way back (``terminate``) are explicit-only: they run only when a person picked
 that very action, never as a default.
 
@@ -27,7 +30,7 @@ ACTION_MENUS: dict[str, tuple[str, ...]] = {
     "eip-unassociated": ("release", SKIP),
     "elb-idle": ("tag_for_later", SKIP),
     "nat-idle": ("tag_for_later", SKIP),
-    "rds-idle": ("tag_for_later", SKIP),
+    "rds-idle": ("tag_for_later", "stop_db_instance", SKIP),
     "s3-stale-multipart": ("add_abort_multipart_rule", SKIP),
 }
 
@@ -43,7 +46,16 @@ FOLLOW_UP: dict[str, str | None] = {
     "snapshot-stale": "delete_snapshot",
     "elb-idle": None,
     "nat-idle": None,
-    "rds-idle": None,
+    "rds-idle": "stop_db_instance",
+}
+
+#: What the approver should know about an action before choosing it (shown in the preview).
+ACTION_NOTES: dict[str, str] = {
+    "stop_db_instance": "RDS starts a stopped DB instance again by itself after 7 days; the "
+    "saving lasts a week unless it is stopped again or removed.",
+    "tag_for_later": "tags the resource `finops:action-due=<action>@<date>`; when due, a later "
+    "run carries out the action (or, with `review`, offers the finding again), and removes the "
+    "tag if the resource is used again first.",
 }
 
 
@@ -53,6 +65,7 @@ ALIASES: dict[tuple[str, str], str] = {
     ("ec2-stopped", "snapshot_and_terminate"): "terminate",
     ("s3-stale-multipart", "abort_uploads_and_add_lifecycle_rule"): "add_abort_multipart_rule",
     ("snapshot-stale", "delete"): "delete_snapshot",
+    ("rds-idle", "stop"): "stop_db_instance",
 }
 
 
@@ -61,9 +74,10 @@ def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
 
     Args:
         check: the finding's check name.
-        recommended: the finding's ``recommended_actions``; when given, only those (that the
-            check's menu knows, under their own name or an alias) are offered, plus ``skip``;
-            when none of them can be carried out, the check's whole menu is offered.
+        recommended: the finding's ``recommended_actions``, the check's preference first; when
+            its first choice (under its own name or an alias) is on the check's menu, only the
+            recommended actions the menu knows are offered, plus ``skip``; otherwise the check's
+            whole menu is offered.
 
     Returns:
         The menu; ``('skip',)`` when nothing can be done automatically.
@@ -71,13 +85,13 @@ def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
     Example:
         >>> menu_for("ec2-idle", ["stop", "terminate"])
         ('stop', 'terminate', 'skip')
+        >>> menu_for("rds-idle", ["snapshot_and_delete", "stop", "skip"])
+        ('tag_for_later', 'stop_db_instance', 'skip')
     """
     menu = ACTION_MENUS.get(check, (SKIP,))
-    if recommended:
-        wanted = {ALIASES.get((check, a), a) for a in recommended}
-        chosen = tuple(a for a in menu if a in wanted and a != SKIP)
-        if chosen:
-            return (*chosen, SKIP)
+    wanted = [ALIASES.get((check, a), a) for a in recommended if a != SKIP]
+    if wanted and wanted[0] in menu:
+        return (*(a for a in menu if a in set(wanted) and a != SKIP), SKIP)
     return menu
 
 
