@@ -165,9 +165,14 @@ data "aws_iam_policy_document" "remediation" {
       "ec2:DescribeAddresses",
       "ec2:DescribeImages",
       "ec2:DescribeInstances",
+      "ec2:DescribeNatGateways",
       "ec2:DescribeSnapshots",
       "ec2:DescribeTags",
       "ec2:DescribeVolumes",
+      "elasticloadbalancing:DescribeLoadBalancers",
+      "elasticloadbalancing:DescribeTags",
+      "rds:DescribeDBInstances",
+      "rds:ListTagsForResource",
       "s3:GetBucketTagging",
       "s3:GetLifecycleConfiguration",
     ]
@@ -184,6 +189,7 @@ data "aws_iam_policy_document" "remediation" {
       "ec2:ReleaseAddress",
       "ec2:StopInstances",
       "ec2:TerminateInstances",
+      "rds:StopDBInstance",
       "s3:PutLifecycleConfiguration",
     ]
     resources = ["*"]
@@ -196,8 +202,15 @@ data "aws_iam_policy_document" "remediation" {
   }
   statement {
     # Tags the flow writes: backups it creates, and the finops: markers of tag_for_later.
-    sid       = "FinopsTagsOnly"
-    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+    sid = "FinopsTagsOnly"
+    actions = [
+      "ec2:CreateTags",
+      "ec2:DeleteTags",
+      "elasticloadbalancing:AddTags",
+      "elasticloadbalancing:RemoveTags",
+      "rds:AddTagsToResource",
+      "rds:RemoveTagsFromResource",
+    ]
     resources = ["*"]
     condition {
       test     = "ForAllValues:StringLike"
@@ -224,6 +237,11 @@ data "aws_iam_policy_document" "remediation" {
       "ec2:ReleaseAddress",
       "ec2:StopInstances",
       "ec2:TerminateInstances",
+      "elasticloadbalancing:AddTags",
+      "elasticloadbalancing:RemoveTags",
+      "rds:AddTagsToResource",
+      "rds:RemoveTagsFromResource",
+      "rds:StopDBInstance",
       "s3:PutLifecycleConfiguration",
     ]
     resources = ["*"]
