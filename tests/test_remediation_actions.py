@@ -243,6 +243,11 @@ def test_every_action_declares_the_permissions_it_calls() -> None:
         "s3:PutLifecycleConfiguration",
         "ec2:CreateTags",
         "ec2:DeleteTags",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:RemoveTags",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:StopDBInstance",
     ]:
         assert needed in permissions
     assert all(spec.permissions for spec in ACTIONS.values())

@@ -177,6 +177,16 @@ def test_preview_table_shows_money_risk_owner() -> None:
     assert "| unknown |" in text  # unknown price is never shown as $0
     assert "$1,234.50 per month (USD)" in text.splitlines()[0]
     assert "DRY RUN" in text and "expires in 72 h" in text and "finops approve r-1" in text
+    assert "RDS starts a stopped DB instance" not in text  # no RDS finding offered
+    with_db = preview_markdown(
+        candidates(finding("rds-idle", "orders-db", recommended_actions=["stop"])),
+        dry_run=False,
+        timeout_s=60,
+    )
+    assert "| stop_db_instance |" in with_db
+    assert "`stop_db_instance`: RDS starts a stopped DB instance again by itself after 7 days" in (
+        with_db
+    )
 
 
 def test_caps_stop_at_resources_and_dollars() -> None:
