@@ -521,3 +521,39 @@ def test_deployment_suspends_without_holding_a_process_and_resumes(
     assert world.volume_state(volume) is None
     (record,) = action_records(finding.fingerprint)
     assert (record.approver, record.result) == ("Dee", "succeeded")
+
+
+def test_a_suspended_approval_that_timed_out_is_recorded_expired_by_the_next_run(
+    world: AwsWorld,
+) -> None:
+    """Prefect fails a suspended run whose timeout passed (no flow code runs then); the next
+    run of remediate-findings writes the ``expired`` approval record, once."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed, Suspended
+
+    from flows.remediate_findings import remediate_findings
+    from tasks.remediation.tasks import PAUSE_EXPIRED_MESSAGE
+
+    volume = world.volume()
+    store_findings([world.finding("ebs-unattached", volume)])
+    with get_client(sync_client=True) as client:
+        waiting = client.create_flow_run(
+            remediate_findings,
+            parameters={"dry_run": False, "approval_timeout_s": 1},
+            state=Suspended(timeout_seconds=1, key="approval"),
+        )
+        # What prefect.server.services.pause_expirations does when the timeout has passed.
+        client.set_flow_run_state(waiting.id, Failed(message=PAUSE_EXPIRED_MESSAGE), force=True)
+    try:
+        first = remediate_findings(fingerprints=[], approval_timeout_s=300)
+        again = remediate_findings(fingerprints=[], approval_timeout_s=300)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_flow_run(waiting.id)  # the server is shared with later tests
+    assert first["status"] == again["status"] == "nothing to approve"
+    approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
+    assert [(a.run_id, a.decision, a.dry_run) for a in approvals] == [
+        (str(waiting.id), "expired", False)
+    ]
+    assert "nothing was done" in approvals[0].reason
+    assert world.volume_state(volume) == "available"

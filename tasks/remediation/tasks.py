@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -12,7 +13,7 @@ from finops.settings import Settings, load_settings
 from tasks.aws.session import AwsAccess
 from tasks.findings.store import ACTIONABLE, FindingsStore
 from tasks.remediation.approval import Candidate, candidate_from, decide
-from tasks.remediation.audit import AuditLog
+from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.engine import Remediator
 from tasks.remediation.ledger import RemediationLedger
 from tasks.remediation.menu import is_actionable
@@ -83,12 +84,100 @@ def runs_still_alive(run_ids: set[str], current_run_id: str) -> frozenset[str]:
     return frozenset(alive)
 
 
+#: The message Prefect's server puts on a paused/suspended run whose timeout passed
+#: (``prefect.server.services.pause_expirations``): it fails the run; no flow code runs.
+PAUSE_EXPIRED_MESSAGE = "The flow was paused and never resumed."
+FLOW_NAME = "remediate-findings"
+#: How far back a run looks for approvals that expired unrecorded (runs are daily at most).
+EXPIRY_LOOKBACK = timedelta(days=90)
+
+
+def expired_approval_runs(current_run_id: str, since: datetime) -> list[tuple[str, datetime, bool]]:
+    """``remediate-findings`` runs Prefect failed because nobody answered their approval in time.
+
+    A suspended run (deployments) holds no process, so when its timeout passes Prefect's server
+    fails it and none of the flow's code runs: the expiry must be recorded by someone else.
+
+    Returns:
+        ``(run_id, failed_at, dry_run)`` per run; ``dry_run`` is the run's parameter, or the
+        configured default when it was not given.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    default_dry_run = load_settings().remediation.dry_run
+    expired: list[tuple[str, datetime, bool]] = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED])),
+                expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+            ),
+        )
+    for run in runs:
+        if str(run.id) == current_run_id or run.state is None:
+            continue
+        if run.state.message != PAUSE_EXPIRED_MESSAGE:
+            continue
+        dry = run.parameters.get("dry_run")
+        failed_at = run.state.timestamp.astimezone(UTC)
+        expired.append((str(run.id), failed_at, default_dry_run if dry is None else bool(dry)))
+    return expired
+
+
+def record_expired_approvals(audit: AuditLog, current_run_id: str) -> list[str]:
+    """Write an ``expired`` approval record for each timed-out run that has none yet.
+
+    Returns:
+        The run ids recorded now (a rerun records none again).
+
+    Example:
+        >>> record_expired_approvals(AuditLog(".finops/audit.jsonl"), "run-2")  # doctest: +SKIP
+        ['0b7c...']
+    """
+    expired = expired_approval_runs(current_run_id, datetime.now(UTC) - EXPIRY_LOOKBACK)
+    if not expired:
+        return []
+    decided = {r.run_id for r in audit.read() if r.kind == "approval"}
+    recorded = []
+    for run_id, failed_at, dry in expired:
+        if run_id in decided:
+            continue
+        audit.append(
+            AuditRecord(
+                kind="approval",
+                run_id=run_id,
+                at=failed_at,
+                decision="expired",
+                result="expired",
+                dry_run=dry,
+                reason="no decision before the timeout: Prefect failed the waiting run "
+                f"({PAUSE_EXPIRED_MESSAGE!r}); nothing was done; recorded by run {current_run_id}",
+            )
+        )
+        recorded.append(run_id)
+    return recorded
+
+
 @task(name="finish-unfinished-remediation")
 def recover_unfinished(run_id: str, dry_run: bool) -> list[ActionResult]:
-    """Complete actions an earlier (dead) run approved but did not finish; act on due marks."""
+    """Record approvals that expired unseen; finish what dead runs approved; act on due marks."""
+    settings = load_settings()
+    expired = record_expired_approvals(AuditLog(settings.audit_log_url), run_id)
+    if expired:
+        get_run_logger().info("recorded %d expired approval(s): %s", len(expired), expired)
     if dry_run:
         return []
-    engine = remediator(load_settings(), run_id, dry_run)
+    engine = remediator(settings, run_id, dry_run)
     approvals = {entry.approval_id for entry in engine.ledger.unfinished()}
     return engine.recover(runs_still_alive(approvals, run_id))
 
