@@ -9,8 +9,11 @@ Every ``apply_*`` adapter follows one shape (after Cloud Custodian's actions):
    end state is "already done", which counts as success.
 3. Act.  In dry-run (the default) each write is sent with ``DryRun=True`` where the API has it:
    AWS answers ``DryRunOperation`` when the call *would* succeed, which also proves the role has
-   the permission.  Backup ids (snapshot, image) are saved as checkpoints the moment AWS returns
-   them, so a rerun after a crash reuses them rather than taking a second backup.
+   the permission.  S3, Elastic Load Balancing (tags) and RDS (tags, ``StopDBInstance``) have no
+   dry run: there the dry run reads the resource (proving it exists and can be read), reports
+   ``dry_run`` with what it would write, and writes nothing.  Backup ids (snapshot, image) are
+   saved as checkpoints the moment AWS returns them, so a rerun after a crash reuses them rather
+   than taking a second backup.
 
 ``ACTIONS`` is the registry, and each spec lists the IAM permissions its adapter needs; the
 Terraform remediation policy is compared against :func:`required_permissions`.

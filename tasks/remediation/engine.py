@@ -349,8 +349,11 @@ class Remediator:
     ) -> ActionResult:
         result = outcome.result
         # A mark (with a follow-up action or a review) waits in the ledger for its due date, or
-        # for the finding to resolve (then the mark is removed).
-        marking = entry.action == "tag_for_later" and result in {"succeeded", "already_done"}
+        # for the finding to resolve (then the mark is removed).  "Already done" without a due
+        # date means the resource is gone: nothing is left to mark.
+        marking = entry.action == "tag_for_later" and (
+            result == "succeeded" or (result == "already_done" and outcome.due_at is not None)
+        )
         if marking:
             result = "marked"
         backups = {**{k: str(v) for k, v in ctx.checkpoints.items()}, **outcome.backup_ids}
