@@ -145,6 +145,8 @@ class IdleScanner:
         self.store = store
         self.on_step = on_step
         self._store_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._warm_services: set[str] = set()
 
     def context(self, target: Target, first_seen: dict[str, datetime] | None = None) -> RuleContext:
         return RuleContext(
@@ -158,9 +160,20 @@ class IdleScanner:
             first_seen=first_seen or {},
         )
 
+    def _client(self, service: str, target: Target) -> Any:
+        # The first client of a service parses its botocore model (EC2's is megabytes of JSON);
+        # targets start together, so without this every thread parsed the same model at once.
+        # Sessions share one model loader, so later clients of the service are cheap.
+        if service not in self._warm_services:
+            with self._client_lock:
+                client = self.access.client(service, target.account_id, target.region)
+                self._warm_services.add(service)
+                return client
+        return self.access.client(service, target.account_id, target.region)
+
     def _load(self, target: Target, kind: RecordKind, inventory: Inventory) -> None:
         services, get, transform = _LOADERS[kind]
-        clients = [self.access.client(s, target.account_id, target.region) for s in services]
+        clients = [self._client(s, target) for s in services]
         if kind == "buckets":
             raw = get(clients[0], target.region)
         elif kind == "snapshots":
@@ -186,7 +199,7 @@ class IdleScanner:
         frame: MetricFrame = {}
         if not any(by_window.values()):
             return frame
-        cloudwatch = self.access.client("cloudwatch", target.account_id, target.region)
+        cloudwatch = self._client("cloudwatch", target)
         for days, requests in by_window.items():
             start, end = aws.metric_window(self.now, days)
             frame.update(aws.get_metric_data(cloudwatch, requests, start, end))
