@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ class CountingAccess(AwsAccess):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.calls: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.metric_queries = 0  # MetricDataQueries sent, to check requests = ceil(queries/500)
         self._started = threading.local()
         self._count_lock = threading.Lock()
         self._hooked: set[int] = set()
@@ -62,6 +63,10 @@ class CountingAccess(AwsAccess):
             with self._count_lock:
                 self.calls[f"{service_name}:{model.name}"] += 1
 
+        def queries(params: Any, **_: Any) -> None:  # the API parameters, before serialising
+            with self._count_lock:
+                self.metric_queries += len(params.get("MetricDataQueries", []))
+
         def timed(model: Any, **_: Any) -> None:
             elapsed = time.perf_counter() - getattr(self._started, "at", time.perf_counter())
             with self._count_lock:
@@ -69,6 +74,7 @@ class CountingAccess(AwsAccess):
 
         client.meta.events.register("before-call.*.*", count)
         client.meta.events.register("after-call.*.*", timed)
+        client.meta.events.register("before-parameter-build.cloudwatch.GetMetricData", queries)
         return client
 
 
@@ -86,17 +92,30 @@ def machine() -> str:
     )
 
 
-def server_peak_rss_mb(pid: int) -> float | None:
+def _status_mb(pid: int | str, field: str) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
 
 
-def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
+def server_peak_rss_mb(pid: int) -> float | None:
+    return _status_mb(pid, "VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs`` 5), so VmHWM then measures the scan."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def run_size(instances: int, workdir: Path, seed: int, heap: bool = False) -> dict[str, Any]:
     size = SandboxSize(
         accounts=1, regions=("us-east-1",), instances=instances, volumes=instances, days=14
     )
@@ -127,12 +146,22 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
             datetime.now(UTC),
         )
         targets = access.targets(truth["accounts"], truth["regions"])
-        tracemalloc.start()
+        # tracemalloc slows allocation-heavy code (botocore parsing) by about 2x, so the timed
+        # run measures memory as the process's peak RSS (reset just before the scan) and the
+        # Python heap peak only on request (--heap), in a run whose wall time is then not clean
+        rss_before = _status_mb("self", "VmRSS")
+        rss_reset = reset_peak_rss()
+        if heap:
+            tracemalloc.start()
+        cpu_began = time.process_time()
         began = time.perf_counter()
         out = fan_out(scanner.scan_target, targets, settings.aws.max_concurrency)
         wall_s = time.perf_counter() - began
-        _, peak = tracemalloc.get_traced_memory()
+        cpu_s = time.process_time() - cpu_began
+        peak = tracemalloc.get_traced_memory()[1] if heap else None
         tracemalloc.stop()
+        scan_peak_rss = _status_mb("self", "VmHWM") if rss_reset else None
+        load = os.getloadavg()
         scans = list(out.results.values())
         findings = sum(len(s.findings) for s in scans)
         resources = sum(s.resources for s in scans)
@@ -148,16 +177,21 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
         "resources": resources,
         "seed_s": round(seed_s, 1),
         "scan_wall_s": round(wall_s, 2),
+        "scan_cpu_s": round(cpu_s, 1),
+        "load_average_after": " ".join(f"{x:.2f}" for x in load),
         "findings": findings,
         "ground_truth_mismatches": agreement,
         "errors": errors,
         "requests": dict(sorted(access.calls.items())),
         "requests_total": sum(access.calls.values()),
-        "request_seconds": {k: round(v, 2) for k, v in access.seconds.most_common()},
-        "scan_peak_python_mb": round(peak / 2**20, 1),
-        "scan_process_maxrss_mb": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        ),
+        "metric_queries": access.metric_queries,
+        "request_seconds": {
+            k: round(v, 2) for k, v in sorted(access.seconds.items(), key=lambda kv: -kv[1])
+        },
+        "scan_peak_python_mb": None if peak is None else round(peak / 2**20, 1),
+        "rss_before_scan_mb": None if rss_before is None else round(rss_before, 1),
+        "scan_peak_rss_mb": None if scan_peak_rss is None else round(scan_peak_rss, 1),
+        "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "server_peak_rss_mb": None if server_mb is None else round(server_mb, 1),
     }
 
@@ -190,27 +224,41 @@ def markdown(results: list[dict[str, Any]], note: str = "") -> str:
         f"Machine: {machine()}, `uname -m` {platform.machine()}.  One account, one region "
         "(us-east-1), all 11 checks, 14 days of hourly metrics, the scanner the flow runs "
         "(IdleScanner over fan_out), bundled prices.  Requests counted with botocore "
-        "`before-call` hooks; peak memory = tracemalloc peak of the scan (Python heap) and "
-        "the scanning process's max RSS (includes imports); the sandbox server's peak RSS too."
+        "`before-call` hooks.  Scan peak RSS = the scanning process's peak resident memory "
+        "during the scan (peak reset just before it; includes the imports and clients, shown "
+        "as RSS before); scan CPU = the scanning process's CPU time; server peak RSS = the "
+        "sandbox server's (seeding included).  Load average = 1/5/15 min after the scan."
         + (f"  {note}" if note else ""),
         "",
-        "| instances | extra volumes | resources | seed s | scan wall s | requests | "
-        "GetMetricData | scan peak heap MB | process max RSS MB | server peak RSS MB | findings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| instances | extra volumes | resources | seed s | scan wall s | scan CPU s | requests | "
+        "GetMetricData | scan peak RSS MB (before) | heap peak MB | server peak RSS MB | "
+        "findings | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['instances']} | {r['volumes_extra']} | {r['resources']} | {r['seed_s']} | "
-            f"{r['scan_wall_s']} | {r['requests_total']} | "
-            f"{r['requests'].get('cloudwatch:GetMetricData', 0)} | {r['scan_peak_python_mb']} | "
-            f"{r['scan_process_maxrss_mb']} | {r['server_peak_rss_mb']} | {r['findings']} |"
+            f"{r['scan_wall_s']} | {r['scan_cpu_s']} | {r['requests_total']} | "
+            f"{r['requests'].get('cloudwatch:GetMetricData', 0)} | "
+            f"{r['scan_peak_rss_mb']} ({r['rss_before_scan_mb']}) | "
+            f"{r['scan_peak_python_mb'] or '-'} | {r['server_peak_rss_mb']} | {r['findings']} | "
+            f"{r['load_average_after']} |"
         )
     lines += ["", "Requests by API:", ""]
     for r in results:
         by_api = ", ".join(f"{k} {v}" for k, v in r["requests"].items())
         lines.append(f"- {r['instances']} instances: {by_api}")
+        gmd = r["requests"].get("cloudwatch:GetMetricData", 0)
+        lines.append(
+            f"  - GetMetricData: {r['metric_queries']} queries in {gmd} requests "
+            f"(at least ceil(queries / 500) = {-(-r['metric_queries'] // 500)}; one pass per "
+            "check family)"
+        )
         slowest = ", ".join(f"{k} {v} s" for k, v in list(r["request_seconds"].items())[:5])
-        lines.append(f"  - time in the slowest APIs (sandbox server side + transfer): {slowest}")
+        lines.append(
+            f"  - time in the slowest APIs (request to parsed answer: sandbox server, "
+            f"transfer and botocore parsing): {slowest}"
+        )
         wrong = {k: v for k, v in r["ground_truth_mismatches"].items() if any(v.values())}
         lines.append(
             "  - ground truth: every check at precision and recall 1.0"
@@ -232,13 +280,16 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--read-timeout", type=float, default=0, help="botocore read timeout, s")
     parser.add_argument("--note", default="", help="a sentence added to the results section")
+    parser.add_argument(
+        "--heap", action="store_true", help="also trace the Python heap peak (slows the scan)"
+    )
     args = parser.parse_args()
     if args.read_timeout:
         # moto pages DescribeInstances by reservation and DescribeVolumes not at all, so one
         # response holds the whole fleet; give the sandbox time to build it
         os.environ["FINOPS_AWS__READ_TIMEOUT_S"] = str(args.read_timeout)
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
-        result = run_size(size, args.workdir, args.seed)
+        result = run_size(size, args.workdir, args.seed, heap=args.heap)
         print(json.dumps(result), flush=True)
         text = markdown([result], args.note)
         print(text)

@@ -460,6 +460,63 @@ def test_tag_lookup_by_one_resource_id_answers_as_moto_does() -> None:
     assert expected[1] and expected[4] and not expected[2] and not expected[3]
 
 
+def test_elastic_ip_lookup_by_address_answers_as_moto_does_across_changes() -> None:
+    from moto import mock_aws
+    from moto.ec2.exceptions import InvalidAddressError
+    from moto.ec2.models import ec2_backends
+
+    from sandbox import moto_patches
+
+    def answers(backend: Any, ips: list[str]) -> Any:
+        try:
+            return [a.allocation_id for a in backend.address_by_ip(ips, True)], [
+                a.allocation_id for a in backend.address_by_ip(ips, fail_if_not_found=False)
+            ]
+        except InvalidAddressError as exc:
+            return "InvalidAddressError", str(exc)
+
+    def reference(backend: Any, ips: list[str]) -> Any:
+        try:
+            found = moto_patches.original_address_by_ip(backend, ips, True)
+            return [a.allocation_id for a in found], [
+                a.allocation_id for a in moto_patches.original_address_by_ip(backend, ips, False)
+            ]
+        except InvalidAddressError as exc:
+            return "InvalidAddressError", str(exc)
+
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        backend = ec2_backends["123456789012"]["us-east-1"]
+        moto_patches.install()
+        try:
+            first = ec2.allocate_address(Domain="vpc")
+            second = ec2.allocate_address(Domain="vpc")
+            ips = [first["PublicIp"], second["PublicIp"]]
+
+            def same() -> None:
+                for case in [[ips[0]], [ips[1]], ["203.0.113.9"], ips]:
+                    assert answers(backend, case) == reference(backend, case), case
+
+            same()  # the index is built here
+            third = ec2.allocate_address(Domain="vpc")  # a change after the index was built
+            ips.append(third["PublicIp"])
+            same()
+            assert answers(backend, [third["PublicIp"]])[0] == [third["AllocationId"]]
+            ec2.release_address(AllocationId=first["AllocationId"])
+            same()
+            assert answers(backend, [ips[0]])[0] == "InvalidAddressError"
+            backend.addresses = list(backend.addresses)  # moto replacing its list
+            same()
+            launched = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+            instance_id = launched["Instances"][0]["InstanceId"]
+            ec2.associate_address(InstanceId=instance_id, AllocationId=second["AllocationId"])
+            described = ec2.describe_instances(InstanceIds=[instance_id])
+            interface = described["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
+            assert interface["Association"]["PublicIp"] == second["PublicIp"]
+        finally:
+            moto_patches.uninstall()
+
+
 def test_moto_speedups_leave_responses_byte_identical() -> None:
     import re
 
@@ -486,6 +543,12 @@ def test_moto_speedups_leave_responses_byte_identical() -> None:
         ec2.create_tags(Resources=[volume["VolumeId"]], Tags=[{"Key": "k", "Value": "v"}])
         ec2.create_snapshot(VolumeId=volume["VolumeId"])
         ec2.allocate_address(Domain="vpc")
+        # an associated Elastic IP: each instance's network interface looks its address up
+        associated = ec2.allocate_address(Domain="vpc")
+        ec2.associate_address(
+            InstanceId=launched["Instances"][1]["InstanceId"],
+            AllocationId=associated["AllocationId"],
+        )
         ec2.create_image(InstanceId=launched["Instances"][0]["InstanceId"], Name="image")
         rds.create_db_instance(
             DBInstanceIdentifier="db1",
