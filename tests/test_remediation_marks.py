@@ -281,3 +281,19 @@ def test_protected_after_detection_is_skipped_and_dry_run_marks_nothing(
     # EC2 tagging has DryRun: the permission was proven by AWS, not only the read.
     assert nat_record[0].model_dump()["permissions_proven"] == ["create_tags"]
     assert store.get(nat.fingerprint).status is FindingStatus.OPEN
+
+
+def test_marking_a_resource_that_is_gone_is_already_done_not_a_mark(
+    remediation_sandbox: AwsWorld,
+) -> None:
+    world = management(remediation_sandbox)
+    nat = world.pick("nat-busy", "nat-idle")
+    FindingsStore(load_settings().findings_url).record_scan([nat])
+    world.client("ec2").delete_nat_gateway(NatGatewayId=nat.resource_id)
+    engine = engine_for([datetime.now(UTC)], "run-gone")
+    decision = ApprovalDecision("approved", "Di", "", {nat.fingerprint: "tag_for_later"})
+    (result,) = engine.execute(engine.record_approval(decision))
+    assert (result.result, result.reason) == ("already_done", "NAT gateway no longer exists")
+    assert engine.ledger.marked() == []
+    store = FindingsStore(load_settings().findings_url)
+    assert store.get(nat.fingerprint).status is FindingStatus.REMEDIATED
