@@ -71,22 +71,39 @@ def _save(state: DemoState) -> None:
     path.write_text(json.dumps(asdict(state), indent=2))
 
 
-def _kill_group(pid: int, timeout_s: float = 15.0) -> None:
+def _signal_group(pid: int, signum: int) -> bool:
+    """Send a signal to a process group; whether the group still existed."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signum)
     except ProcessLookupError:
-        return
+        return False
+    return True
+
+
+def _reap(pid: int) -> None:
+    # A child of this process that exited stays a zombie, and a zombie still "exists" for
+    # killpg(pid, 0), until it is waited for: without this every stop waited the full timeout.
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _wait_groups(pids: list[int], timeout_s: float) -> None:
+    """Wait for process groups to end; SIGKILL what is left after the timeout."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+    alive = [pid for pid in pids if _signal_group(pid, 0)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for pid in alive:
+            _reap(pid)
+        alive = [pid for pid in alive if _signal_group(pid, 0)]
+    for pid in alive:
+        _signal_group(pid, signal.SIGKILL)
+        _reap(pid)
+
+
+def _kill_group(pid: int, timeout_s: float = 15.0) -> None:
+    if _signal_group(pid, signal.SIGTERM):
+        _wait_groups([pid], timeout_s)
 
 
 def stop_demo(data_dir: Path) -> list[str]:
@@ -98,13 +115,17 @@ def stop_demo(data_dir: Path) -> list[str]:
         return []
     state = DemoState(**json.loads(path.read_text()))
     stopped = []
+    # Everything is asked to stop at once and shuts down side by side.
+    signalled = []
     for name in ("worker", "prefect"):
         pid = state.pids.get(name)
         if pid:
-            _kill_group(pid)
+            if _signal_group(pid, signal.SIGTERM):
+                signalled.append(pid)
             stopped.append(name)
     if state.sandbox_state and stop_server(Path(state.sandbox_state)):
         stopped.append("sandbox")
+    _wait_groups(signalled, timeout_s=15.0)
     path.unlink(missing_ok=True)
     return stopped
 
@@ -265,16 +286,87 @@ def run_result(run: Any) -> Any:
 
 
 def safe_fingerprints(findings_url: str) -> list[str]:
-    """Findings whose proposed action is reversible or backed up, and not protected."""
+    """Findings whose proposed action is reversible or backed up, can be carried out on the
+    resource, and whose resource is not protected (so every approval is one the run acts on)."""
     from tasks.findings.store import ACTIONABLE, FindingsStore
+    from tasks.remediation.actions import ACTIONS
     from tasks.remediation.menu import default_action
 
     chosen = []
     for stored in FindingsStore(findings_url).list(statuses=sorted(ACTIONABLE)):
         finding = stored.finding
-        if default_action(finding.check, finding.recommended_actions) in SAFE_ACTIONS:
+        action = default_action(finding.check, finding.recommended_actions)
+        spec = ACTIONS.get(action)
+        if (
+            action in SAFE_ACTIONS
+            and spec is not None
+            and spec.applies_to(finding)
+            and not finding.evidence.get("protected")
+        ):
             chosen.append(stored.fingerprint)
     return chosen
+
+
+def findings_vs_truth(
+    findings: list[tuple[str, str, str, str]], truth: dict[str, Any]
+) -> dict[str, dict[str, int]]:
+    """Per check: resources the sandbox's ground truth flags, how many of them were found, and
+    findings the ground truth does not flag.
+
+    Args:
+        findings: (check, account id, region, resource id) of each finding.
+        truth: the sandbox ground truth (its ``resources`` carry ``expected`` per check).
+
+    Example:
+        >>> truth = {"resources": [{"account_id": "1", "region": "r", "resource_id": "i-1",
+        ...     "arn": "", "expected": {"ec2-idle": True, "ec2-stopped": False}}]}
+        >>> findings_vs_truth([("ec2-idle", "1", "r", "i-1")], truth)["ec2-idle"]
+        {'expected': 1, 'found': 1, 'unexpected': 0}
+    """
+    flagged: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    aliases: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+    for record in truth.get("resources", []):
+        key = (str(record["account_id"]), str(record["region"]), str(record["resource_id"]))
+        if record.get("arn"):
+            aliases[(key[0], key[1], str(record["arn"]))] = key
+        for check, expected in (record.get("expected") or {}).items():
+            if expected:
+                flagged[check].add(key)
+    reported: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for check, account, region, resource in findings:
+        key = (account, region, resource)
+        reported[check].add(aliases.get(key, key))
+    return {
+        check: {
+            "expected": len(flagged[check]),
+            "found": len(flagged[check] & reported[check]),
+            "unexpected": len(reported[check] - flagged[check]),
+        }
+        for check in sorted(set(flagged) | set(reported))
+    }
+
+
+def timing_lines(stage_seconds: dict[str, float], daily_seconds: dict[str, float]) -> list[str]:
+    """The time each demo stage took, finops-daily's own stages indented under it.
+
+    Example:
+        >>> for line in timing_lines({"finops-daily": 9.0}, {"ingest": 5.0}):
+        ...     print(line)
+        Time per stage (s):
+          finops-daily                  9.0
+            ingest                      5.0
+          total                         9.0
+    """
+    lines = ["Time per stage (s):"]
+    for stage, seconds in stage_seconds.items():
+        lines.append(f"  {stage:<26} {seconds:>6.1f}")
+        if stage == "finops-daily":
+            # The scan runs alongside ingest and anomalies, so these overlap.
+            lines.extend(
+                f"    {inner:<24} {inner_s:>6.1f}" for inner, inner_s in daily_seconds.items()
+            )
+    lines.append(f"  {'total':<26} {sum(stage_seconds.values()):>6.1f}")
+    return lines
 
 
 def anomaly_backtest(cost_store_url: str, truth: dict[str, Any]) -> dict[str, Any]:
@@ -291,9 +383,9 @@ def summarise(
     findings_url: str,
     cost_store_url: str,
     truth: dict[str, Any],
-    stage_seconds: dict[str, float],
+    approved: int | None = None,
 ) -> list[str]:
-    """The demo's closing summary, in lines a person reads."""
+    """The demo's closing summary, in lines a person reads (the stage times go after it)."""
     from tasks.costs.store import CostStore
     from tasks.findings.store import FindingsStore
 
@@ -323,21 +415,45 @@ def summarise(
     )
 
     by_check: dict[str, list[Decimal]] = defaultdict(list)
+    keys: list[tuple[str, str, str, str]] = []
     for stored in FindingsStore(findings_url).list():
-        by_check[stored.finding.check].append(stored.finding.monthly_savings_usd or Decimal(0))
+        finding = stored.finding
+        by_check[finding.check].append(finding.monthly_savings_usd or Decimal(0))
+        keys.append((finding.check, finding.account_id, finding.region, finding.resource_id))
+    # Judged on the checks the scan ran (the ground truth also holds variants of some checks).
+    ran = {str(item[0]) for item in (daily.get("scan") or {}).get("scanned") or []}
+    judged = {c: j for c, j in findings_vs_truth(keys, truth).items() if c in ran}
     total_savings = sum((sum(v, Decimal(0)) for v in by_check.values()), Decimal(0))
-    lines.append("Findings and monthly savings by check (USD per month):")
+    lines.append(
+        "Findings and monthly savings by check (USD per month), "
+        "against the sandbox's flagged resources:"
+    )
     for check, amounts in sorted(by_check.items(), key=lambda kv: -sum(kv[1], Decimal(0))):
-        lines.append(f"  {check:<20} {len(amounts):>4}  ${sum(amounts, Decimal(0)):>10,.2f}")
+        score = judged.get(check, {"expected": 0, "found": 0, "unexpected": len(amounts)})
+        lines.append(
+            f"  {check:<20} {len(amounts):>4}  ${sum(amounts, Decimal(0)):>10,.2f}"
+            f"   {score['found']} of {score['expected']} flagged found"
+            + (f", {score['unexpected']} not flagged" if score["unexpected"] else "")
+        )
+    for check, score in judged.items():
+        if check not in by_check and score["expected"]:
+            lines.append(f"  {check:<20} {0:>4}  ${0:>10,.2f}   0 of {score['expected']} found")
     share = (total_savings / monthly_spend * 100) if monthly_spend else Decimal(0)
     lines.append(
         f"  {'total':<20} {sum(len(v) for v in by_check.values()):>4}  ${total_savings:>10,.2f}"
-        f"  = {share:.1f}% of monthly spend (target 15-30%)"
+        f"  = {share:.1f}% of monthly spend (target 15-30%); "
+        f"{sum(j['found'] for j in judged.values())} of "
+        f"{sum(j['expected'] for j in judged.values())} flagged resources found"
     )
     attempted = remediation.get("attempted", 0)
     rate = remediation.get("success_rate")
     rate_text = "n/a" if rate is None else f"{float(rate) * 100:.1f}%"
     reasons = remediation.get("skip_reasons") or {}
+    if approved is not None:
+        lines.append(
+            f"Approved {approved} of {daily.get('awaiting_approval', 0)} findings waiting "
+            "(safe actions that apply to the resource, protected resources left alone)"
+        )
     lines.append(
         f"Remediation ({remediation.get('status')}, approver {remediation.get('approver') or '-'},"
         f" dry run {remediation.get('dry_run')}): {attempted} attempted, "
@@ -347,9 +463,6 @@ def summarise(
     )
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  skipped {count:>3}: {reason}")
-    lines.append("Time per stage (s):")
-    for stage, seconds in {**stage_seconds, **daily.get("timings_s", {})}.items():
-        lines.append(f"  {stage:<22} {seconds:>7.1f}")
     return lines
 
 
@@ -407,11 +520,16 @@ def run_demo(
         state.sandbox_state = str(sandbox_state)
         _save(state)
         echo("starting the Prefect server and the sandbox AWS organisation ...")
+        # Both start at once; the stage lasts until the later of the two is ready.
         _wait_http(f"{api_url}/health", server, logs / "prefect-server.log", 120)
-        lap("prefect server")
+        server_ready_s = time.perf_counter() - clock
         box = wait_ready(sandbox_state, sandbox_process, timeout_s=300)
         truth = json.loads(Path(box.ground_truth_path).read_text())
-        lap("sandbox")
+        lap("prefect server+sandbox")
+        echo(
+            f"Prefect server answered after {server_ready_s:.1f} s, sandbox seeded after "
+            f"{timings['prefect server+sandbox']:.1f} s"
+        )
         echo(f"Prefect UI: {state.ui_url}    sandbox AWS: {box.endpoint_url}")
 
         run_env = {
@@ -427,6 +545,8 @@ def run_demo(
             "FINOPS_NOTIFY__PREFECT_UI_URL": state.ui_url,
             # The sandbox organisation is small: one run may act on all of it.
             "FINOPS_REMEDIATION__MAX_RESOURCES": "500",
+            # The waiting run notices a Resume within a second, not the default ten.
+            "FINOPS_REMEDIATION__APPROVAL_POLL_S": "1",
         }
         run_env.pop("AWS_PROFILE", None)
         os.environ.update({k: v for k, v in run_env.items() if k.startswith(("AWS_", "FINOPS_"))})
@@ -468,8 +588,10 @@ def run_demo(
             echo(f"  Prefect UI:  {state.ui_url}/runs/flow-run/{paused_id}  (click Resume)")
             echo(f"  or the CLI:  finops approve {paused_id} --only <fingerprint> --as <your name>")
             echo("                (list the findings with: finops findings)")
+            approved: int | None = None
             if auto_approve:
                 chosen = safe_fingerprints(f"sqlite:///{data_dir / 'findings.db'}")
+                approved = len(chosen)
                 from finops.commands.findings import approve
 
                 approve(
@@ -486,14 +608,16 @@ def run_demo(
             remediation = run_result(remediation_run)
             lap("approval and remediation")
 
-        for line in summarise(
+        lines = summarise(
             daily=daily,
             remediation=remediation,
             findings_url=f"sqlite:///{data_dir / 'findings.db'}",
             cost_store_url=str(data_dir / "costs"),
             truth=truth,
-            stage_seconds=timings,
-        ):
+            approved=approved,
+        )
+        lap("summary")
+        for line in [*lines, *timing_lines(timings, daily.get("timings_s", {}))]:
             echo(line)
         if keep_running:
             echo(f"\nStill running: Prefect UI {state.ui_url}. Stop with Ctrl-C or make demo-stop.")
