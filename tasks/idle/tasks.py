@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from botocore.config import Config
 from prefect import task
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -88,10 +89,14 @@ def make_prices(settings: Settings, access: AwsAccess, use_pricing_api: bool = T
     """The Pricing API (us-east-1, cached under data_dir) in front of the bundled price book."""
     if not use_pricing_api:
         return BundledPrices()
+    # Prices have a fallback, and every scan thread waits on the first lookup: a Pricing API
+    # that fails (an endpoint without it answers 500) must cost two short retries, not the six
+    # attempts with backoff (~25 s) a describe call deserves.
+    config = access.config.merge(
+        Config(retries={"mode": "standard", "max_attempts": min(3, settings.aws.max_attempts)})
+    )
     return PricingApiPrices(
-        lambda: access.base_session.client(
-            "pricing", region_name="us-east-1", config=access.config
-        ),
+        lambda: access.base_session.client("pricing", region_name="us-east-1", config=config),
         settings.data_dir / "pricing-cache.json",
     )
 
