@@ -62,8 +62,8 @@ def summary_facts(output: str) -> list[str]:
     return [line.strip() for line in output.splitlines() if line.startswith(wanted)]
 
 
-def run_demo(timeout_s: float) -> tuple[int, str, float, float, float]:
-    """Run the demo in a fresh data folder.
+def run_demo(timeout_s: float, checkout: Path = ROOT) -> tuple[int, str, float, float, float]:
+    """Run the demo of a checkout (default: this one) in a fresh data folder.
 
     Returns:
         (exit code, output, wall seconds, seconds to its first line, seconds from its last
@@ -77,13 +77,16 @@ def run_demo(timeout_s: float) -> tuple[int, str, float, float, float]:
         "PREFECT_HOME": str(folder / "prefect-home"),
     }
     env.pop("PREFECT_API_URL", None)
+    if checkout != ROOT:
+        # Another checkout's code (say, an older commit for a before/after) with this venv.
+        env["PYTHONPATH"] = str(checkout)
     started = time.perf_counter()
     lines: list[str] = []
     first_line = last_summary_line = 0.0
     try:
         with subprocess.Popen(
-            [str(Path(sys.executable).with_name("finops")), "demo"],
-            cwd=ROOT,
+            [sys.executable, "-c", "from finops.cli import run; run()", "demo"],
+            cwd=checkout,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -105,16 +108,34 @@ def run_demo(timeout_s: float) -> tuple[int, str, float, float, float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _describe(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    head = done.stdout.strip()[:72] or "not a git checkout"
+    return f"{checkout} at {head}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
     parser.add_argument("--keep-output", type=Path, help="also write the demo's output here")
     parser.add_argument("--note", default="", help="a line recorded with the figures")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="run the demo of another checkout, e.g. a git worktree of an older commit",
+    )
     args = parser.parse_args()
 
     load = load_average()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    code, output, wall, to_first_line, stopping = run_demo(args.timeout)
+    checkout = args.checkout.resolve()
+    code, output, wall, to_first_line, stopping = run_demo(args.timeout, checkout)
     if args.keep_output:
         args.keep_output.write_text(output)
     stages = parse_stages(output)
@@ -137,6 +158,7 @@ def main() -> int:
         "`DEMO_AUTO_APPROVE=1 finops demo` in a fresh data folder (new Prefect database, sandbox "
         "seeded from scratch, 400 days of export ingested), run as a subprocess; stage times are "
         "the demo's own summary, wall is the whole command (also stopping everything)."
+        + f"  Code: {_describe(checkout)}."
         + (f"  {args.note}" if args.note else ""),
         "",
         "| stage | seconds |",
