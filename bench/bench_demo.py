@@ -58,8 +58,12 @@ def parse_stages(output: str) -> list[tuple[str, float, bool]]:
 
 def summary_facts(output: str) -> list[str]:
     """The summary's lines that judge it against the sandbox (anomalies, findings, actions)."""
-    wanted = ("Anomalies:", "Approved ", "Remediation (", "  total ")
-    return [line.strip() for line in output.splitlines() if line.startswith(wanted)]
+    wanted = ("Anomalies:", "Approved ", "Remediation (")
+    return [
+        line.strip()
+        for line in output.splitlines()
+        if line.startswith(wanted) or (line.startswith("  total ") and "$" in line)
+    ]
 
 
 def run_demo(timeout_s: float, checkout: Path = ROOT) -> tuple[int, str, float, float, float]:
