@@ -70,6 +70,17 @@ class MetricParams(CheckParams):
             )
 
 
+class DatapointParams(MetricParams):
+    """Metric checks that skip a resource with too few days of datapoints (no data is no proof)."""
+
+    min_days: int = Field(3, ge=1, description="Days with datapoints needed to judge.")
+
+    def check_rules(self) -> None:
+        super().check_rules()
+        if self.min_days > self.days:
+            raise ValueError(f"min_days={self.min_days} exceeds the window days={self.days}")
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A resource a check could not judge, and why (never silently dropped, never flagged)."""
@@ -120,6 +131,10 @@ class RuleContext:
     def excluded(self, tags: Tags) -> bool:
         key, value = self.exclude_tag
         return tags.get(key, "").lower() == value.lower()
+
+    def skip(self, check: str, resource_id: str, reason: str) -> Skipped:
+        """A resource ``check`` could not judge here, and why."""
+        return Skipped(check, self.account_id, self.region, resource_id, reason)
 
     def protected(self, tags: Tags) -> bool:
         key, value = self.protected_tag

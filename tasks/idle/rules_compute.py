@@ -15,9 +15,8 @@ from tasks.idle.registry import (
     REGISTRY,
     CheckParams,
     CheckResult,
-    MetricParams,
+    DatapointParams,
     RuleContext,
-    Skipped,
     register,
 )
 from tasks.pricing.book import ebs_volume_month, monthly
@@ -25,7 +24,7 @@ from tasks.pricing.book import ebs_volume_month, monthly
 MB = 1_000_000  # CloudWatch and Trusted Advisor count network "MB" in decimal megabytes
 
 
-class Ec2IdleParams(MetricParams):
+class Ec2IdleParams(DatapointParams):
     """Parameters of ``ec2-idle``.
 
     Defaults: AWS Trusted Advisor "Low Utilization Amazon EC2 Instances" flags an instance whose
@@ -57,8 +56,6 @@ class Ec2IdleParams(MetricParams):
             raise ValueError(
                 f"min_low_days={self.min_low_days} exceeds the window days={self.days}"
             )
-        if self.min_days > self.days:
-            raise ValueError(f"min_days={self.min_days} exceeds the window days={self.days}")
 
 
 def _ec2_idle_metrics(
@@ -124,10 +121,8 @@ def ec2_idle(
         days_with_data = len(cpu)
         if days_with_data < params.min_days:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     instance.instance_id,
                     f"too few datapoints: {days_with_data} day(s) of CPUUtilization in the last "
                     f"{params.days} days, {params.min_days} needed",
@@ -257,10 +252,8 @@ def ec2_stopped(
         since = stopped_since(instance)
         if since is None:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     instance.instance_id,
                     "stop time unknown: StateTransitionReason carries no date",
                 )

@@ -11,9 +11,8 @@ from tasks.idle.registry import (
     REGISTRY,
     CheckParams,
     CheckResult,
-    MetricParams,
+    DatapointParams,
     RuleContext,
-    Skipped,
     register,
 )
 from tasks.pricing.book import monthly
@@ -21,7 +20,7 @@ from tasks.pricing.book import monthly
 GB = 1_000_000_000  # S3 bills per GB (decimal) per month
 
 
-class RdsIdleParams(MetricParams):
+class RdsIdleParams(DatapointParams):
     """Parameters of ``rds-idle``.
 
     Default: Trusted Advisor's "Amazon RDS Idle DB Instances" flags a DB instance with no
@@ -36,12 +35,6 @@ class RdsIdleParams(MetricParams):
     """
 
     max_connections: float = Field(0.0, ge=0, description="Daily max connections at most.")
-    min_days: int = Field(3, ge=1, description="Days with datapoints needed to judge.")
-
-    def check_rules(self) -> None:
-        super().check_rules()
-        if self.min_days > self.days:
-            raise ValueError(f"min_days={self.min_days} exceeds the window days={self.days}")
 
 
 def _rds_idle_metrics(
@@ -91,10 +84,8 @@ def rds_idle(
         series = metrics.get((db.db_instance_id, "connections"), MetricSeries())
         if len(series) < params.min_days:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     db.db_instance_id,
                     f"too few datapoints: {len(series)} day(s) of DatabaseConnections, "
                     f"{params.min_days} needed",
@@ -208,10 +199,8 @@ def s3_stale_multipart(
         oldest = min(u.initiated for u in stale)
         if total_bytes is None:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     bucket.name,
                     "part sizes unknown for some uploads; savings not estimated",
                 )

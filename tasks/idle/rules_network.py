@@ -11,9 +11,9 @@ from tasks.idle.registry import (
     REGISTRY,
     CheckParams,
     CheckResult,
+    DatapointParams,
     MetricParams,
     RuleContext,
-    Skipped,
     register,
 )
 from tasks.pricing.book import monthly
@@ -156,10 +156,8 @@ def elb_idle(
         no_healthy = lb.healthy_targets == 0
         if not no_healthy and _young(lb.created, ctx.now, params.days):
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     lb.name,
                     f"created less than {params.days} days ago: traffic not yet judgeable",
                 )
@@ -210,7 +208,7 @@ def elb_idle(
     return result
 
 
-class NatIdleParams(MetricParams):
+class NatIdleParams(DatapointParams):
     """Parameters of ``nat-idle``.
 
     Default: BytesOutToDestination below 1 MB a day on average over 14 days; Trusted Advisor's
@@ -224,12 +222,6 @@ class NatIdleParams(MetricParams):
     """
 
     max_bytes_per_day: float = Field(1_000_000.0, ge=0, description="Bytes out a day below.")
-    min_days: int = Field(3, ge=1, description="Days with datapoints needed to judge.")
-
-    def check_rules(self) -> None:
-        super().check_rules()
-        if self.min_days > self.days:
-            raise ValueError(f"min_days={self.min_days} exceeds the window days={self.days}")
 
 
 def _nat_idle_metrics(
@@ -278,10 +270,8 @@ def nat_idle(
         series = metrics.get((nat.nat_gateway_id, "bytes_out"), MetricSeries())
         if len(series) < params.min_days:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     nat.nat_gateway_id,
                     f"too few datapoints: {len(series)} day(s) of BytesOutToDestination, "
                     f"{params.min_days} needed",

@@ -13,9 +13,8 @@ from tasks.idle.registry import (
     REGISTRY,
     CheckParams,
     CheckResult,
-    MetricParams,
+    DatapointParams,
     RuleContext,
-    Skipped,
     register,
 )
 from tasks.pricing.book import Prices, ebs_volume_month
@@ -86,10 +85,8 @@ def ebs_unattached(
         since = ctx.first_seen.get(key) or volume.create_time
         if since is None:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     volume.volume_id,
                     "unattached age unknown: no CreateTime and never seen before",
                 )
@@ -202,10 +199,8 @@ def ebs_gp2(
         )
         if gp2_cost is None or gp3_cost is None:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     volume.volume_id,
                     f"gp2 or gp3 price unknown in {ctx.region}",
                 )
@@ -245,7 +240,7 @@ def ebs_gp2(
     return result
 
 
-class EbsIdleParams(MetricParams):
+class EbsIdleParams(DatapointParams):
     """Parameters of ``ebs-idle``.
 
     Defaults: Trusted Advisor's "Underutilized Amazon EBS Volumes" calls a volume underused with
@@ -261,12 +256,6 @@ class EbsIdleParams(MetricParams):
 
     days: int = Field(7, ge=1, description="Days of CloudWatch history judged.")
     max_ops_per_day: float = Field(1.0, ge=0, description="Average read+write ops a day below.")
-    min_days: int = Field(3, ge=1, description="Days with datapoints needed to judge.")
-
-    def check_rules(self) -> None:
-        super().check_rules()
-        if self.min_days > self.days:
-            raise ValueError(f"min_days={self.min_days} exceeds the window days={self.days}")
 
 
 def _ebs_idle_metrics(
@@ -318,10 +307,8 @@ def ebs_idle(
         days_with_data = len(set(reads.timestamps) | set(writes.timestamps))
         if days_with_data < params.min_days:
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     volume.volume_id,
                     f"too few datapoints: {days_with_data} day(s) of VolumeReadOps/"
                     f"VolumeWriteOps in the last {params.days} days, {params.min_days} needed",
@@ -418,10 +405,8 @@ def snapshot_stale(
             continue
         if any(tag in snapshot.tags for tag in MANAGED_SNAPSHOT_TAGS):
             result.skipped.append(
-                Skipped(
+                ctx.skip(
                     check.name,
-                    ctx.account_id,
-                    ctx.region,
                     snapshot.snapshot_id,
                     "managed by AWS Backup or DLM: its retention policy decides",
                 )
