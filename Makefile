@@ -24,6 +24,7 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects nothing: that is a failure of the suite, said plainly.
 pytest: $(STAMP)
+	@mkdir -p "$(PREFECT_HOME)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
