@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, Numeric, String, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tasks.anomalies.grouping import Anomaly
-from tasks.findings.db import Base, UtcDateTime, engine_for
+from tasks.findings.db import Base, UtcDateTime, engine_for, history_records
 
 
 class AnomalyStatus(StrEnum):
@@ -267,16 +267,7 @@ class AnomalyStore:
                 .where(AnomalyHistoryRow.anomaly_id == anomaly_id)
                 .order_by(AnomalyHistoryRow.id)
             ).all()
-            return [
-                {
-                    "from": r.from_status,
-                    "to": r.to_status,
-                    "actor": r.actor,
-                    "reason": r.reason,
-                    "at": r.at,
-                }
-                for r in rows
-            ]
+            return history_records(rows)
 
     # -- internals -----------------------------------------------------------------------------
     @staticmethod

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -46,6 +48,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     """Declarative base of every table in the findings database."""
+
+
+def history_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Lifecycle history rows (findings, anomalies) as plain records, in the given order."""
+    return [
+        {"from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason, "at": r.at}
+        for r in rows
+    ]
 
 
 _engines: dict[str, Engine] = {}

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from tasks.findings.db import Base, UtcDateTime, engine_for
+from tasks.findings.db import Base, UtcDateTime, engine_for, history_records
 from tasks.findings.model import Finding, FindingStatus
 
 S = FindingStatus
@@ -320,16 +320,7 @@ class FindingsStore:
                 .where(FindingHistoryRow.fingerprint == fingerprint)
                 .order_by(FindingHistoryRow.id)
             ).all()
-            return [
-                {
-                    "from": r.from_status,
-                    "to": r.to_status,
-                    "actor": r.actor,
-                    "reason": r.reason,
-                    "at": r.at,
-                }
-                for r in rows
-            ]
+            return history_records(rows)
 
     # -- observations --------------------------------------------------------------------------
     def observe(
