@@ -301,7 +301,9 @@ def test_changed_resources_are_skipped_with_their_reason(
     reasons = {a["resource_id"]: a["reason"] for a in summary["actions"]}
     assert "attached to i-" in reasons[attached]
     assert "protected tag finops:protected=true" in reasons[tagged]
+    assert "added since detection" in reasons[tagged]
     assert "protected tag finops:protected=true" in reasons[protected.resource_id]
+    assert "already at detection" in reasons[protected.resource_id]
     assert world.volume_state(attached) == "in-use"
     for volume in (attached, tagged, protected.resource_id):
         assert world.backup_snapshots(volume) == []

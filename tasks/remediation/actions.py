@@ -152,7 +152,12 @@ def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
 def _check_protected(ctx: ActionContext, tags: dict[str, str]) -> None:
     key, value = ctx.protected_tag
     if tags.get(key) == value:
-        raise Skip(f"protected tag {key}={value} present (added since detection)")
+        when = (
+            "already at detection"
+            if ctx.finding.tags.get(key) == value
+            else "added since detection"
+        )
+        raise Skip(f"protected tag {key}={value} present ({when})")
 
 
 def _outcome(
