@@ -30,7 +30,7 @@ from tasks.findings.model import Finding
 MANAGEMENT = "123456789012"
 MEMBER = "210987654321"
 REGION = "us-east-1"
-_AMI: list[str] = []
+_AMI: dict[tuple[str, str, str], str] = {}
 
 
 def _free_port() -> int:
@@ -83,13 +83,24 @@ class AwsWorld:
         return self._access.client(service, account_id or self.account_id, self.region)
 
     def ami(self) -> str:
-        # moto's public AMIs are the same in every account: look one up once per session.
-        if not _AMI:
-            images = self.client("ec2").describe_images(
+        # An image to launch test instances from, once per server, account and region.  The
+        # sandbox does not load moto's public AMIs, so register one when none is there.
+        key = (self.endpoint_url, self.account_id, self.region)
+        if key not in _AMI:
+            ec2 = self.client("ec2")
+            images = ec2.describe_images(
                 Owners=["amazon"], Filters=[{"Name": "architecture", "Values": ["x86_64"]}]
             )["Images"]
-            _AMI.append(str(sorted(i["ImageId"] for i in images)[0]))
-        return _AMI[0]
+            if images:
+                _AMI[key] = str(sorted(i["ImageId"] for i in images)[0])
+            else:
+                _AMI[key] = ec2.register_image(
+                    Name="finops-test-base",
+                    Architecture="x86_64",
+                    RootDeviceName="/dev/xvda",
+                    VirtualizationType="hvm",
+                )["ImageId"]
+        return _AMI[key]
 
     def instance(self, tags: dict[str, str] | None = None) -> str:
         ec2 = self.client("ec2")
