@@ -1,20 +1,21 @@
 """The flow image, checked statically (Docker cannot build here): slim base, non-root user,
-dependencies exactly from the lock, no secret baked in, nothing private in the build context."""
+dependencies exactly from uv.lock, no secret baked in, nothing private in the build context."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
-from deployments.lock import runtime_closure
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
-LOCK = ROOT / "deployments" / "requirements.lock"
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|WEBHOOK)", re.I)
 
 
@@ -28,15 +29,6 @@ def instructions() -> list[tuple[str, str]]:
             keyword, _, rest = stripped.partition(" ")
             found.append((keyword.upper(), rest.strip()))
     return found
-
-
-def lock_pins() -> dict[str, str]:
-    pins = {}
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[canonicalize_name(name)] = version
-    return pins
 
 
 def test_slim_base_and_a_non_root_user_last() -> None:
@@ -64,27 +56,56 @@ def test_no_secret_in_the_image() -> None:
 
 def test_dependencies_come_only_from_the_lock() -> None:
     runs = [args for keyword, args in instructions() if keyword == "RUN"]
-    installs = [r for r in runs if "pip install" in r]
-    assert installs, "dependencies must be installed"
-    for command in installs:
-        # --no-deps everywhere: nothing is resolved at build time, the lock is the whole set.
-        assert "--no-deps" in command, command
-    assert any("--requirement /tmp/requirements.lock" in r for r in installs)
+    pips = [r for r in runs if "pip install" in r]
+    # pip installs only uv, by hash, from the same pin the Makefile bootstraps.
+    assert len(pips) == 1 and "--require-hashes" in pips[0] and "--no-deps" in pips[0]
+    assert "--requirement /tmp/uv-requirements.txt" in pips[0]
+    syncs = [r for r in runs if "uv sync" in r]
+    assert syncs, "dependencies must be installed from uv.lock"
+    for command in syncs:
+        # --locked: the lock decides, and a lock out of step with pyproject.toml fails the build.
+        assert "--locked" in command and "--no-dev" in command, command
+    assert not [r for r in runs if "uv pip install" in r or "uv add" in r]
     copies = [args for keyword, args in instructions() if keyword == "COPY"]
-    assert "deployments/requirements.lock /tmp/requirements.lock" in copies
+    assert "tools/uv/requirements.txt /tmp/uv-requirements.txt" in copies
+    assert any(c.split()[:2] == ["pyproject.toml", "uv.lock"] for c in copies)
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "!tools/uv" in ignored, "the uv pin must reach the build context"
 
 
-def test_lock_pins_every_runtime_dependency_as_installed() -> None:
-    pins = lock_pins()
-    assert pins == runtime_closure(), "regenerate: python -m deployments.lock > " + str(LOCK)
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    for line in project["dependencies"]:
-        requirement = Requirement(line)
-        name = canonicalize_name(requirement.name)
-        assert name in pins, f"{name} not locked"
-        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {line}"
-    # Test and lint tools stay out of the production image.
-    assert not {"pytest", "ruff", "mypy", "playwright"} & set(pins)
+def test_the_image_dependency_set_installs_from_the_lock_without_dev_tools(tmp_path: Path) -> None:
+    """The Dockerfile's own sync commands, run in a copy of its build context into a new
+    environment (files from uv's cache, which `make venv` filled, taken by the lock's hashes):
+    the result has no dev tool and runs `finops --version`."""
+    uv = ROOT / ".uv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("uv is bootstrapped by `make venv` into .uv/")
+    context = tmp_path / "context"
+    context.mkdir()
+    for keyword, args in instructions():
+        if keyword == "COPY" and not args.split()[-1].startswith("/"):
+            for source in args.split()[:-1]:
+                if (ROOT / source).is_dir():
+                    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+                    shutil.copytree(ROOT / source, context / source, ignore=ignore)
+                else:
+                    shutil.copy2(ROOT / source, context / source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
+    target = tmp_path / "image-venv"
+    env |= {"UV_PROJECT_ENVIRONMENT": str(target), "UV_LINK_MODE": "copy"}
+    env |= {"UV_PYTHON": sys.executable, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    runs = [args for keyword, args in instructions() if keyword == "RUN" and "uv sync" in args]
+    for command in runs:
+        sync = shlex.split(command.split("&&")[0])
+        subprocess.run([str(uv), *sync[1:]], cwd=context, env=env, check=True, capture_output=True)
+    check = [str(uv), "pip", "check", "--python", str(target / "bin" / "python")]
+    subprocess.run(check, cwd=context, env=env, check=True, capture_output=True)
+    installed = {p.name.split("-")[0].lower() for p in target.glob("lib/python*/site-packages/*")}
+    assert not {"pytest", "ruff", "mypy", "playwright", "papermill"} & installed
+    version = subprocess.run(
+        [str(target / "bin" / "finops"), "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("finops-flows ")
 
 
 def test_every_project_package_is_copied() -> None:

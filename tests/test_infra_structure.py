@@ -206,7 +206,7 @@ def test_formatter_check_catches_misaligned_attributes(tmp_path: Path) -> None:
 def test_checkov_finds_no_failed_check_and_every_skip_says_why() -> None:
     assert CHECKOV.exists(), (
         "checkov lives in .venv-tools: run .ci/run, or python3 -m venv .venv-tools && "
-        ".venv-tools/bin/pip install checkov==3.3.30"
+        "make tools (checkov from tools/checkov/uv.lock)"
     )
     result = subprocess.run(
         [
