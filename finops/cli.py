@@ -7,10 +7,14 @@ import importlib
 import typer
 
 from finops import __version__
+from finops.commands.errors import OneLineErrorsGroup
 from finops.settings import SettingsError, load_settings, settings_markdown, settings_table
 
+#: The root group turns a user's mistake in any command (a wrong option, setting, file or id)
+#: into one line on stderr and exit status 2 (1 when the environment is at fault).
 app = typer.Typer(
     name="finops",
+    cls=OneLineErrorsGroup,
     help="FinOps automation for AWS on Prefect 3: costs, anomalies, idle resources, remediation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -50,12 +54,11 @@ def show_settings(
     check: bool = typer.Option(False, "--check", help="Only validate the settings."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
 ) -> None:
-    """Validate the settings (environment and finops.toml) and list every knob with its default."""
-    try:
-        load_settings()
-    except SettingsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    """Validate the settings (environment and finops.toml) and list every knob with its default.
+
+    List settings take comma-separated values or a JSON list, mappings a JSON object.
+    """
+    load_settings()  # a wrong setting is one line (the root group reports it)
     if check:
         typer.echo("settings are valid")
         return
@@ -70,8 +73,20 @@ for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
 
+def _prepare_runtime() -> None:
+    """Prefect's API and telemetry for this process, before any command imports Prefect."""
+    from finops.runtime import prepare_environment
+
+    try:
+        data_dir = load_settings().data_dir
+    except SettingsError:
+        return  # the command itself reports the wrong setting in one line
+    prepare_environment(data_dir)
+
+
 def run() -> None:
     """Entry point that turns a settings error anywhere into a one-line message and exit 2."""
+    _prepare_runtime()
     try:
         app()
     except SettingsError as error:

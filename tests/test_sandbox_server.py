@@ -47,7 +47,9 @@ def _env_from_cli(state_path: Path) -> dict[str, str]:
     result = runner.invoke(app, ["sandbox", "env", "--state-file", str(state_path)])
     assert result.exit_code == 0, result.output
     exports = {}
-    for line in result.output.splitlines():
+    lines = result.output.splitlines()
+    assert lines[0] == "unset AWS_PROFILE"
+    for line in lines[1:]:
         assert line.startswith("export "), line
         name, _, value = line.removeprefix("export ").partition("=")
         exports[name] = value

@@ -8,6 +8,7 @@ organisation whose right answers are known) detached on 127.0.0.1 and waits unti
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,20 +48,40 @@ STATE_FILE_OPTION = typer.Option(
 )
 
 
-def sandbox_env(endpoint_url: str) -> dict[str, str]:
-    """The environment that points standard AWS tools at a sandbox endpoint.
+def sandbox_env(endpoint_url: str, ground_truth: dict[str, Any] | None = None) -> dict[str, str]:
+    """The environment that points standard AWS tools, and every ``finops`` command, at a sandbox.
+
+    Besides the AWS variables it names what only the sandbox knows: where its data export is and
+    which regions it has, so ``finops ingest --source export`` and ``finops scan`` need nothing
+    else.
 
     Example:
         >>> sandbox_env("http://127.0.0.1:5000")["AWS_ENDPOINT_URL"]
         'http://127.0.0.1:5000'
+        >>> truth = {"regions": ["us-east-1", "eu-west-1"],
+        ...          "export": {"bucket": "b", "prefix": "cur", "export_name": "focus"}}
+        >>> env = sandbox_env("http://127.0.0.1:5000", truth)
+        >>> env["FINOPS_COSTS__EXPORT_URL"], env["FINOPS_COSTS__EXPORT_NAME"]
+        ('s3://b/cur', 'focus')
+        >>> env["FINOPS_AWS__REGIONS"]
+        'us-east-1,eu-west-1'
     """
-    return {
+    env = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": ENV_REGION,
         "AWS_REGION": ENV_REGION,
     }
+    truth = ground_truth or {}
+    export = truth.get("export") or {}
+    if export.get("bucket"):
+        prefix = str(export.get("prefix") or "").strip("/")
+        env["FINOPS_COSTS__EXPORT_URL"] = f"s3://{export['bucket']}/{prefix}".rstrip("/")
+        env["FINOPS_COSTS__EXPORT_NAME"] = str(export.get("export_name") or "")
+    if truth.get("regions"):
+        env["FINOPS_AWS__REGIONS"] = ",".join(truth["regions"])
+    return env
 
 
 def summarize(ground_truth: dict[str, Any], state: dict[str, Any]) -> list[str]:
@@ -182,16 +203,25 @@ def up(
 
 @sandbox_app.command("env")
 def env(state_file: Path | None = STATE_FILE_OPTION) -> None:
-    """Print the shell exports that point boto3 / the AWS CLI at the running sandbox.
+    """Print the exports that point boto3, the AWS CLI and every finops command at the sandbox.
 
-    Unset AWS_PROFILE too: with a profile set, boto3 ignores the key variables.
+    Use as ``eval "$(finops sandbox env)"``.  It unsets AWS_PROFILE too: with a profile set,
+    boto3 ignores the key variables.
     """
     state = _running_state(_state_path(state_file))
     if state is None:
         typer.echo("error: no sandbox is running; start one with `finops sandbox up`", err=True)
         raise typer.Exit(1)
-    for name, value in sandbox_env(state.endpoint_url).items():
-        typer.echo(f"export {name}={value}")
+    if not state.ready:
+        typer.echo(
+            "error: the sandbox is still seeding; wait for `finops sandbox status` to list it",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo("unset AWS_PROFILE")
+    truth = _read_ground_truth(state.ground_truth_path)
+    for name, value in sandbox_env(state.endpoint_url, truth).items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 @sandbox_app.command("status")
