@@ -1,30 +1,114 @@
 """One settings object for the whole project: env prefix ``FINOPS_``, optional ``finops.toml``.
 
 Nested sections are set from the environment with a double underscore, e.g.
-``FINOPS_AWS__REGIONS='["us-east-1","eu-west-1"]'`` or ``FINOPS_BUDGET__DAILY_USD=1500``.
-Secrets are ``SecretStr``: read only when a channel is used, never printed.
+``FINOPS_AWS__REGIONS=us-east-1,eu-west-1`` or ``FINOPS_BUDGET__DAILY_USD=1500``.  List settings
+take comma-separated values or a JSON list (``'["us-east-1","eu-west-1"]'``); mapping settings
+(``FINOPS_IDLE__PARAMS`` ...) take a JSON object.  Secrets are ``SecretStr``: read only when a
+channel is used, never printed.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
 import re
+import tomllib
 from functools import lru_cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 
 
 class SettingsError(ValueError):
     """A setting has a value that is not allowed; the message is one line naming it."""
+
+
+#: How a list setting is written, and a mapping setting, for messages and the settings table.
+LIST_FORMAT = 'comma-separated values (a,b) or a JSON list (["a","b"])'
+MAPPING_FORMAT = 'a JSON object ({"name": {"key": 1}})'
+
+
+def _json_error(error: json.JSONDecodeError) -> str:
+    return f"{error.msg} at character {error.pos + 1}"
+
+
+def _list_value(value: Any) -> Any:
+    """A list setting from the environment: comma-separated text, or a JSON list.
+
+    Example:
+        >>> _list_value("us-east-1, eu-west-1,")
+        ['us-east-1', 'eu-west-1']
+        >>> _list_value('["us-east-1"]')
+        ['us-east-1']
+        >>> _list_value("")
+        []
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"not a JSON list ({_json_error(error)}); write {LIST_FORMAT}"
+            ) from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _mapping_value(value: Any) -> Any:
+    """A mapping setting from the environment: a JSON object.
+
+    Example:
+        >>> _mapping_value('{"ebs-unattached": {"days": 10}}')
+        {'ebs-unattached': {'days': 10}}
+    """
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return {}
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({_json_error(error)}); write {MAPPING_FORMAT}") from None
+
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: A list setting: pydantic-settings must not JSON-decode it (comma-separated values are allowed).
+EnvList = Annotated[list[T], NoDecode, BeforeValidator(_list_value)]
+#: A mapping setting: JSON decoded here, so a malformed value is an error naming the setting.
+EnvMapping = Annotated[dict[K, V], NoDecode, BeforeValidator(_mapping_value)]
+
+
+class Section(BaseModel):
+    """A settings section: an unknown key (a misspelt variable) is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @lru_cache(maxsize=1)
@@ -45,14 +129,14 @@ def _check_region(value: str) -> str:
     return value
 
 
-class AwsSettings(BaseModel):
+class AwsSettings(Section):
     """How to reach the organisation."""
 
-    regions: list[str] = Field(
+    regions: EnvList[str] = Field(
         default_factory=list,
         description="Regions to scan; empty means every region enabled for the account.",
     )
-    accounts: list[str] = Field(
+    accounts: EnvList[str] = Field(
         default_factory=list,
         description="Member account ids to scan; empty means Organizations ListAccounts.",
     )
@@ -84,7 +168,7 @@ class AwsSettings(BaseModel):
         return value
 
 
-class CostSettings(BaseModel):
+class CostSettings(Section):
     """Cost ingestion and the cost store."""
 
     store_url: str = Field(
@@ -96,9 +180,10 @@ class CostSettings(BaseModel):
     restate_previous_month_until_day: int = Field(
         5, ge=0, le=28, description="Until this day of a month the previous month is re-fetched."
     )
-    group_by: list[str] = Field(
+    group_by: EnvList[str] = Field(
         default_factory=lambda: ["LINKED_ACCOUNT", "SERVICE"],
-        description="Cost Explorer GroupBy pair (dimensions or TAG:key).",
+        description="Cost Explorer GroupBy: one or two of LINKED_ACCOUNT, SERVICE, REGION, "
+        "RECORD_TYPE, USAGE_TYPE.",
     )
     export_bucket: str = Field("", description="S3 bucket of the CUR 2.0 / FOCUS data export.")
     export_prefix: str = Field("", description="Prefix of the data export in its bucket.")
@@ -106,7 +191,7 @@ class CostSettings(BaseModel):
     export_url: str = Field(
         "", description="Export root as s3://bucket/prefix or a folder; overrides bucket+prefix."
     )
-    detail: list[Literal["REGION", "RECORD_TYPE"]] = Field(
+    detail: EnvList[Literal["REGION", "RECORD_TYPE"]] = Field(
         default_factory=list,
         description="Extra Cost Explorer passes for REGION / RECORD_TYPE detail (cost: requests).",
     )
@@ -138,7 +223,7 @@ class CostSettings(BaseModel):
         return value
 
 
-class AnomalySettings(BaseModel):
+class AnomalySettings(Section):
     """Cost anomaly monitors and alert thresholds (AWS Cost Anomaly Detection-like defaults)."""
 
     cost_metric: Literal["effective_cost", "billed_cost"] = Field(
@@ -152,11 +237,11 @@ class AnomalySettings(BaseModel):
     )
     alert_drops: bool = Field(False, description="Alert on drops too (they are always reported).")
     tag_key: str = Field("", description="Cost-allocation tag with one monitor per value.")
-    charge_categories: list[str] = Field(
+    charge_categories: EnvList[str] = Field(
         default_factory=lambda: ["Usage", "Credit", "Adjustment"],
         description="Charge categories judged (tax and purchases/fees are left out).",
     )
-    exclude_services: list[str] = Field(
+    exclude_services: EnvList[str] = Field(
         default_factory=lambda: ["AWS Support*", "Tax"],
         description="Services never judged (support fees, tax); 'Prefix*' matches a prefix.",
     )
@@ -165,18 +250,18 @@ class AnomalySettings(BaseModel):
     merge_gap_days: int = Field(
         1, ge=0, le=7, description="In-band days tolerated inside one anomaly before it closes."
     )
-    monitor_thresholds: dict[str, dict[str, float]] = Field(
+    monitor_thresholds: EnvMapping[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Per-monitor overrides by monitor id or type: min_impact_usd, min_impact_pct.",
     )
 
 
-class BudgetSettings(BaseModel):
+class BudgetSettings(Section):
     """The budget guardrail."""
 
     daily_usd: float = Field(1000.0, gt=0, description="Daily budget on total spend, USD.")
     monthly_usd: float | None = Field(None, gt=0, description="Monthly budget, USD; None = off.")
-    alert_thresholds_pct: list[float] = Field(
+    alert_thresholds_pct: EnvList[float] = Field(
         default_factory=lambda: [80.0, 100.0], description="Alert at these % of budget."
     )
     use_aws_budgets: bool = Field(False, description="Read AWS Budgets instead of the above.")
@@ -185,14 +270,14 @@ class BudgetSettings(BaseModel):
     )
 
 
-class IdleSettings(BaseModel):
+class IdleSettings(Section):
     """Idle and waste checks; per-check parameters override each check's documented defaults."""
 
-    checks: list[str] = Field(default_factory=list, description="Checks to run; empty = all.")
+    checks: EnvList[str] = Field(default_factory=list, description="Checks to run; empty = all.")
     exclude_tag: str = Field("finops:exclude=true", description="KEY=VALUE never reported.")
     protected_tag: str = Field("finops:protected=true", description="KEY=VALUE never remediated.")
     owner_tag: str = Field("owner", description="Tag naming a resource's owner.")
-    params: dict[str, dict[str, Any]] = Field(
+    params: EnvMapping[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-check parameter overrides, by check name."
     )
 
@@ -204,7 +289,7 @@ class IdleSettings(BaseModel):
         return value
 
 
-class RemediationSettings(BaseModel):
+class RemediationSettings(Section):
     """Approval gate and remediation safety."""
 
     dry_run: bool = Field(True, description="Default: prove permissions, change nothing.")
@@ -226,7 +311,7 @@ class RemediationSettings(BaseModel):
     )
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(Section):
     """Slack, Jira, SNS and Bedrock; empty means the channel is off (outbox + artifacts only)."""
 
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook URL.")
@@ -263,13 +348,13 @@ class NotifySettings(BaseModel):
     jira_deployment: Literal["auto", "cloud", "server"] = Field(
         "auto", description="auto: email + API token = Cloud (basic), PAT alone = Server/DC."
     )
-    jira_labels: list[str] = Field(
+    jira_labels: EnvList[str] = Field(
         default_factory=lambda: ["finops"], description="Labels on every issue created."
     )
-    jira_components: list[str] = Field(
+    jira_components: EnvList[str] = Field(
         default_factory=list, description="Components set on every issue created."
     )
-    jira_priorities: dict[str, str] = Field(
+    jira_priorities: EnvMapping[str, str] = Field(
         default_factory=lambda: {"high": "High", "medium": "Medium", "low": "Low"},
         description="Jira priority name per impact level (high/medium/low).",
     )
@@ -289,14 +374,14 @@ class NotifySettings(BaseModel):
     )
 
 
-class SandboxSettings(BaseModel):
+class SandboxSettings(Section):
     """The embedded AWS organisation."""
 
     port: int = Field(0, ge=0, le=65535, description="Port; 0 = a free one.")
     seed: int = Field(7, description="Seed of the synthetic organisation.")
 
 
-class EventSettings(BaseModel):
+class EventSettings(Section):
     """The event listener (`finops listen`): SQS queue fed by EventBridge and SNS."""
 
     queue_url: str = Field("", description="SQS queue URL the listener long-polls.")
@@ -341,7 +426,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _TomlSource(settings_cls))
 
     @property
     def cost_store_url(self) -> str:
@@ -356,20 +441,95 @@ class Settings(BaseSettings):
         return self.remediation.audit_log_url or str(self.data_dir / "audit.jsonl")
 
 
+class _TomlSource(TomlConfigSettingsSource):
+    """``finops.toml``, with a syntax error or an unreadable file as one line naming the file."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(
+                f"{file_path}: not valid TOML ({error}); fix that line or remove the file"
+            ) from None
+        except OSError as error:
+            raise SettingsError(
+                f"{file_path}: cannot be read ({error.strerror or error}); "
+                "make it a readable TOML file or remove it"
+            ) from None
+
+
+def _field_at(loc: tuple[int | str, ...]) -> Any:
+    """The annotation of the setting at a validation error's location (None if not a field)."""
+    model: Any = Settings
+    annotation: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return annotation
+        annotation = fields[part].annotation
+        model = annotation
+    return annotation
+
+
+def _from_toml(variable: str) -> bool:
+    """True when a setting's value can only have come from finops.toml (not the environment)."""
+    in_env = variable.lower() in {name.lower() for name in os.environ}
+    return not in_env and Path("finops.toml").is_file()
+
+
+def _describe(detail: ErrorDetails) -> str:
+    loc = tuple(detail["loc"])
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    variable = "FINOPS_" + "__".join(names).upper()
+    where = f"setting {variable}"
+    if _from_toml(variable):
+        table = ".".join(names[:-1])
+        where += f" (finops.toml: {f'[{table}] ' if table else ''}{names[-1]})"
+    items = [f"item {p + 1}" for p in loc if isinstance(p, int)]
+    if detail["type"] == "extra_forbidden":
+        known = [name for name, _, _ in settings_table()]
+        close = difflib.get_close_matches(variable, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{where}: there is no such setting; {hint}`finops settings` lists them all"
+    message = detail["msg"].removeprefix("Value error, ")
+    value = detail.get("input")
+    secret = "SecretStr" in repr(_field_at(loc))
+    shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
+    return f"{where}: {': '.join([*items, message])}{shown}"
+
+
 def _one_line(error: ValidationError) -> str:
-    first = error.errors()[0]
-    path = "__".join(str(p) for p in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    shown = f" (got {first['input']!r})" if not isinstance(first["input"], dict) else ""
     more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"setting FINOPS_{path.upper()}: {message}{shown}{more}"
+    return _describe(error.errors()[0]) + more
+
+
+def _source_line(error: SourceError) -> str:
+    """pydantic-settings' own error (e.g. ``FINOPS_AWS='{...'`` is not JSON) as one line."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, SettingsError):
+            return str(cause)
+        if cause.__cause__ is None:
+            break
+        cause = cause.__cause__
+    match = re.search(r'field "(\w+)"', str(error))
+    variable = f"FINOPS_{match.group(1).upper()}" if match else "FINOPS_*"
+    if isinstance(cause, json.JSONDecodeError):
+        return (
+            f"setting {variable}: not valid JSON ({_json_error(cause)}); write a JSON object, "
+            f"or set one key at a time, e.g. {variable}__<KEY>=value"
+        )
+    return f"setting {variable}: {cause}"
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from overrides, the environment and ``finops.toml``.
 
     Raises:
-        SettingsError: one line naming the first wrong setting and what is allowed.
+        SettingsError: one line naming the first wrong setting (or the bad finops.toml) and
+            what is allowed.
 
     Example:
         >>> load_settings(budget={"daily_usd": 1500}).budget.daily_usd
@@ -379,6 +539,16 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_one_line(error)) from None
+    except SourceError as error:
+        raise SettingsError(_source_line(error)) from None
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list
+
+
+def _is_mapping(annotation: Any) -> bool:
+    return get_origin(annotation) is dict
 
 
 def settings_table() -> list[tuple[str, str, str]]:
@@ -392,8 +562,19 @@ def settings_table() -> list[tuple[str, str, str]]:
                 walk(annotation, f"{prefix}{name.upper()}__")
                 continue
             default = field.get_default(call_default_factory=True)
-            shown = repr(str(default)) if isinstance(default, Path) else repr(default)
-            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
+            description = field.description or ""
+            if _is_list(annotation):
+                # shown as it is written in the environment
+                shown = repr(",".join(str(item) for item in default))
+                description += " Comma-separated values or a JSON list."
+            elif _is_mapping(annotation):
+                shown = repr(json.dumps(default)) if default else "'{}'"
+                description += " A JSON object."
+            elif isinstance(default, Path):
+                shown = repr(str(default))
+            else:
+                shown = repr(default)
+            rows.append((f"{prefix}{name.upper()}", shown, description))
 
     walk(Settings, "FINOPS_")
     return rows
