@@ -48,12 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine  # noqa: E402
-from finops.settings import load_settings  # noqa: E402
 from sandbox.ledger import generate_ledger  # noqa: E402
 from tasks.anomalies.detector import DetectorConfig  # noqa: E402
 from tasks.anomalies.monitors import PAIR_SEPARATOR  # noqa: E402
 from tasks.anomalies.pipeline import detect_cost_anomalies  # noqa: E402
 from tasks.anomalies.scoring import score_series  # noqa: E402
+from tasks.settings import load_settings  # noqa: E402
 
 NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
 RESULTS = ROOT / "bench" / "RESULTS.md"

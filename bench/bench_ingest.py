@@ -125,11 +125,11 @@ def generate_export(root: Path, rows: int, rows_per_file: int) -> float:
 
 def ingest_once(export_root: str, store_root: str) -> dict[str, float]:
     """The export path end to end (what the flow's tasks do, without the Prefect server)."""
-    from finops.settings import load_settings
     from tasks.costs.export import ExportLocation, discover_periods
     from tasks.costs.quality import check_batch
     from tasks.costs.store import CostStore
     from tasks.costs.sync import collect_export_period, history_for, quality_policy
+    from tasks.settings import load_settings
 
     settings = load_settings()
     started = time.perf_counter()

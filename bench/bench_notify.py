@@ -95,7 +95,7 @@ def main() -> int:
             )
 
     # The same work without Prefect: plan, store in the outbox, deliver.
-    from finops.settings import load_settings
+    from tasks.settings import load_settings
 
     settings = load_settings()
     outbox = Outbox(f"sqlite:///{data_dir / 'plain.db'}")

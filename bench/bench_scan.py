@@ -28,13 +28,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finops.settings import load_settings  # noqa: E402
 from sandbox.context import SandboxSize  # noqa: E402
 from sandbox.state import start_server, stop_server, wait_ready  # noqa: E402
 from tasks.aws.session import AwsAccess, fan_out  # noqa: E402
 from tasks.idle.registry import resolve_params, select_checks  # noqa: E402
 from tasks.idle.scan import IdleScanner  # noqa: E402
 from tasks.pricing.book import BundledPrices  # noqa: E402
+from tasks.settings import load_settings  # noqa: E402
 
 
 class CountingAccess(AwsAccess):

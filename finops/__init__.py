@@ -1,3 +1,5 @@
 """finops-flows: FinOps automation for AWS on Prefect 3."""
 
-__version__ = "0.1.0"
+from tasks.version import __version__
+
+__all__ = ["__version__"]

@@ -8,7 +8,7 @@ import typer
 
 from finops import __version__
 from finops.commands.errors import OneLineErrorsGroup
-from finops.settings import SettingsError, load_settings, settings_markdown, settings_table
+from tasks.settings import SettingsError, load_settings, settings_markdown, settings_table
 
 #: The root group turns a user's mistake in any command (a wrong option, setting, file or id)
 #: into one line on stderr and exit status 2 (1 when the environment is at fault).

@@ -12,7 +12,6 @@ from typing import Any
 
 from prefect import flow
 
-from finops.settings import load_settings
 from tasks.anomalies.report import anomaly_record
 from tasks.anomalies.tasks import (
     budgets_task,
@@ -21,6 +20,7 @@ from tasks.anomalies.tasks import (
     publish_task,
     record_task,
 )
+from tasks.settings import load_settings
 
 
 @flow(name="check-cost-anomalies")

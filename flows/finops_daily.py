@@ -22,13 +22,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
-from finops.settings import load_settings
 from flows.check_cost_anomalies import check_cost_anomalies
 from flows.ingest_costs import ingest_costs
 from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
 from tasks.findings.store import ACTIONABLE, FindingsStore
 from tasks.notify.models import AnomalySummary
+from tasks.settings import load_settings
 
 T = TypeVar("T")
 

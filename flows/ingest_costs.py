@@ -8,7 +8,6 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from finops.settings import load_settings
 from tasks.costs.sync import IngestSummary, batch_result, export_location, requested_window
 from tasks.costs.tasks import (
     fetch_ce_window,
@@ -19,6 +18,7 @@ from tasks.costs.tasks import (
     validate_task,
     write_task,
 )
+from tasks.settings import load_settings
 
 
 @flow(name="ingest-costs")

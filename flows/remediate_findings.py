@@ -15,7 +15,6 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 
-from finops.settings import load_settings
 from tasks.remediation.approval import build_form, preview_markdown
 from tasks.remediation.tasks import (
     apply_approval,
@@ -24,6 +23,7 @@ from tasks.remediation.tasks import (
     publish_report,
     recover_unfinished,
 )
+from tasks.settings import load_settings
 
 APPROVAL_KEY = "approval"
 WAIT_MODES = ("auto", "pause", "suspend")

@@ -13,7 +13,6 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from finops.settings import load_settings
 from tasks.findings.model import Finding
 from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
 from tasks.notify.tasks import (
@@ -26,6 +25,7 @@ from tasks.notify.tasks import (
     publish_outbox_artifact,
     send_through_outbox,
 )
+from tasks.settings import load_settings
 
 
 @flow(name="report", log_prints=True)

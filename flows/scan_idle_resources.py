@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
-from finops.settings import load_settings
 from tasks.findings.store import FindingsStore
 from tasks.idle.scan import IdleScanner
 from tasks.idle.tasks import (
@@ -28,6 +27,7 @@ from tasks.idle.tasks import (
     scan_batch,
     store_findings,
 )
+from tasks.settings import load_settings
 
 
 @flow(name="scan-idle-resources", log_prints=False)

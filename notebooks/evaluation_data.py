@@ -95,9 +95,9 @@ def service_trend(
         >>> trend.services[0]  # doctest: +SKIP
         'Amazon Elastic Compute Cloud - Compute'
     """
-    from finops.settings import load_settings
     from tasks.anomalies.pipeline import detect_cost_anomalies
     from tasks.costs.store import CostStore
+    from tasks.settings import load_settings
 
     settings = anomaly_settings or load_settings().anomalies
     # History before the range, so the first evaluated day already has a band.

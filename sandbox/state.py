@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finops.settings import Settings
+from tasks.settings import Settings
 
 STATE_FILE_NAME = "state.json"
 GROUND_TRUTH_FILE_NAME = "ground_truth.json"
@@ -29,7 +29,7 @@ def default_state_path(settings: Settings) -> Path:
     """``<data_dir>/sandbox/state.json`` for these settings.
 
     Example:
-        >>> from finops.settings import load_settings
+        >>> from tasks.settings import load_settings
         >>> default_state_path(load_settings(data_dir="/tmp/x")).as_posix()
         '/tmp/x/sandbox/state.json'
     """

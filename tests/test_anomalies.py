@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from finops.cli import app
-from finops.settings import load_settings
 from sandbox.ledger import Ledger, generate_ledger
 from tasks.anomalies.detector import DetectorConfig, config_for_step, detect
 from tasks.anomalies.grouping import Thresholds, anomaly_id, group_anomalies
@@ -28,6 +27,7 @@ from tasks.anomalies.pipeline import check_day, detect_cost_anomalies
 from tasks.anomalies.scoring import score_csv
 from tasks.anomalies.store import AnomalyStatus, AnomalyStore
 from tasks.costs.store import CostStore
+from tasks.settings import load_settings
 
 ACCOUNTS = ["123456789012", "111111111111", "222222222222"]
 REGIONS = ["us-east-1", "eu-west-1"]

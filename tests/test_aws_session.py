@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from finops.settings import AwsSettings
 from tasks.aws.session import AwsAccess, Target, boto_config, fan_out
+from tasks.settings import AwsSettings
 
 
 @pytest.fixture(scope="module")

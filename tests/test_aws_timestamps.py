@@ -11,8 +11,8 @@ import pytest
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from moto.server import ThreadedMotoServer
 
-from finops.settings import AwsSettings
 from tasks.aws.session import AwsAccess, parse_timestamp
+from tasks.settings import AwsSettings
 
 CASES: list[Any] = [
     0,

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
-from finops.settings import load_settings
 from sandbox.ledger import generate_ledger
 from tasks.anomalies.budget import (
     check_aws_budgets,
@@ -26,6 +25,7 @@ from tasks.anomalies.budget import (
     get_budgets,
 )
 from tasks.anomalies.pipeline import check_day
+from tasks.settings import load_settings
 
 RECORDED = (
     Path(__file__).resolve().parents[1].parent

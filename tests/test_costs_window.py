@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from finops.settings import load_settings
 from tasks.costs.store import CostStore
 from tasks.costs.sync import plan_ce_windows, requested_window
 from tasks.costs.window import (
@@ -17,6 +16,7 @@ from tasks.costs.window import (
     merge_days,
     parse_day,
 )
+from tasks.settings import load_settings
 
 
 def days_from(start: date, count: int) -> list[date]:

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from finops.cli import app
-from finops.settings import load_settings
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
 from tasks.remediation.audit import AuditLog, AuditRecord
+from tasks.settings import load_settings
 
 runner = CliRunner()
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from finops.settings import load_settings
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.store import FindingsStore
 from tasks.idle import aws
@@ -23,6 +22,7 @@ from tasks.idle.records import MetricRequest
 from tasks.idle.registry import resolve_params, select_checks
 from tasks.idle.scan import IdleScanner, TargetScan
 from tasks.pricing.book import BundledPrices
+from tasks.settings import load_settings
 from tests.plugins.sandbox import SandboxHandle
 
 Key = tuple[str, str, str]

@@ -105,7 +105,7 @@ def test_remediation_writes_are_tag_conditioned_and_denied_on_protected() -> Non
 
 
 def test_the_protected_tag_matches_the_code_default() -> None:
-    from finops.settings import IdleSettings
+    from tasks.settings import IdleSettings
 
     variable = named(INFRA / "modules" / "iam" / "variables.tf", "variable")["protected_tag"]
     assert variable["default"] == IdleSettings().protected_tag

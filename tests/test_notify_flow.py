@@ -206,8 +206,8 @@ def test_secrets_come_from_prefect_secret_blocks_by_name() -> None:
     from prefect.blocks.system import Secret
     from pydantic import SecretStr
 
-    from finops.settings import NotifySettings
     from tasks.notify.secrets import SecretError, resolve_secrets
+    from tasks.settings import NotifySettings
 
     suffix = uuid.uuid4().hex[:8]
     Secret(value="xoxb-from-block-1234").save(f"slack-{suffix}")

@@ -256,7 +256,6 @@ def test_every_action_declares_the_permissions_it_calls() -> None:
 def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld) -> None:
     from datetime import timedelta
 
-    from finops.settings import load_settings
     from tasks.aws.session import AwsAccess
     from tasks.findings.model import FindingStatus
     from tasks.findings.store import FindingsStore
@@ -264,6 +263,7 @@ def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld
     from tasks.remediation.audit import AuditLog
     from tasks.remediation.engine import Remediator
     from tasks.remediation.ledger import RemediationLedger
+    from tasks.settings import load_settings
 
     world = remediation_aws
     settings = load_settings()

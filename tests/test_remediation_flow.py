@@ -21,12 +21,12 @@ import pytest
 from typer.testing import CliRunner
 
 from finops.cli import app
-from finops.settings import load_settings
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
 from tasks.remediation import actions as actions_module
 from tasks.remediation.audit import AuditLog
 from tasks.remediation.tasks import runs_still_alive
+from tasks.settings import load_settings
 from tests.plugins.remediation import AwsWorld
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

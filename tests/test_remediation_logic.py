@@ -260,10 +260,10 @@ def test_s3_audit_log_writes_one_object_per_record(remediation_aws: AwsWorld) ->
 def test_a_finding_dismissed_while_the_approval_waited_is_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from finops.settings import load_settings
     from tasks.findings.model import FindingStatus
     from tasks.remediation.approval import ApprovalDecision
     from tasks.remediation.engine import Remediator
+    from tasks.settings import load_settings
 
     monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
     settings = load_settings()
@@ -289,10 +289,10 @@ def test_a_finding_dismissed_while_the_approval_waited_is_left_alone(
 def test_caps_skip_the_rest_and_a_failure_is_reported_not_hidden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from finops.settings import load_settings
     from tasks.findings.model import FindingStatus
     from tasks.remediation.approval import ApprovalDecision
     from tasks.remediation.engine import Remediator
+    from tasks.settings import load_settings
 
     monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("FINOPS_REMEDIATION__MAX_RESOURCES", "1")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from finops.settings import load_settings
 from tasks.aws.session import AwsAccess
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
@@ -28,6 +27,7 @@ from tasks.remediation.audit import AuditLog
 from tasks.remediation.engine import Remediator
 from tasks.remediation.ledger import RemediationLedger
 from tasks.remediation.menu import ACTION_MENUS, FOLLOW_UP, menu_for
+from tasks.settings import load_settings
 from tests.plugins.remediation import AwsWorld
 
 

@@ -21,10 +21,10 @@ from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 from finops.cli import app
-from finops.settings import AwsSettings
 from sandbox.context import SandboxSize
 from sandbox.state import pid_alive, read_state
 from tasks.aws.session import AwsAccess, Target, fan_out
+from tasks.settings import AwsSettings
 from tests.plugins.sandbox import TEST_SIZE, SandboxHandle, start_sandboxes, stop_sandbox
 
 runner = CliRunner()

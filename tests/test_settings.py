@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from finops.settings import SettingsError, load_settings, settings_table
+from tasks.settings import SettingsError, load_settings, settings_table
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,7 @@ def test_cli_reports_a_wrong_setting_in_one_line_and_exits_non_zero(tmp_path: Pa
 
 
 def test_readme_settings_table_is_current() -> None:
-    from finops.settings import settings_markdown
+    from tasks.settings import settings_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     start = readme.index("<!-- settings-table:start -->") + len("<!-- settings-table:start -->")

@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
-    from finops.settings import Settings
+    from tasks.settings import Settings
 
 #: The user's input is wrong.
 USAGE = 2
@@ -100,7 +100,7 @@ def _client_error(error: Any) -> tuple[str, int]:
 
 
 def _findings_url() -> str:
-    from finops.settings import SettingsError, load_settings
+    from tasks.settings import SettingsError, load_settings
 
     try:
         return f" {load_settings().findings_url}"
@@ -158,7 +158,7 @@ def _message(code: int) -> Callable[[BaseException], tuple[str, int]]:
 #: Known errors by class (``module.QualName``, matched through the class's bases), most specific
 #: first: what the user reads and the exit status.
 KNOWN: tuple[tuple[str, Callable[[Any], tuple[str, int]]], ...] = (
-    ("finops.settings.SettingsError", _message(USAGE)),
+    ("tasks.settings.SettingsError", _message(USAGE)),
     ("tasks.idle.registry.CheckConfigError", _message(USAGE)),
     ("tasks.anomalies.scoring.ScoreInputError", _message(USAGE)),
     ("tasks.findings.store.TransitionError", _message(USAGE)),
@@ -230,7 +230,7 @@ def describe(error: BaseException) -> tuple[str, int] | None:
     """The one line and exit status for a known error, or None for a bug (keep its traceback).
 
     Example:
-        >>> from finops.settings import SettingsError
+        >>> from tasks.settings import SettingsError
         >>> describe(SettingsError("setting FINOPS_X: no"))
         ('setting FINOPS_X: no', 2)
         >>> describe(KeyError("x")) is None

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from finops.settings import SettingsError, load_settings
+from tasks.settings import SettingsError, load_settings
 
 sandbox_app = typer.Typer(
     help="The embedded AWS organisation (moto + Cost Explorer) with known right answers.",

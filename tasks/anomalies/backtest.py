@@ -128,7 +128,7 @@ def backtest(
 
 def backtest_store(cost_store_url: str, injected: Iterable[Mapping[str, Any]]) -> BacktestScore:
     """:func:`backtest` over everything in the cost store, with the current settings."""
-    from finops.settings import load_settings
     from tasks.costs.store import CostStore
+    from tasks.settings import load_settings
 
     return backtest(CostStore(cost_store_url).read(), injected, load_settings().anomalies)

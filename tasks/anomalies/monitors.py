@@ -249,7 +249,7 @@ def run_monitors(
 def monitor_settings_from(
     anomalies: object, types: Iterable[MonitorType] | None = None
 ) -> MonitorSettings:
-    """Mirror ``finops.settings.AnomalySettings`` into the pure :class:`MonitorSettings`."""
+    """Mirror ``tasks.settings.AnomalySettings`` into the pure :class:`MonitorSettings`."""
     return MonitorSettings(
         cost_metric=str(getattr(anomalies, "cost_metric", "effective_cost")),
         charge_categories=tuple(getattr(anomalies, "charge_categories", ("Usage",))),

@@ -20,8 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
-from finops import __version__
-from finops.settings import AwsSettings
+from tasks.settings import AwsSettings
+from tasks.version import __version__
 
 T = TypeVar("T")
 

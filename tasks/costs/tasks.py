@@ -10,7 +10,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from finops.settings import Settings
 from tasks.aws.session import AwsAccess
 from tasks.costs.cost_explorer import CE_REGION, RequestCounter
 from tasks.costs.export import ExportLocation, ExportPeriod, discover_periods
@@ -26,6 +25,7 @@ from tasks.costs.sync import (
     remember_export_version,
 )
 from tasks.costs.window import DayRange
+from tasks.settings import Settings
 
 
 @task(name="plan-ce-windows", cache_policy=NONE)

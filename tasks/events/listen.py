@@ -30,7 +30,7 @@ class Emitter(Protocol):
 
 @dataclass(frozen=True)
 class ListenerConfig:
-    """Where to listen and how (see ``finops.settings.EventSettings``)."""
+    """Where to listen and how (see ``tasks.settings.EventSettings``)."""
 
     queue_url: str
     dead_letter_queue_url: str

@@ -17,7 +17,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops.settings import IdleSettings
 from tasks.aws.session import TARGET_ERROR_HINTS, AwsAccess, Target
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
@@ -35,6 +34,7 @@ from tasks.idle.registry import (
 )
 from tasks.idle.rules_storage import unattached_key
 from tasks.pricing.book import Prices
+from tasks.settings import IdleSettings
 
 #: Which clients each record kind is described with, its get_* and its transform_*.
 _LOADERS: dict[RecordKind, tuple[tuple[str, ...], Callable[..., Any], Callable[..., Any]]] = {

@@ -26,7 +26,6 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 from pydantic import BaseModel
 
-from finops.settings import Settings
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
@@ -40,6 +39,7 @@ from tasks.idle.report import (
 )
 from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
 from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
+from tasks.settings import Settings
 
 
 @dataclass

@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from finops.settings import NotifySettings
 from tasks.notify.chart import cost_chart_png
 from tasks.notify.issues import IssueSpec
 from tasks.notify.jira_client import JiraDeliveryError, JiraOptions, JiraTracker
@@ -30,6 +29,7 @@ from tasks.notify.secrets import (
 )
 from tasks.notify.slack import SlackDeliveryError, SlackSender
 from tasks.notify.sns import SnsDeliveryError, apply_publish, sns_client
+from tasks.settings import NotifySettings
 
 log = logging.getLogger("finops.notify.deliver")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from finops.settings import NotifySettings
+from tasks.settings import NotifySettings
 
 REDACTED = "***"
 

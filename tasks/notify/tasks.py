@@ -15,7 +15,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
-from finops.settings import Settings, load_settings
 from tasks.findings.model import Finding
 from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
 from tasks.notify.deliver import DeliveryReport, connect_channels, deliver_pending
@@ -24,6 +23,7 @@ from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown
+from tasks.settings import Settings, load_settings
 
 
 class ReportResult(BaseModel):

@@ -24,7 +24,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops.settings import Settings
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import ACTIONABLE, FindingsStore, TransitionError
 from tasks.remediation.actions import (
@@ -41,6 +40,7 @@ from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.ledger import LedgerEntry, RemediationLedger
 from tasks.remediation.menu import EXPLICIT_ONLY, FOLLOW_UP
 from tasks.remediation.report import ActionResult
+from tasks.settings import Settings
 
 S = FindingStatus
 ClientFactory = Callable[[str, str, str], Any]  # (service, account_id, region) -> boto3 client

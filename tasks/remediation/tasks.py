@@ -9,7 +9,6 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from finops.settings import Settings, load_settings
 from tasks.aws.session import AwsAccess
 from tasks.findings.store import ACTIONABLE, FindingsStore
 from tasks.remediation.approval import Candidate, candidate_from, decide
@@ -18,6 +17,7 @@ from tasks.remediation.engine import Remediator
 from tasks.remediation.ledger import RemediationLedger
 from tasks.remediation.menu import is_actionable
 from tasks.remediation.report import ActionResult, report_markdown, summarise
+from tasks.settings import Settings, load_settings
 
 
 def remediator(settings: Settings, run_id: str, dry_run: bool) -> Remediator:

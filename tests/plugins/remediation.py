@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from finops.settings import load_settings
 from tasks.aws.session import AwsAccess
 from tasks.findings.model import Finding
+from tasks.settings import load_settings
 
 MANAGEMENT = "123456789012"
 MEMBER = "210987654321"

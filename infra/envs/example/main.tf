@@ -115,7 +115,7 @@ module "iam" {
 }
 
 locals {
-  # Settings of the services and of every flow run (finops.settings; FINOPS_* variables).
+  # Settings of the services and of every flow run (tasks.settings; FINOPS_* variables).
   flow_environment = {
     FINOPS_COSTS__STORE_URL              = module.storage.cost_store_url
     FINOPS_REMEDIATION__AUDIT_LOG_URL    = module.storage.audit_log_url
