@@ -60,7 +60,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-test: lint typecheck pytest
+test: lint imports typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/finops demo
