@@ -47,7 +47,7 @@ def test_costs_sql_runs_duckdb_over_the_store(store: CostStore) -> None:
     assert "12" in result.output and "120.0" in result.output
     bad = runner.invoke(app, ["costs", "--sql", "select nope from costs"])
     assert bad.exit_code == 2
-    assert bad.output.startswith("error: query failed") and bad.output.count("\n") == 1
+    assert bad.output.startswith("error: --sql: query failed") and bad.output.count("\n") == 1
 
 
 def test_costs_on_an_empty_store_says_what_to_do(store: CostStore) -> None:

@@ -125,4 +125,5 @@ def test_notify_test_names_what_to_fix_in_a_half_configured_channel(
         "_SLACK_WEBHOOK_URL)",
         "jira: FAILED: Jira Server/DC needs FINOPS_NOTIFY__JIRA_PAT (a personal token)",
         "sns: not configured (set FINOPS_NOTIFY__SNS_TOPIC_ARN)",
+        "error: jira: Jira Server/DC needs FINOPS_NOTIFY__JIRA_PAT (a personal token)",
     ]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 
-from finops.settings import load_settings
+from finops.commands.errors import ENVIRONMENT, fail
+from tasks.settings import load_settings
 
 anomalies_app = typer.Typer(
     help="Cost anomalies: the table for a day, verdicts, and scoring any series.",
@@ -27,18 +28,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(anomalies_app, name="anomalies")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _parse_day(text: str | None) -> date:
     if not text:
         return (datetime.now(UTC) - timedelta(days=1)).date()
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--date {text!r} is not a day; use YYYY-MM-DD", 2) from None
+        raise fail(f"--date {text!r} is not a day; use YYYY-MM-DD, e.g. 2026-11-30") from None
 
 
 @anomalies_app.callback(invoke_without_command=True)
@@ -56,8 +52,8 @@ def show(
 
     try:
         result = check_day(settings, as_of, record=False)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise _fail(str(error)) from None
+    except (ValueError, RuntimeError) as error:
+        raise fail(str(error), ENVIRONMENT) from None
     typer.echo(result.table_text)
     for state in result.budgets:
         typer.echo(describe_state(state))
@@ -71,13 +67,17 @@ def set_status(
     actor: str = typer.Option("cli", "--actor", help="Who decides."),
 ) -> None:
     """Record a person's verdict on an anomaly (a false positive is never alerted again)."""
-    from tasks.anomalies.store import AnomalyStore
+    from tasks.anomalies.store import PERSON_STATUSES, AnomalyStatus, AnomalyStore
 
+    allowed = ", ".join(sorted(s.value for s in PERSON_STATUSES))
+    if status not in {s.value for s in PERSON_STATUSES}:
+        kind = "is set by the detector" if status in set(AnomalyStatus) else "is not a status"
+        raise fail(f"status {status!r} {kind}; use one of {allowed}")
     settings = load_settings()
     try:
         stored = AnomalyStore(settings.findings_url).set_status(anomaly_id, status, actor, reason)
-    except (KeyError, ValueError) as error:
-        raise _fail(str(error).strip("'\""), 2) from None
+    except KeyError as error:
+        raise fail(str(error.args[0])) from None
     typer.echo(f"{stored.anomaly_id} {stored.monitor_id} {stored.start_date}: {stored.status}")
 
 
@@ -87,12 +87,9 @@ def score(
     output_path: Path = typer.Option(..., "--output", help="CSV written with the scores."),
 ) -> None:
     """Score a timestamp,value series causally: expected, band, score, is_anomaly per row."""
-    from tasks.anomalies.scoring import ScoreInputError, score_csv
+    from tasks.anomalies.scoring import score_csv
 
-    try:
-        scored = score_csv(input_path, output_path)
-    except ScoreInputError as error:
-        raise _fail(str(error), 2) from None
+    scored = score_csv(input_path, output_path)  # ScoreInputError: one line (exit 2)
     flagged = int(scored.frame["is_anomaly"].sum())
     typer.echo(
         f"scored {len(scored.frame)} rows (step {scored.step}, season {scored.config.period} "

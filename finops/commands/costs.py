@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from finops.settings import load_settings
+from finops.commands.errors import fail, quiet_flow_errors, require_aws
+from tasks.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tasks.costs.export import ExportLocation
+    from tasks.costs.store import CostStore
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +28,25 @@ def register(app: typer.Typer) -> None:
     app.command("costs")(costs)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def _cost_store(settings: Settings) -> CostStore:
+    """The cost store the settings name, or the one line saying which setting is wrong."""
+    from tasks.costs.store import CostStore, CostStoreError
+
+    try:
+        return CostStore(settings.cost_store_url)
+    except CostStoreError as error:
+        raise fail(f"setting FINOPS_COSTS__STORE_URL: {error}") from None
+
+
+def _export_location(settings: Settings) -> ExportLocation:
+    """The export's location from the settings, or the one line saying what to set."""
+    from tasks.costs.export import ExportError
+    from tasks.costs.sync import export_location
+
+    try:
+        return export_location(settings)
+    except ExportError as error:
+        raise fail(str(error)) from None
 
 
 def ingest(
@@ -37,14 +58,11 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Ingest costs (Cost Explorer or the CUR/FOCUS export) into the validated cost store."""
-    from tasks.costs.cost_explorer import CostExplorerError
-    from tasks.costs.export import ExportError
-    from tasks.costs.quality import QualityError
-    from tasks.costs.store import CostStoreError
+    from tasks.costs.cost_explorer import group_by_spec
     from tasks.costs.window import parse_day
 
     if source is not None and source not in ("ce", "export"):
-        raise _fail(f"--source {source!r}: use ce or export", 2)
+        raise fail(f"--source {source!r}: use ce or export")
     try:
         first = parse_day(start, "--start") if start else None
         last = parse_day(end, "--end") if end else None
@@ -53,15 +71,30 @@ def ingest(
         if first and last and last < first:
             raise ValueError(f"--end {last} is before --start {first}")
     except ValueError as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error)) from None
+    # What the flow would find wrong only after Prefect started, found now (one line, no run).
+    settings = load_settings()
+    chosen: Literal["ce", "export"] = source or settings.costs.source  # type: ignore[assignment]
+    location = None
+    if chosen == "ce":
+        try:
+            group_by_spec(settings.costs.group_by)
+        except ValueError as error:
+            raise fail(f"setting FINOPS_COSTS__GROUP_BY: {error}") from None
+    else:
+        location = _export_location(settings)
+    _cost_store(settings)
+    on_s3 = settings.cost_store_url.startswith("s3://")
+    if location is None or location.url.startswith("s3://") or on_s3:
+        require_aws(settings)
+    if location is not None:
+        from tasks.costs.export import discover_periods
+
+        discover_periods(location)  # ExportError (e.g. no manifest there): one line
     from flows.ingest_costs import ingest_costs
 
-    try:
-        chosen: Literal["ce", "export"] | None = source  # type: ignore[assignment]
+    with quiet_flow_errors():
         summary = ingest_costs(source=chosen, start=first, end=last)
-    except (CostExplorerError, ExportError, QualityError, CostStoreError, ValueError) as error:
-        # ValueError: a setting the flow cannot use (e.g. an unsupported GroupBy key).
-        raise _fail(str(error)) from None
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -84,9 +117,9 @@ def costs(
     days: int = typer.Option(30, "--days", help="Days shown by service (before today, UTC)."),
 ) -> None:
     """Show the last N days of cost by service, or run SQL over the cost store."""
-    from tasks.costs.store import CostStore, CostStoreError, last_days_by_service
+    from tasks.costs.store import CostStoreError, last_days_by_service
 
-    store = CostStore(load_settings().cost_store_url)
+    store = _cost_store(load_settings())
     try:
         if sql:
             frame = store.query(sql)
@@ -94,8 +127,8 @@ def costs(
             return
         today = datetime.now(UTC).date()
         table = last_days_by_service(store, days, today)
-    except CostStoreError as error:
-        raise _fail(str(error), 2) from None
+    except CostStoreError as error:  # a wrong --sql or --days is the user's
+        raise fail(f"--sql: {error}" if sql else str(error)) from None
     if table.empty:
         typer.echo(f"no costs stored for the last {days} days; run `finops ingest` first")
         return

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import typer
 
-from finops.settings import SettingsError, load_settings
+from finops.commands.errors import fail, one_line
+from tasks.settings import load_settings
 
 deploy_app = typer.Typer(
     help="Check the deployment files and render the ECS work-pool template.",
@@ -31,9 +32,45 @@ def register(app: typer.Typer) -> None:
     app.add_typer(deploy_app, name="deploy")
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+#: SQS error codes meaning "there is no queue at that URL".
+NO_QUEUE_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "InvalidAddress",
+        "InvalidParameterValue",
+    }
+)
+
+
+def _check_queues(queue: str, dead_letters: str) -> None:
+    """Both queues answer, before the listener starts (one request each, no retries)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from tasks.aws.session import boto_config
+    from tasks.events.sqs import region_of_queue
+
+    names = {
+        queue: "FINOPS_EVENTS__QUEUE_URL (--queue-url)",
+        dead_letters: "FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL (--dead-letter-queue-url)",
+    }
+    for url, setting in names.items():
+        client = boto3.Session().client(
+            "sqs",
+            region_name=region_of_queue(url),
+            config=boto_config(retries={"mode": "standard", "max_attempts": 1}),
+        )
+        try:
+            client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code not in NO_QUEUE_CODES:
+                raise
+            raise fail(
+                f"{setting} {url!r}: no such queue ({code}); use the URL Terraform outputs "
+                "(events_queue_url, events_dlq_url)"
+            ) from None
 
 
 def listen(
@@ -49,21 +86,19 @@ def listen(
     from tasks.events.listen import ListenerConfig, run_listener
     from tasks.events.sqs import sqs_client
 
-    try:
-        settings = load_settings().events
-    except SettingsError as error:
-        raise _fail(str(error)) from None
+    settings = load_settings().events
     queue = queue_url or settings.queue_url
     dead_letters = dead_letter_queue_url or settings.dead_letter_queue_url
     if not queue or not dead_letters:
-        raise _fail(
+        raise fail(
             "no queue: set FINOPS_EVENTS__QUEUE_URL and FINOPS_EVENTS__DEAD_LETTER_QUEUE_URL "
             "(terraform outputs events_queue_url and events_dlq_url) or pass --queue-url and "
             "--dead-letter-queue-url"
         )
     wait = settings.wait_time_s if wait_time_s is None else wait_time_s
     if not 0 <= wait <= 20:
-        raise _fail(f"--wait-time-s {wait}: SQS long polls wait 0 to 20 seconds")
+        raise fail(f"--wait-time-s {wait}: SQS long polls wait 0 to 20 seconds")
+    _check_queues(queue, dead_letters)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ListenerConfig(
         queue_url=queue,
@@ -93,11 +128,19 @@ def check(
     """Validate prefect.yaml, deployments/prefect.local.yaml and the ECS base job template."""
     from deployments.project import check_project, load_deployments
 
+    if not (root / "prefect.yaml").is_file():
+        raise fail(f"--root {root}: no prefect.yaml there; give the project folder")
     problems = check_project(root.resolve(), image=os.environ.get("FINOPS_IMAGE"))
-    for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+    if len(problems) > 1:  # the list on stdout, the error in one line on stderr
+        for problem in problems:
+            typer.echo(f"problem: {problem}")
+        raise fail(
+            f"{len(problems)} problems in the deployment files (listed above), "
+            f"first: {one_line(problems[0])}",
+            1,
+        )
     if problems:
-        raise typer.Exit(1)
+        raise fail(one_line(problems[0]), 1)
     for deployment in load_deployments(root.resolve() / "prefect.yaml", root.resolve()):
         schedule = ", ".join(
             f"{s['cron']} ({'on' if s.get('active', True) else 'off'})"
@@ -127,13 +170,22 @@ def pool_template(
         render_pool_template,
     )
 
+    given = f"--terraform-output {terraform_output}"
+    how = "write it with `terraform output -json > outputs.json` in infra/envs/<env>"
     try:
         outputs = json.loads(terraform_output.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise fail(f"{given}: no such file; {how}") from None
+    except OSError as error:
+        raise fail(f"{given}: cannot be read ({error.strerror}); {how}") from None
+    except ValueError as error:
+        raise fail(f"{given}: not the JSON of `terraform output -json` ({error}); {how}") from None
+    try:
         rendered = render_pool_template(load_pool_template(), outputs)
-    except (OSError, ValueError) as error:
-        raise _fail(str(error)) from None
-    except DeploymentConfigError as error:
-        raise _fail(str(error)) from None
+    except DeploymentConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError) as error:
+        raise fail(f"{given}: not the JSON of `terraform output -json` ({error})") from None
     output.write_text(json.dumps(rendered, indent=2) + "\n", encoding="utf-8")
     typer.echo(
         f"wrote {output}; next: prefect work-pool create ecs --type ecs "
@@ -152,12 +204,10 @@ def results_block(
     A run suspended for approval resumes in a new Fargate task and reads its results from
     there; the credentials are the task role's (no key is stored in the block).
     """
+    if not bucket or "/" in bucket:
+        raise fail(f"--bucket {bucket!r}: give the bucket name only, e.g. finops-flow-results-1234")
     from prefect_aws import AwsCredentials, S3Bucket
 
-    if not bucket or "/" in bucket:
-        raise _fail(
-            f"--bucket {bucket!r}: give the bucket name only, e.g. finops-flow-results-1234"
-        )
     S3Bucket(bucket_name=bucket, bucket_folder=folder, credentials=AwsCredentials()).save(
         name, overwrite=True
     )

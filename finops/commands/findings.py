@@ -11,12 +11,8 @@ from uuid import UUID
 
 import typer
 
-from finops.settings import load_settings
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+from finops.commands.errors import fail
+from tasks.settings import load_settings
 
 
 def _money(value: Decimal | None) -> str:
@@ -33,11 +29,15 @@ def list_findings(
     """List stored findings, largest monthly savings first."""
     from tasks.findings.model import FindingStatus
     from tasks.findings.store import FindingsStore
+    from tasks.idle.checks import CHECKS
 
     allowed = [s.value for s in FindingStatus]
     for value in status:
         if value not in allowed:
-            raise _fail(f"--status {value!r} is not a state; use one of {', '.join(allowed)}")
+            raise fail(f"--status {value!r} is not a state; use one of {', '.join(allowed)}")
+    unknown = [c for c in check if c not in CHECKS]
+    if unknown:
+        raise fail(f"--check {', '.join(unknown)}: no such check; choose from {', '.join(CHECKS)}")
     store = FindingsStore(load_settings().findings_url)
     stored = store.list(statuses=status or None, checks=check or None)
     if as_json:
@@ -81,7 +81,7 @@ def _resolve(fingerprint: str) -> tuple[Any, str]:
     try:
         return store, store.resolve(fingerprint)
     except KeyError as error:
-        raise _fail(str(error.args[0])) from None
+        raise fail(str(error.args[0])) from None
 
 
 def dismiss(
@@ -90,13 +90,9 @@ def dismiss(
     actor: str = typer.Option("", "--as", help="Your name; default your login."),
 ) -> None:
     """Dismiss a finding: it stays dismissed even when later scans see it again."""
-    from tasks.findings.store import TransitionError
-
     store, full = _resolve(fingerprint)
-    try:
-        store.transition(full, "dismissed", actor=actor or getpass.getuser(), reason=reason)
-    except TransitionError as error:
-        raise _fail(str(error)) from None
+    # TransitionError (e.g. a remediated finding): one line, exit 2
+    store.transition(full, "dismissed", actor=actor or getpass.getuser(), reason=reason)
     typer.echo(f"dismissed {full}")
 
 
@@ -107,19 +103,14 @@ def snooze(
     actor: str = typer.Option("", "--as", help="Your name; default your login."),
 ) -> None:
     """Snooze a finding until a date; a scan after that date re-raises it if still there."""
-    from tasks.findings.store import TransitionError
-
     try:
         day = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise _fail(f"--until {until!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-31") from None
+        raise fail(f"--until {until!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-31") from None
     store, full = _resolve(fingerprint)
-    try:
-        store.transition(
-            full, "snoozed", actor=actor or getpass.getuser(), reason=reason, snoozed_until=day
-        )
-    except TransitionError as error:
-        raise _fail(str(error)) from None
+    store.transition(
+        full, "snoozed", actor=actor or getpass.getuser(), reason=reason, snoozed_until=day
+    )
     typer.echo(f"snoozed {full} until {day.date().isoformat()}")
 
 
@@ -136,44 +127,47 @@ def approve(
     comment: str = typer.Option("", "--comment", help="Free text for the audit log."),
 ) -> None:
     """Answer a waiting remediation run, exactly as the Prefect UI's Resume form does."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.responses import SetStateStatus
-
-    from tasks.remediation.approval import FormError, run_input_for
-
     try:
         flow_run_id = UUID(run_id)
     except ValueError:
-        raise _fail(f"{run_id!r} is not a flow run id; copy it from the run's page") from None
+        raise fail(f"{run_id!r} is not a flow run id; copy it from the run's page") from None
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL
+
+    from tasks.remediation.approval import run_input_for
 
     with get_client(sync_client=True) as client:
         try:
             run = client.read_flow_run(flow_run_id)
         except ObjectNotFound:
-            server = PREFECT_API_URL.value() or "the ephemeral server (PREFECT_API_URL unset)"
-            raise _fail(f"no flow run {run_id} on {server}; set PREFECT_API_URL") from None
+            server = PREFECT_API_URL.value()
+            where = (
+                f"on {server}; copy the waiting run's id from its page in the Prefect UI"
+                if server
+                else "on Prefect's temporary server (PREFECT_API_URL is unset); set "
+                "PREFECT_API_URL to the API of the server the run waits on"
+            )
+            raise fail(f"no flow run {run_id} {where}") from None
         state = run.state
         if state is None or not state.is_paused():
             name = state.name if state else "no state"
-            raise _fail(f"run {run_id} is not waiting for approval (it is {name})")
+            raise fail(f"run {run_id} is not waiting for approval (it is {name})")
         keyset = state.state_details.run_input_keyset
         if not keyset:
-            raise _fail(f"run {run_id} is paused but has no approval form")
+            raise fail(f"run {run_id} is paused but has no approval form")
         schema = json.loads(client.read_flow_run_input(flow_run_id, keyset["schema"]))
-        try:
-            run_input = run_input_for(
-                schema, approver, reject=reject, only=only, actions=action, comment=comment
-            )
-        except FormError as error:
-            raise _fail(str(error)) from None
+        # FormError (an --only or --action that is not on the form): one line, exit 2
+        run_input = run_input_for(
+            schema, approver, reject=reject, only=only, actions=action, comment=comment
+        )
         if not reject and not run_input["findings"]:
             typer.echo("note: no findings chosen (--only); the run will do nothing", err=True)
         result = client.resume_flow_run(flow_run_id, run_input=run_input)
     if result.status != SetStateStatus.ACCEPT:
         reason = getattr(result.details, "reason", "") or result.status.value
-        raise _fail(f"Prefect refused the answer: {reason}")
+        raise fail(f"Prefect refused the answer: {reason}")
     verb = "rejected" if reject else f"approved {len(run_input['findings'])} findings in"
     typer.echo(f"{verb} run {run_id} as {approver}")
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from finops.settings import Settings, load_settings
+from finops.commands.errors import fail
+from tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from tasks.notify.deliver import Channels
@@ -40,10 +41,10 @@ def register(app: typer.Typer) -> None:
             "jira": "set FINOPS_NOTIFY__JIRA_URL and credentials",
             "sns": "set FINOPS_NOTIFY__SNS_TOPIC_ARN",
         }
-        failures = 0
+        failures: dict[str, str] = {}
         for name in ("slack", "jira", "sns"):
             if name in built.broken:
-                failures += 1
+                failures[name] = str(built.broken[name])
                 typer.echo(f"{name}: FAILED: {built.broken[name]}")
                 continue
             try:
@@ -72,11 +73,14 @@ def register(app: typer.Typer) -> None:
                 else:
                     line = f"not configured ({hints[name]})"
             except DeliveryError as error:
-                failures += 1
-                line = f"FAILED: {built.redactor.redact(str(error))}"
+                failures[name] = built.redactor.redact(str(error))
+                line = f"FAILED: {failures[name]}"
             typer.echo(f"{name}: {line}")
+        if len(failures) == 1:
+            [(name, reason)] = failures.items()
+            raise fail(f"{name}: {reason}", 1)
         if failures:
-            raise typer.Exit(1)
+            raise fail(f"{', '.join(failures)} failed (see above); fix their settings", 1)
 
     @notify.command("flush")
     def flush(
@@ -102,7 +106,12 @@ def register(app: typer.Typer) -> None:
         for key, error in report.errors.items():
             typer.echo(f"  {key}: {error}")
         if report.failed or report.pending:
-            raise typer.Exit(1)
+            raise fail(
+                f"{len(report.pending)} messages still pending, {len(report.failed)} failed "
+                "(see above); `finops notify outbox` lists them, `finops notify test` checks "
+                "the channels",
+                1,
+            )
 
     @notify.command("outbox")
     def show_outbox(
@@ -116,8 +125,7 @@ def register(app: typer.Typer) -> None:
             statuses = [OutboxStatus(status)] if status else None
         except ValueError:
             allowed = ", ".join(s.value for s in OutboxStatus)
-            typer.echo(f"error: unknown status {status!r}; use one of {allowed}", err=True)
-            raise typer.Exit(2) from None
+            raise fail(f"--status {status!r} is not a status; use one of {allowed}") from None
         for message in Outbox(settings.findings_url).messages(statuses=statuses):
             error = f"  {message.last_error}" if message.last_error else ""
             typer.echo(f"{message.status.value:<8} {message.attempts:>3}  {message.key}{error}")

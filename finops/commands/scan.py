@@ -8,7 +8,8 @@ from enum import StrEnum
 
 import typer
 
-from finops.settings import SettingsError, known_regions
+from finops.commands.errors import fail, quiet_flow_errors, require_aws
+from tasks.settings import known_regions, load_settings
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -26,11 +27,6 @@ def split_list(value: str | None) -> list[str]:
         ['ec2-idle', 'ebs-gp2']
     """
     return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +47,7 @@ def register(app: typer.Typer) -> None:
         on stderr; the findings of the others are printed and stored), 2 on bad input.
         """
         from tasks.idle.checks import CHECKS
-        from tasks.idle.registry import CheckConfigError
+        from tasks.idle.registry import resolve_params, select_checks
 
         check_list, account_list, region_list = (
             split_list(checks),
@@ -60,28 +56,32 @@ def register(app: typer.Typer) -> None:
         )
         unknown = [c for c in check_list if c not in CHECKS]
         if unknown:
-            raise _fail(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
+            raise fail(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
         bad_accounts = [a for a in account_list if not _ACCOUNT.match(a)]
         if bad_accounts:
-            raise _fail(f"malformed account id(s) {', '.join(bad_accounts)}; use 12 digits")
+            raise fail(f"malformed account id(s) {', '.join(bad_accounts)}; use 12 digits")
         bad_regions = [r for r in region_list if r not in known_regions()]
         if bad_regions:
-            raise _fail(
+            raise fail(
                 f"unknown region(s) {', '.join(bad_regions)}; use AWS names such as us-east-1"
             )
+
+        # What the flow would find wrong only after Prefect started, found now (one line, no
+        # run): the checks and their parameters from the settings, then AWS itself.
+        settings = load_settings()
+        resolve_params(select_checks(check_list or settings.idle.checks), settings.idle.params)
+        require_aws(settings)
 
         from flows.scan_idle_resources import scan_idle_resources
         from tasks.idle.report import text_table
         from tasks.idle.tasks import as_json
 
-        try:
+        with quiet_flow_errors():
             result = scan_idle_resources(
                 checks=check_list or None,
                 accounts=account_list or None,
                 regions=region_list or None,
             )
-        except (CheckConfigError, SettingsError) as error:
-            raise _fail(str(error)) from None
         if output is OutputFormat.JSON:
             typer.echo(json.dumps(as_json(result.findings), indent=2))
         else:

@@ -211,7 +211,8 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
     if not infos:
         raise ExportError(
             f"no export manifest under {location.url}/{location.export_name}/metadata; check "
-            "FINOPS_COSTS__EXPORT_BUCKET/EXPORT_PREFIX/EXPORT_NAME and that the export has run"
+            "FINOPS_COSTS__EXPORT_URL (or FINOPS_COSTS__EXPORT_BUCKET and "
+            "FINOPS_COSTS__EXPORT_PREFIX), FINOPS_COSTS__EXPORT_NAME, and that the export has run"
         )
     newest: dict[str, tuple[tuple[bool, str], ExportPeriod]] = {}
     for info in infos:

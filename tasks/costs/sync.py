@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from finops.settings import Settings
 from tasks.costs.cost_explorer import (
     CE_REGION,
     CE_REQUEST_USD,
@@ -32,6 +31,7 @@ from tasks.costs.export import (
 from tasks.costs.quality import QualityPolicy, daily_usage_totals
 from tasks.costs.store import CostStore
 from tasks.costs.window import DayRange, clip_windows, incremental_windows, months_back_first
+from tasks.settings import Settings
 
 EXPORT_VERSIONS = "export_versions"
 #: Cost Explorer's reach: the current month and the 13 before it (without multi-year history).
@@ -250,12 +250,16 @@ def export_location(settings: Settings) -> ExportLocation:
         if costs.export_bucket
         else ""
     )
-    if not url or not costs.export_name:
-        raise ExportError(
-            "the data export is not configured: set FINOPS_COSTS__EXPORT_BUCKET, "
-            "FINOPS_COSTS__EXPORT_PREFIX and FINOPS_COSTS__EXPORT_NAME "
-            "(or FINOPS_COSTS__EXPORT_URL)"
+    missing = []
+    if not costs.export_name:
+        missing.append("FINOPS_COSTS__EXPORT_NAME (the export's name)")
+    if not url:
+        missing.append(
+            "FINOPS_COSTS__EXPORT_URL (s3://bucket/prefix of the export, or a folder; or "
+            "FINOPS_COSTS__EXPORT_BUCKET with FINOPS_COSTS__EXPORT_PREFIX)"
         )
+    if missing:
+        raise ExportError(f"the data export is not configured: set {' and '.join(missing)}")
     return ExportLocation(url, costs.export_name)
 
 

@@ -21,12 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 #: IAM actions of an s3:// audit log (collected by tasks.aws.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject", "s3:ListBucket", "s3:PutObject")
 
 RecordKind = Literal["approval", "action"]
+
+
+class AuditLogError(ValueError):
+    """The audit log holds a line that is not an audit record; the message names the line."""
 
 
 class AuditRecord(BaseModel):
@@ -142,5 +146,17 @@ class AuditLog:
                 body = client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
                 lines.extend(body.splitlines())
         elif self.path.exists():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        return [AuditRecord.model_validate(json.loads(line)) for line in lines if line.strip()]
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        records: list[AuditRecord] = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(AuditRecord.model_validate(json.loads(line)))
+            except (ValueError, ValidationError) as error:
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else "not a record"
+                raise AuditLogError(
+                    f"audit log {self.url}: line {number} is not an audit record ({reason}); "
+                    "restore it from its backup (the log is append-only) or move the file away"
+                ) from None
+        return records
