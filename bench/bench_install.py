@@ -81,7 +81,7 @@ def install_with_pip(work: Path, uv: Path) -> float:
     _run([sys.executable, "-m", "venv", str(work / "venv")], env)
     pip = str(work / "venv/bin/pip")
     _run([pip, "install", "-q", "--no-deps", "--require-hashes", "-r", str(hashed)], env)
-    _run([pip, "install", "-q", "--no-deps", "--no-build-isolation", "-e", "."], env)
+    _run([pip, "install", "-q", "--no-deps", "-e", "."], env)
     return time.perf_counter() - start
 
 
