@@ -12,7 +12,7 @@ vectorised call.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -73,7 +73,11 @@ class Monitor:
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    """What the monitors judge (a pure mirror of ``settings.anomalies``)."""
+    """What the monitors judge: the monitor part of ``settings.anomalies``.
+
+    The daily check builds it from the settings (``tasks.anomalies.pipeline``); these defaults
+    are the settings' defaults, for pure callers (tests, notebooks) that have no settings.
+    """
 
     cost_metric: str = "effective_cost"
     charge_categories: tuple[str, ...] = ("Usage", "Credit", "Adjustment")
@@ -244,19 +248,6 @@ def run_monitors(
     """
     series = build_series(frame, settings, start, end)
     return series, detect(series.values, config)
-
-
-def monitor_settings_from(
-    anomalies: object, types: Iterable[MonitorType] | None = None
-) -> MonitorSettings:
-    """Mirror ``tasks.settings.AnomalySettings`` into the pure :class:`MonitorSettings`."""
-    return MonitorSettings(
-        cost_metric=str(getattr(anomalies, "cost_metric", "effective_cost")),
-        charge_categories=tuple(getattr(anomalies, "charge_categories", ("Usage",))),
-        exclude_services=tuple(getattr(anomalies, "exclude_services", ())),
-        tag_key=str(getattr(anomalies, "tag_key", "")),
-        monitor_types=tuple(types) if types else MONITOR_TYPES,
-    )
 
 
 def select_rows(rows: pd.DataFrame, monitor: Monitor) -> pd.DataFrame:

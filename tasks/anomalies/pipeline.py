@@ -6,9 +6,9 @@ The flow (``flows/check_cost_anomalies.py``) and the CLI (``finops anomalies``) 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
@@ -22,10 +22,17 @@ from tasks.anomalies.budget import (
 )
 from tasks.anomalies.detector import Detection, DetectorConfig
 from tasks.anomalies.grouping import Anomaly, Thresholds, group_anomalies
-from tasks.anomalies.monitors import MonitorSeries, monitor_settings_from, run_monitors
+from tasks.anomalies.monitors import (
+    MONITOR_TYPES,
+    MonitorSeries,
+    MonitorSettings,
+    MonitorType,
+    run_monitors,
+)
 from tasks.anomalies.report import anomaly_rows, render_markdown, render_text
 from tasks.anomalies.root_cause import rank_causes
 from tasks.anomalies.store import AnomalyStore, RecordOutcome
+from tasks.settings import AnomalySettings, AwsSettings, BudgetSettings, Settings
 
 #: Anomalies that ended more than this many days before the judged day are not reported again.
 RECENT_DAYS = 7
@@ -54,30 +61,43 @@ def load_cost_frame(store_url: str, as_of: date, lookback_days: int) -> pd.DataF
     return CostStore(store_url).read(first, as_of)
 
 
-def detector_config(anomaly_settings: Any) -> DetectorConfig:
-    """The daily-cost detector configuration from ``settings.anomalies``."""
-    return DetectorConfig(
-        period=7,
-        min_history=int(getattr(anomaly_settings, "min_history_days", 14)),
-        band_width=float(getattr(anomaly_settings, "band_width", 4.0)),
+def monitor_settings_from(
+    anomalies: AnomalySettings, types: Iterable[MonitorType] | None = None
+) -> MonitorSettings:
+    """The pure :class:`MonitorSettings` from ``settings.anomalies``."""
+    return MonitorSettings(
+        cost_metric=anomalies.cost_metric,
+        charge_categories=tuple(anomalies.charge_categories),
+        exclude_services=tuple(anomalies.exclude_services),
+        tag_key=anomalies.tag_key,
+        monitor_types=tuple(types) if types else MONITOR_TYPES,
     )
 
 
-def thresholds_from(anomaly_settings: Any) -> Thresholds:
+def detector_config(anomaly_settings: AnomalySettings) -> DetectorConfig:
+    """The daily-cost detector configuration from ``settings.anomalies``."""
+    return DetectorConfig(
+        period=7,
+        min_history=anomaly_settings.min_history_days,
+        band_width=anomaly_settings.band_width,
+    )
+
+
+def thresholds_from(anomaly_settings: AnomalySettings) -> Thresholds:
     """The alert thresholds from ``settings.anomalies``."""
     return Thresholds(
-        min_impact_usd=float(getattr(anomaly_settings, "alert_min_impact_usd", 100.0)),
-        min_impact_pct=float(getattr(anomaly_settings, "alert_min_impact_pct", 20.0)),
-        alert_drops=bool(getattr(anomaly_settings, "alert_drops", False)),
-        overrides=dict(getattr(anomaly_settings, "monitor_thresholds", {}) or {}),
-        match=getattr(anomaly_settings, "alert_match", "all"),
+        min_impact_usd=anomaly_settings.alert_min_impact_usd,
+        min_impact_pct=anomaly_settings.alert_min_impact_pct,
+        alert_drops=anomaly_settings.alert_drops,
+        overrides=dict(anomaly_settings.monitor_thresholds),
+        match=anomaly_settings.alert_match,
     )
 
 
 def detect_cost_anomalies(
     frame: pd.DataFrame,
     as_of: date,
-    anomaly_settings: Any,
+    anomaly_settings: AnomalySettings,
     since: date | None = None,
     with_root_causes: bool = True,
 ) -> AnomalyRun:
@@ -95,7 +115,7 @@ def detect_cost_anomalies(
         The run: series, detection, and anomalies that meet their thresholds (either
         direction), largest impact first.
     """
-    lookback = int(getattr(anomaly_settings, "lookback_days", 120))
+    lookback = anomaly_settings.lookback_days
     first = as_of - timedelta(days=lookback - 1)
     days = pd.to_datetime(frame["charge_date"]).dt.date
     window = frame[(days >= first) & (days <= as_of)] if len(frame) else frame
@@ -107,7 +127,7 @@ def detect_cost_anomalies(
         series,
         detection,
         thresholds_from(anomaly_settings),
-        merge_gap=int(getattr(anomaly_settings, "merge_gap_days", 1)),
+        merge_gap=anomaly_settings.merge_gap_days,
         since=since if since is not None else as_of - timedelta(days=RECENT_DAYS),
         period=config.period,
     )
@@ -140,24 +160,20 @@ class CheckResult:
 def judge_budgets(
     frame: pd.DataFrame,
     as_of: date,
-    budget_settings: Any,
+    budget_settings: BudgetSettings,
     aws_budgets: list[AwsBudget] | None = None,
 ) -> list[BudgetState]:
     """Budget states for ``as_of``: AWS Budgets when given, else the configured budgets."""
-    thresholds = list(getattr(budget_settings, "alert_thresholds_pct", [80.0, 100.0]))
+    thresholds = list(budget_settings.alert_thresholds_pct)
     if aws_budgets is not None:
         return check_aws_budgets(aws_budgets, as_of, thresholds)
-    totals = daily_totals(frame, str(getattr(budget_settings, "cost_metric", "effective_cost")))
+    totals = daily_totals(frame, budget_settings.cost_metric)
     return check_configured_budgets(
-        totals,
-        as_of,
-        getattr(budget_settings, "daily_usd", 1000.0),
-        getattr(budget_settings, "monthly_usd", None),
-        thresholds,
+        totals, as_of, budget_settings.daily_usd, budget_settings.monthly_usd, thresholds
     )
 
 
-def read_aws_budgets(aws_settings: Any) -> list[AwsBudget]:
+def read_aws_budgets(aws_settings: AwsSettings) -> list[AwsBudget]:
     """The payer account's AWS Budgets, through the project's AWS access layer."""
     from tasks.aws.session import AwsAccess
 
@@ -167,7 +183,7 @@ def read_aws_budgets(aws_settings: Any) -> list[AwsBudget]:
 
 
 def check_day(
-    settings: Any,
+    settings: Settings,
     as_of: date,
     record: bool = True,
     frame: pd.DataFrame | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -26,6 +25,7 @@ from tasks.anomalies.pipeline import (
 )
 from tasks.anomalies.report import COLUMNS, anomaly_rows, chart_for, render_markdown
 from tasks.anomalies.store import AnomalyStore, RecordOutcome
+from tasks.settings import AnomalySettings, AwsSettings, BudgetSettings
 
 #: Charts published per run (the largest anomalies that alert, then the largest others).
 TOP_CHARTS = 3
@@ -40,7 +40,7 @@ def load_costs_task(store_url: str, as_of: date, lookback_days: int) -> pd.DataF
 
 
 @task(name="detect-anomalies", cache_policy=NONE)
-def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: Any) -> AnomalyRun:
+def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: AnomalySettings) -> AnomalyRun:
     """Score every monitor and group the recent anomalies (pure)."""
     run = detect_cost_anomalies(frame, as_of, anomaly_settings)
     get_run_logger().info(
@@ -64,7 +64,10 @@ def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, dict
 
 @task(name="judge-budgets", cache_policy=NONE)
 def budgets_task(
-    frame: pd.DataFrame, as_of: date, budget_settings: Any, aws_settings: Any
+    frame: pd.DataFrame,
+    as_of: date,
+    budget_settings: BudgetSettings,
+    aws_settings: AwsSettings,
 ) -> list[BudgetState]:
     """Judge the configured budgets, or read and judge the AWS Budgets when asked."""
     aws_budgets = read_aws_budgets(aws_settings) if budget_settings.use_aws_budgets else None
