@@ -8,10 +8,10 @@ budgets, publish the table and charts as Prefect artifacts.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from prefect import flow
 
+from tasks.anomalies.models import AnomalyCheckResult
 from tasks.anomalies.report import anomaly_record
 from tasks.anomalies.tasks import (
     budgets_task,
@@ -20,6 +20,7 @@ from tasks.anomalies.tasks import (
     publish_task,
     record_task,
 )
+from tasks.notify.models import AnomalySummary
 from tasks.settings import load_settings
 
 
@@ -28,7 +29,7 @@ def check_cost_anomalies(
     date: dt.date | None = None,
     cost_store_url: str | None = None,
     findings_url: str | None = None,
-) -> dict[str, Any]:
+) -> AnomalyCheckResult:
     """Check one day's spend for anomalies and budget breaches.
 
     Args:
@@ -38,9 +39,9 @@ def check_cost_anomalies(
             (default: ``settings.findings_url``).
 
     Returns:
-        ``{"date", "anomalies": [...], "new_alerts": [ids], "resolved": [ids],
-        "budgets": [...], "charts": [paths]}``; anomalies use the field names of
-        ``tasks.notify.models.AnomalySummary``.
+        The :class:`~tasks.anomalies.models.AnomalyCheckResult`: the day, the anomalies (as
+        ``tasks.notify.models.AnomalySummary``), the ids to alert now and resolved, the budget
+        states and the chart paths.
 
     Example:
         >>> check_cost_anomalies(dt.date(2026, 11, 25))  # doctest: +SKIP
@@ -56,29 +57,16 @@ def check_cost_anomalies(
     budgets = budgets_task(frame, as_of, settings.budget, settings.aws)
     charts = publish_task(run, statuses, budgets, settings.data_dir)
     new = set(outcome.new)
-    return {
-        "date": as_of,
-        "anomalies": [
-            anomaly_record(a, statuses.get(a.anomaly_id), a.anomaly_id in new)
+    return AnomalyCheckResult(
+        date=as_of,
+        anomalies=[
+            AnomalySummary.model_validate(
+                anomaly_record(a, statuses.get(a.anomaly_id), a.anomaly_id in new)
+            )
             for a in run.anomalies
         ],
-        "new_alerts": outcome.to_alert,
-        "resolved": outcome.resolved,
-        "budgets": [
-            {
-                "name": b.name,
-                "period": b.period,
-                "period_label": b.period_label,
-                "limit_usd": b.limit_usd,
-                "actual_usd": b.actual_usd,
-                "forecast_usd": b.forecast_usd,
-                "actual_pct": b.actual_pct,
-                "forecast_pct": b.forecast_pct,
-                "alerts": list(b.alerts),
-                "source": b.source,
-                "currency": b.currency,
-            }
-            for b in budgets
-        ],
-        "charts": charts,
-    }
+        new_alerts=outcome.to_alert,
+        resolved=outcome.resolved,
+        budgets=budgets,
+        charts=charts,
+    )

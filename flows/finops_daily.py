@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -24,10 +24,10 @@ from prefect.deployments import run_deployment
 
 from flows.check_cost_anomalies import check_cost_anomalies
 from flows.ingest_costs import ingest_costs
+from flows.models import DailyResult
 from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
 from tasks.findings.store import ACTIONABLE, FindingsStore
-from tasks.notify.models import AnomalySummary
 from tasks.settings import load_settings
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def finops_daily(
     source: str | None = None,
     request_approval_run: bool = True,
     remediation_deployment: str = REMEDIATION_DEPLOYMENT,
-) -> dict[str, Any]:
+) -> DailyResult:
     """Run the whole day: costs, anomalies, idle resources, report, approval request.
 
     Args:
@@ -88,7 +88,8 @@ def finops_daily(
         remediation_deployment: ``flow-name/deployment-name`` of the remediation deployment.
 
     Returns:
-        A summary with each stage's result, its duration in seconds and any stage failures.
+        The :class:`~flows.models.DailyResult`: each stage's typed result, its duration in
+        seconds and any stage failures (the run fails after returning it if any stage failed).
 
     Example:
         >>> finops_daily(request_approval_run=False)  # doctest: +SKIP
@@ -120,21 +121,10 @@ def finops_daily(
             if ingest is not None
             else None
         )
-        if anomalies is not None and anomalies.get("new_alerts"):
+        if anomalies is not None and anomalies.new_alerts:
             # An anomaly above its threshold is alerted on its own as soon as it is detected.
-            new = set(anomalies["new_alerts"])
-            _stage(
-                "alerts",
-                timings,
-                failures,
-                lambda: alert_anomalies(
-                    [
-                        AnomalySummary.model_validate(a)
-                        for a in anomalies["anomalies"]
-                        if a["id"] in new
-                    ]
-                ),
-            )
+            alerted = anomalies.alerted
+            _stage("alerts", timings, failures, lambda: alert_anomalies(alerted))
         scan = scanning.result()
 
     approval_run_id: str | None = None
@@ -160,17 +150,17 @@ def finops_daily(
         ),
     )
 
-    summary: dict[str, Any] = {
-        "day": reported_day.isoformat(),
-        "ingest": ingest,
-        "anomalies": anomalies,
-        "scan": scan.model_dump(mode="json") if scan is not None else None,
-        "report": delivered.model_dump(mode="json") if delivered is not None else None,
-        "approval_flow_run_id": approval_run_id,
-        "awaiting_approval": len(waiting),
-        "timings_s": timings,
-        "failures": failures,
-    }
+    summary = DailyResult(
+        day=reported_day,
+        ingest=ingest,
+        anomalies=anomalies,
+        scan=scan,
+        report=delivered,
+        approval_flow_run_id=approval_run_id,
+        awaiting_approval=len(waiting),
+        timings_s=timings,
+        failures=failures,
+    )
     create_markdown_artifact(
         key="finops-daily",
         markdown=_summary_markdown(summary),
@@ -184,12 +174,12 @@ def finops_daily(
     return summary
 
 
-def _summary_markdown(summary: dict[str, Any]) -> str:
-    lines = [f"# FinOps day {summary['day']}", "", "| stage | seconds | outcome |", "|---|---|---|"]
-    for stage, seconds in summary["timings_s"].items():
-        outcome = summary["failures"].get(stage, "ok")
+def _summary_markdown(summary: DailyResult) -> str:
+    lines = [f"# FinOps day {summary.day}", "", "| stage | seconds | outcome |", "|---|---|---|"]
+    for stage, seconds in summary.timings_s.items():
+        outcome = summary.failures.get(stage, "ok")
         lines.append(f"| {stage} | {seconds:.2f} | {outcome} |")
-    lines += ["", f"Findings waiting for approval: {summary['awaiting_approval']}"]
-    if summary["approval_flow_run_id"]:
-        lines.append(f"Approval run: `{summary['approval_flow_run_id']}`")
+    lines += ["", f"Findings waiting for approval: {summary.awaiting_approval}"]
+    if summary.approval_flow_run_id:
+        lines.append(f"Approval run: `{summary.approval_flow_run_id}`")
     return "\n".join(lines)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.costs.models import IngestResult
 from tasks.costs.sync import IngestSummary, batch_result, export_location, requested_window
 from tasks.costs.tasks import (
     fetch_ce_window,
@@ -26,7 +27,7 @@ def ingest_costs(
     source: Literal["ce", "export"] | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> dict[str, Any]:
+) -> IngestResult:
     """Ingest costs into the cost store and report what was done.
 
     Without ``start``/``end`` the run is incremental: days not stored plus the restatement window
@@ -41,11 +42,12 @@ def ingest_costs(
         end: last day to ingest (inclusive), with ``start``.
 
     Returns:
-        The summary: rows, days, totals per source, Cost Explorer requests and their cost.
+        The run's :class:`~tasks.costs.models.IngestResult`: rows, days, totals per source,
+        batches, Cost Explorer requests and their cost.
 
     Example:
         >>> ingest_costs("ce", date(2026, 1, 1), date(2026, 1, 31))  # doctest: +SKIP
-        {'source': 'ce', 'rows': 1364, 'days': 31, ...}
+        IngestResult(source='ce', rows=1364, days=31, ...)
     """
     logger = get_run_logger()
     settings = load_settings()
@@ -86,4 +88,4 @@ def ingest_costs(
     create_markdown_artifact(
         summary.markdown(), key="ingest-costs-summary", description="What ingest-costs did"
     )
-    return summary.as_dict()
+    return summary.result()

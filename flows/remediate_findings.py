@@ -16,6 +16,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 
 from tasks.remediation.approval import build_form, preview_markdown
+from tasks.remediation.models import RemediationResult
 from tasks.remediation.tasks import (
     apply_approval,
     load_candidates,
@@ -35,7 +36,7 @@ def remediate_findings(
     dry_run: bool | None = None,
     approval_timeout_s: int | None = None,
     wait_mode: str | None = None,
-) -> dict[str, Any]:
+) -> RemediationResult:
     """Offer findings for approval and carry out exactly what a named person approved.
 
     Args:
@@ -44,6 +45,10 @@ def remediate_findings(
         dry_run: prove permissions without changing anything; default from settings (True).
         approval_timeout_s: how long to wait; default from settings (3 days).
         wait_mode: ``suspend`` (deployments), ``pause`` (in process) or ``auto``.
+
+    Returns:
+        The :class:`~tasks.remediation.models.RemediationResult`: decision, approver, counts,
+        success rate and every action's result.
     """
     settings = load_settings()
     dry = settings.remediation.dry_run if dry_run is None else dry_run
@@ -52,8 +57,8 @@ def remediate_findings(
     run = context.flow_run if context else None
     run_id = str(run.id) if run else "local"
 
-    recovered = recover_unfinished(run_id, dry)
-    candidates = load_candidates(fingerprints)
+    recovered = recover_unfinished(run_id, dry, settings)
+    candidates = load_candidates(fingerprints, settings.findings_url)
     if not candidates:
         return publish_report(recovered, "nothing to approve", "", dry)
 
@@ -81,5 +86,5 @@ def remediate_findings(
         except FlowPauseTimeout:
             values = None
 
-    status, approver, results = apply_approval(values, candidates, run_id, dry)
+    status, approver, results = apply_approval(values, candidates, run_id, dry, settings)
     return publish_report([*recovered, *results], status, approver, dry)

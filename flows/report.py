@@ -8,19 +8,19 @@ in a Prefect markdown artifact.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
 
+from tasks.anomalies.models import AnomalyCheckResult
 from tasks.findings.model import Finding
-from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
+from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks, ReportResult
 from tasks.notify.tasks import (
-    ReportResult,
     collect_report_input,
     flow_run_url,
     mark_findings_notified,
     plan_anomaly_alerts,
+    plan_options,
     plan_report_messages,
     publish_outbox_artifact,
     send_through_outbox,
@@ -32,7 +32,7 @@ from tasks.settings import load_settings
 def report(
     digest: DigestInput | None = None,
     day: date | None = None,
-    anomaly_result: dict[str, Any] | None = None,
+    anomaly_result: AnomalyCheckResult | None = None,
     findings: list[Finding] | None = None,
     resolved_after: datetime | None = None,
     approval_flow_run_id: str | None = None,
@@ -52,7 +52,8 @@ def report(
         approval_flow_run_id: the remediation run waiting for approval, for the digest's button.
 
     Returns:
-        The outbox keys sent, pending, failed, skipped and rendered locally.
+        The :class:`~tasks.notify.models.ReportResult`: the outbox keys sent, pending, failed,
+        skipped and rendered locally, who wrote the summary, the findings notified.
 
     Example:
         >>> report(day=date(2026, 11, 25), anomaly_result=check_cost_anomalies())  # doctest: +SKIP
@@ -64,7 +65,16 @@ def report(
     )
     if digest is None:
         as_of = day or (datetime.now(UTC) - timedelta(days=1)).date()
-        digest = collect_report_input(as_of, anomaly_result, findings, resolved_after, links)
+        digest = collect_report_input(
+            as_of,
+            anomaly_result,
+            findings,
+            resolved_after,
+            links,
+            settings.cost_store_url,
+            settings.findings_url,
+            settings.anomalies.cost_metric,
+        )
     else:
         links = digest.links.model_copy(
             update={
@@ -73,13 +83,12 @@ def report(
             }
         )
         digest = digest.model_copy(update={"links": links})
-    messages, source = plan_report_messages(digest)
-    result = send_through_outbox(messages)
-    notified = mark_findings_notified(digest, result)
+    messages, source = plan_report_messages(digest, plan_options(settings), settings.notify)
+    result = send_through_outbox(messages, settings.findings_url, settings.notify)
+    notified = mark_findings_notified(digest, result, settings.findings_url)
     result = result.model_copy(update={"summary_source": source, "notified_findings": notified})
-    publish_outbox_artifact(
-        result, f"FinOps report {digest.day.isoformat()}", f"report-{digest.day.isoformat()}"
-    )
+    title, key = f"FinOps report {digest.day.isoformat()}", f"report-{digest.day.isoformat()}"
+    publish_outbox_artifact(result, title, key, settings.findings_url, settings.notify)
     return result
 
 
@@ -90,7 +99,10 @@ def alert_anomalies(anomalies: list[AnomalySummary]) -> ReportResult:
     The alert keys are the report's, so the daily report does not alert them again.
     """
     settings = load_settings()
-    messages = plan_anomaly_alerts(anomalies, flow_run_url(settings, flow_run.get_id()))
-    result = send_through_outbox(messages)
-    publish_outbox_artifact(result, "FinOps anomaly alerts", "anomaly-alerts")
+    run_url = flow_run_url(settings, flow_run.get_id())
+    messages = plan_anomaly_alerts(anomalies, run_url, plan_options(settings), settings.notify)
+    result = send_through_outbox(messages, settings.findings_url, settings.notify)
+    publish_outbox_artifact(
+        result, "FinOps anomaly alerts", "anomaly-alerts", settings.findings_url, settings.notify
+    )
     return result

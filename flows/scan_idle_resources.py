@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 
 from tasks.findings.store import FindingsStore
+from tasks.idle.models import IdleScanResult
 from tasks.idle.scan import IdleScanner
 from tasks.idle.tasks import (
-    IdleScanResult,
     Progress,
     ScanTotals,
     batches,
@@ -44,8 +44,8 @@ def scan_idle_resources(
         regions: regions (default: settings, else the regions enabled for the account).
 
     Returns:
-        The findings (largest savings first), the failed targets, the skipped resources and
-        what changed in the findings store.
+        The :class:`~tasks.idle.models.IdleScanResult`: the findings (largest savings first),
+        the failed targets, the skipped resources and what changed in the findings store.
 
     Example:
         >>> scan_idle_resources(checks=["ebs-unattached"], regions=["us-east-1"])  # doctest: +SKIP

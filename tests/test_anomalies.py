@@ -591,16 +591,14 @@ def test_flow_returns_anomalies_and_budgets_and_publishes_artifacts(
     day = date.fromisoformat(spike["end"])
     database = f"sqlite:///{tmp_path / 'findings.db'}"
     result = check_cost_anomalies(date=day, cost_store_url=str(cost_store), findings_url=database)
-    monitors = {a["monitor"] for a in result["anomalies"]}
+    monitors = {a.monitor for a in result.anomalies}
     assert f"account: {spike['account_id']}" in monitors
-    assert result["new_alerts"]
-    daily = next(b for b in result["budgets"] if b["period"] == "daily")
-    assert "actual >= 100% of budget" in daily["alerts"]
-    assert result["charts"] and all(
-        Path(p).read_bytes()[:4] == b"\x89PNG" for p in result["charts"]
-    )
+    assert result.new_alerts
+    daily = next(b for b in result.budgets if b.period == "daily")
+    assert "actual >= 100% of budget" in daily.alerts
+    assert result.charts and all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in result.charts)
     again = check_cost_anomalies(date=day, cost_store_url=str(cost_store), findings_url=database)
-    assert again["new_alerts"] == []  # alerted once
+    assert again.new_alerts == []  # alerted once
     with get_client(sync_client=True) as client:
         table = client.read_latest_artifacts()
     keys = {a.key for a in table}

@@ -141,7 +141,7 @@ FLOW_SCRIPT = (
     "import json\n"
     "from flows.remediate_findings import remediate_findings\n"
     "summary = remediate_findings(dry_run=False, wait_mode='pause', approval_timeout_s=1200)\n"
-    "print('SUMMARY ' + json.dumps(summary, default=str))\n"
+    "print('SUMMARY ' + summary.model_dump_json())\n"
 )
 
 

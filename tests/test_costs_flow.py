@@ -64,10 +64,10 @@ def test_export_flow_ingests_once_and_reruns_change_nothing(
     export_root, store_root = export_env
     write_export(export_root, NAME, "2024-09", focus_tables(focus_sample), "exec-1")
     summary = ingest_costs(source="export")
-    assert summary["export_line_items"] == 1000 and summary["ce_requests"] == 0
-    assert summary["days"] == 30
+    assert summary.export_line_items == 1000 and summary.ce_requests == 0
+    assert summary.days == 30
     expected = f"{focus_sample['BilledCost'].sum():.2f}"
-    assert summary["totals"]["export"]["billed_cost"] == expected
+    assert str(summary.totals["export"].billed_cost) == expected
     first = snapshot(store_root)
     # The run's summary and the suite's result are Prefect artifacts.
     artifacts = latest_artifacts(["ingest-costs-summary", "cost-quality-export"])
@@ -75,10 +75,10 @@ def test_export_flow_ingests_once_and_reruns_change_nothing(
     assert "Cost batch quality: passed" in artifacts["cost-quality-export"]
     # Incremental: the export version is already stored, so nothing is read or written.
     again = ingest_costs(source="export")
-    assert again["rows"] == 0 and again["skipped"] == ["2024-09: export version already stored"]
+    assert again.rows == 0 and again.skipped == ["2024-09: export version already stored"]
     # An explicit window re-ingests the period: same bytes, no duplicate rows.
     forced = ingest_costs(source="export", start="2024-09-01", end="2024-09-30")
-    assert forced["totals"] == summary["totals"]
+    assert forced.totals == summary.totals
     assert snapshot(store_root) == first
     stored = CostStore(str(store_root)).read()
     assert not stored.duplicated(
@@ -88,7 +88,7 @@ def test_export_flow_ingests_once_and_reruns_change_nothing(
     for partition in store_root.glob("charge_date=*"):
         shutil.rmtree(partition)
     refilled = ingest_costs(source="export")
-    assert refilled["rows"] == summary["rows"] and snapshot(store_root) == first
+    assert refilled.rows == summary.rows and snapshot(store_root) == first
 
 
 def test_a_new_export_version_replaces_the_period_wholesale(
@@ -101,7 +101,7 @@ def test_a_new_export_version_replaces_the_period_wholesale(
     restated = focus_sample[focus_sample["ProviderName"] != "Oracle"]
     write_export(export_root, NAME, "2024-09", focus_tables(restated), "exec-2")
     summary = ingest_costs(source="export")
-    assert summary["export_line_items"] == len(restated)
+    assert summary.export_line_items == len(restated)
     stored = CostStore(str(store_root)).read()
     assert not stored["tags"].str.contains("Oracle").any()
     # Each stored row is rounded to 1e-6 USD; 720 rows stay far below a cent.

@@ -61,8 +61,8 @@ def ingested(
         yield {
             "truth": sandbox.ground_truth["daily_totals"],
             "store": store,
-            "ce": ce,
-            "export": export,
+            "ce": ce.model_dump(mode="json"),
+            "export": export.model_dump(mode="json"),
             "first_day": first_day,
             "last_day": last_day,
         }
@@ -97,9 +97,9 @@ def test_a_second_run_changes_nothing(ingested: dict[str, Any]) -> None:
     before = snapshot(store_root)
     first_day, last_day = ingested["first_day"], ingested["last_day"]
     again = ingest_costs(source="ce", start=first_day, end=last_day)
-    assert again["totals"] == ingested["ce"]["totals"]
+    assert again.model_dump(mode="json")["totals"] == ingested["ce"]["totals"]
     export_again = ingest_costs(source="export")
-    assert export_again["rows"] == 0 and len(export_again["skipped"]) >= 13
+    assert export_again.rows == 0 and len(export_again.skipped) >= 13
     assert snapshot(store_root) == before
     stored = CostStore(str(store_root)).read()
     assert not stored.duplicated([*KEY, "source"]).any()
@@ -107,13 +107,13 @@ def test_a_second_run_changes_nothing(ingested: dict[str, Any]) -> None:
 
 def test_an_incremental_run_fetches_only_the_restatement_window(ingested: dict[str, Any]) -> None:
     summary = ingest_costs(source="ce")
-    (batch,) = summary["batches"]
+    (batch,) = summary.batches
     last_day: date = ingested["last_day"]
-    assert batch["end"] == last_day.isoformat()
-    start = date.fromisoformat(batch["start"])
+    assert batch.end == last_day
+    start = batch.start
     # 3 days, or back to the 1st of the previous month early in a month.
     assert start == last_day - timedelta(days=2) or start.day == 1
-    assert summary["ce_requests"] <= ingested["ce"]["ce_requests"]
+    assert summary.ce_requests <= ingested["ce"]["ce_requests"]
 
 
 def test_estimated_rows_are_the_most_recent_days_only(ingested: dict[str, Any]) -> None:
@@ -140,8 +140,8 @@ def test_a_restated_day_is_updated_alone(
     ce = ingest_costs(source="ce")
     export = ingest_costs(source="export")
     # Cost Explorer re-fetches its restatement window; the export re-reads only that month.
-    assert [b["start"][:7] for b in export["batches"]] == [restated.strftime("%Y-%m")]
-    assert ce["ce_requests"] >= 1
+    assert [b.start.isoformat()[:7] for b in export.batches] == [restated.strftime("%Y-%m")]
+    assert ce.ce_requests >= 1
     after = store.read()
     merged = before.merge(after, on=[*KEY, "source"], how="outer", suffixes=("_old", "_new"))
     changed = merged[(merged["billed_cost_old"] - merged["billed_cost_new"]).abs() > 1e-9]

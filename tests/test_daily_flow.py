@@ -28,9 +28,9 @@ def test_daily_pipeline_runs_every_stage_and_reports(
 
     summary = finops_daily(request_approval_run=False)
 
-    assert summary["failures"] == {}
-    assert {"ingest", "anomalies", "scan", "report"} <= set(summary["timings_s"])
-    assert summary["ingest"]["rows"] > 0
+    assert summary.failures == {}
+    assert {"ingest", "anomalies", "scan", "report"} <= set(summary.timings_s)
+    assert summary.ingest is not None and summary.ingest.rows > 0
 
     truth = daily_env.ground_truth
     flagged = {
@@ -38,11 +38,12 @@ def test_daily_pipeline_runs_every_stage_and_reports(
         for r in truth["resources"]
         if any(r["expected"].values())
     }
-    found = {(f["account_id"], f["region"], f["resource_id"]) for f in summary["scan"]["findings"]}
+    assert summary.scan is not None
+    found = {(f.account_id, f.region, f.resource_id) for f in summary.scan.findings}
     assert found == flagged
 
     store = FindingsStore(f"sqlite:///{tmp_path / 'state' / 'findings.db'}")
-    assert summary["awaiting_approval"] == len(store.list(statuses=["open", "notified", "failed"]))
+    assert summary.awaiting_approval == len(store.list(statuses=["open", "notified", "failed"]))
 
     # No channel is configured: the digest is rendered into the outbox, exactly once.
     outbox = Outbox(f"sqlite:///{tmp_path / 'state' / 'findings.db'}")

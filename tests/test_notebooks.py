@@ -45,6 +45,7 @@ def test_committed_notebook_has_no_outputs_and_a_parameters_cell() -> None:
 def small_remediation(box: SandboxHandle, findings_url: str) -> dict[str, Any]:
     """Two volumes created now, offered for approval: one deleted, one protected meanwhile."""
     from tasks.remediation.tasks import apply_approval, select_candidates
+    from tasks.settings import load_settings
 
     account, region = box.accounts[1], box.regions[0]
     ec2 = box.client("ec2", account, region)
@@ -77,7 +78,9 @@ def small_remediation(box: SandboxHandle, findings_url: str) -> dict[str, Any]:
         "approver": APPROVER,
         "comment": "notebook test",
     }
-    status, approver, results = apply_approval.fn(values, candidates, "notebook-test", False)
+    status, approver, results = apply_approval.fn(
+        values, candidates, "notebook-test", False, load_settings()
+    )
     assert (status, approver) == ("approved", APPROVER)
     # The session sandbox stays as seeded: remove what is left of the protected volume.
     ec2.delete_volume(VolumeId=volumes[1])

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 from tasks.anomalies.budget import evaluate_budget
 from tasks.anomalies.grouping import Anomaly
+from tasks.anomalies.models import AnomalyCheckResult
 from tasks.anomalies.monitors import Monitor
 from tasks.anomalies.report import anomaly_record
 from tasks.findings.store import FindingsStore
 from tasks.notify.inputs import digest_from_results, resolved_since, spend_figures
+from tasks.notify.models import AnomalySummary
 from tasks.notify.render import render_digest, template_summary
 from tests.plugins.fake_services import sample_finding
 
@@ -59,25 +61,11 @@ def test_anomaly_flow_records_and_budgets_map_onto_the_digest() -> None:
     budget = evaluate_budget(
         "daily", "daily", DAY.isoformat(), Decimal("1000"), Decimal("1234.56"), None, [80, 100]
     )
-    result = {
-        "date": DAY,
-        "anomalies": [anomaly_record(_anomaly(), "open", True)],
-        "budgets": [
-            {
-                "name": budget.name,
-                "period": budget.period,
-                "period_label": budget.period_label,
-                "limit_usd": budget.limit_usd,
-                "actual_usd": budget.actual_usd,
-                "forecast_usd": budget.forecast_usd,
-                "actual_pct": budget.actual_pct,
-                "forecast_pct": budget.forecast_pct,
-                "alerts": list(budget.alerts),
-                "source": budget.source,
-                "currency": budget.currency,
-            }
-        ],
-    }
+    result = AnomalyCheckResult(
+        date=DAY,
+        anomalies=[AnomalySummary.model_validate(anomaly_record(_anomaly(), "open", True))],
+        budgets=[budget],
+    )
     digest = digest_from_results(DAY, _totals(), result, [sample_finding(1)])
 
     [anomaly] = digest.anomalies

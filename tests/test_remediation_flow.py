@@ -25,6 +25,7 @@ from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
 from tasks.remediation import actions as actions_module
 from tasks.remediation.audit import AuditLog
+from tasks.remediation.models import RemediationResult
 from tasks.remediation.tasks import runs_still_alive
 from tasks.settings import load_settings
 from tests.plugins.remediation import AwsWorld
@@ -37,11 +38,11 @@ class BackgroundRun:
     """A flow run in a thread; ``result`` or ``error`` once it ends."""
 
     thread: threading.Thread
-    result: dict[str, Any] | None = None
+    result: RemediationResult | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
-    def wait(self, timeout: float = 120) -> dict[str, Any]:
+    def wait(self, timeout: float = 120) -> RemediationResult:
         assert self.done.wait(timeout), "the flow run did not finish"
         if self.error is not None:
             raise self.error
@@ -184,9 +185,9 @@ def test_approve_a_subset_through_the_ui_api(world: AwsWorld, paused_runs: set[s
     )
     summary = run.wait()
 
-    assert summary["status"] == "approved" and summary["approver"] == "Ana Lima"
-    assert (summary["attempted"], summary["succeeded"], summary["failed"]) == (6, 6, 0)
-    assert summary["success_rate"] == 1.0
+    assert summary.status == "approved" and summary.approver == "Ana Lima"
+    assert (summary.attempted, summary.succeeded, summary.failed) == (6, 6, 0)
+    assert summary.success_rate == 1.0
     # Exactly the chosen resources changed, each as chosen; the others are untouched.
     ec2, s3 = world.client("ec2"), world.client("s3")
     assert world.volume_state(old_volume.resource_id) is None
@@ -251,7 +252,7 @@ def test_reject_changes_nothing(world: AwsWorld, paused_runs: set[str]) -> None:
         {"decision": "reject", "findings": [label_for(schema, finding)], "approver": "Bo"},
     )
     summary = run.wait()
-    assert summary["status"] == "rejected" and summary["attempted"] == 0
+    assert summary.status == "rejected" and summary.attempted == 0
     assert world.volume_state(volume) == "available"
     assert action_records(finding.fingerprint) == []
     assert store.get(finding.fingerprint).status is FindingStatus.OPEN
@@ -264,7 +265,7 @@ def test_timeout_expires_with_nothing_done(world: AwsWorld) -> None:
     from flows.remediate_findings import remediate_findings
 
     summary = remediate_findings(approval_timeout_s=2)
-    assert summary["status"] == "expired" and summary["attempted"] == 0
+    assert summary.status == "expired" and summary.attempted == 0
     assert world.volume_state(volume) == "available"
     approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
     assert [a.decision for a in approvals] == ["expired"]
@@ -297,8 +298,8 @@ def test_changed_resources_are_skipped_with_their_reason(
         },
     )
     summary = run.wait()
-    assert (summary["skipped"], summary["succeeded"], summary["failed"]) == (3, 0, 0)
-    reasons = {a["resource_id"]: a["reason"] for a in summary["actions"]}
+    assert (summary.skipped, summary.succeeded, summary.failed) == (3, 0, 0)
+    reasons = {a.resource_id: a.reason for a in summary.actions}
     assert "attached to i-" in reasons[attached]
     assert "protected tag finops:protected=true" in reasons[tagged]
     assert "added since detection" in reasons[tagged]
@@ -371,8 +372,8 @@ def test_killed_mid_remediation_then_rerun_does_each_action_once(
     from flows.remediate_findings import remediate_findings
 
     rerun = remediate_findings(fingerprints=[], approval_timeout_s=300)
-    assert rerun["status"] == "nothing to approve"
-    assert (rerun["attempted"], rerun["succeeded"]) == (2, 2)
+    assert rerun.status == "nothing to approve"
+    assert (rerun.attempted, rerun.succeeded) == (2, 2)
     for volume, finding in zip(volumes, findings, strict=True):
         assert world.volume_state(volume) is None
         assert len(world.backup_snapshots(volume)) == 1, "one backup per volume, never two"
@@ -409,7 +410,7 @@ def test_finops_approve_resumes_the_run(world: AwsWorld, paused_runs: set[str]) 
     )
     assert result.exit_code == 0, result.output
     summary = run.wait()
-    assert summary["approver"] == "Cy" and summary["succeeded"] == 1
+    assert summary.approver == "Cy" and summary.succeeded == 1
     assert world.volume_state(volumes[0]) is None and world.volume_state(volumes[1]) == "available"
     (record,) = action_records(findings[0].fingerprint)
     assert (record.approver, record.action, record.comment) == ("Cy", "delete", "cli")
@@ -431,7 +432,7 @@ def test_dry_run_default_changes_nothing_and_proves_permissions(
         run_id, {"decision": "approve", "findings": [label_for(schema, finding)], "approver": "Ana"}
     )
     summary = run.wait()
-    assert summary["dry_run"] is True and summary["succeeded"] == 1
+    assert summary.dry_run is True and summary.succeeded == 1
     assert world.volume_state(volume) == "available" and world.backup_snapshots(volume) == []
     (record,) = action_records(finding.fingerprint)
     assert record.result == "dry_run" and record.dry_run
@@ -552,7 +553,7 @@ def test_a_suspended_approval_that_timed_out_is_recorded_expired_by_the_next_run
     finally:
         with get_client(sync_client=True) as client:
             client.delete_flow_run(waiting.id)  # the server is shared with later tests
-    assert first["status"] == again["status"] == "nothing to approve"
+    assert first.status == again.status == "nothing to approve"
     approvals = [r for r in AuditLog(load_settings().audit_log_url).read() if r.kind == "approval"]
     assert [(a.run_id, a.decision, a.dry_run) for a in approvals] == [
         (str(waiting.id), "expired", False)

@@ -96,19 +96,19 @@ def ingest(
     with quiet_flow_errors():
         summary = ingest_costs(source=chosen, start=first, end=last)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
         return
     typer.echo(
-        f"{summary['source']}: {summary['rows']} rows over {summary['days']} days; "
-        f"Cost Explorer requests {summary['ce_requests']} (${summary['ce_cost_usd']})"
+        f"{summary.source}: {summary.rows} rows over {summary.days} days; "
+        f"Cost Explorer requests {summary.ce_requests} (${summary.ce_cost_usd})"
     )
-    for batch in summary["batches"]:
+    for batch in summary.batches:
         typer.echo(
-            f"  {batch['start']}..{batch['end']}  {batch['rows']:>7} rows  "
-            f"billed {batch['billed_cost']} {batch['currency']}  "
-            f"effective {batch['effective_cost']} {batch['currency']}"
+            f"  {batch.start}..{batch.end}  {batch.rows:>7} rows  "
+            f"billed {batch.billed_cost} {batch.currency}  "
+            f"effective {batch.effective_cost} {batch.currency}"
         )
-    for note in summary["skipped"]:
+    for note in summary.skipped:
         typer.echo(f"  skipped {note}")
 
 

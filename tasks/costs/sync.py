@@ -28,6 +28,7 @@ from tasks.costs.export import (
     read_period,
     to_cost_frame,
 )
+from tasks.costs.models import IngestBatch, IngestResult, SourceTotals
 from tasks.costs.quality import QualityPolicy, daily_usage_totals
 from tasks.costs.store import CostStore
 from tasks.costs.window import DayRange, clip_windows, incremental_windows, months_back_first
@@ -68,7 +69,7 @@ class IngestSummary:
     """What a run did: per batch figures, totals per source and the Cost Explorer bill.
 
     Example:
-        >>> IngestSummary(source="ce").as_dict()["ce_requests"]
+        >>> IngestSummary(source="ce").result().ce_requests
         0
     """
 
@@ -106,29 +107,23 @@ class IngestSummary:
             for source, values in out.items()
         }
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (the flow's return value)."""
-        return {
-            "source": self.source,
-            "rows": self.rows,
-            "days": self.days,
-            "totals": self.totals(),
-            "ce_requests": self.ce_requests,
-            "ce_throttled_retries": self.ce_throttled,
-            "ce_cost_usd": str(self.ce_cost_usd),
-            "export_line_items": self.export_line_items,
-            "batches": [
-                {
-                    **{k: v for k, v in asdict(b).items() if k not in ("start", "end")},
-                    "start": b.start.isoformat(),
-                    "end": b.end.isoformat(),
-                    "billed_cost": str(b.billed_cost),
-                    "effective_cost": str(b.effective_cost),
-                }
-                for b in self.batches
-            ],
-            "skipped": list(self.skipped),
-        }
+    def result(self) -> IngestResult:
+        """The run's typed, frozen result (the flow's return value)."""
+        return IngestResult(
+            source=self.source,
+            rows=self.rows,
+            days=self.days,
+            totals={
+                source: SourceTotals.model_validate(values)
+                for source, values in self.totals().items()
+            },
+            ce_requests=self.ce_requests,
+            ce_throttled_retries=self.ce_throttled,
+            ce_cost_usd=self.ce_cost_usd,
+            export_line_items=self.export_line_items,
+            batches=[IngestBatch.model_validate(asdict(b)) for b in self.batches],
+            skipped=list(self.skipped),
+        )
 
     def markdown(self) -> str:
         """The run as a markdown report (a Prefect artifact)."""

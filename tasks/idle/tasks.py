@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -24,11 +23,11 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactUpdate
-from pydantic import BaseModel
 
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
+from tasks.idle.models import IdleScanResult
 from tasks.idle.registry import Check, CheckParams, resolve_params, select_checks
 from tasks.idle.report import (
     by_savings,
@@ -230,20 +229,6 @@ def batches(targets: list[Target], size: int) -> list[list[Target]]:
 def as_json(findings: list[Finding]) -> list[dict[str, Any]]:
     """Findings as JSON-ready dicts (Decimal savings as strings, times ISO 8601)."""
     return [finding.model_dump(mode="json") for finding in findings]
-
-
-class IdleScanResult(BaseModel):
-    """What the scan-idle-resources flow returns."""
-
-    findings: list[Finding]
-    errors: list[dict[str, Any]]
-    skipped: list[dict[str, str]]
-    scanned: list[tuple[str, str, str]]
-    lifecycle: dict[str, int]
-    resources: int
-    targets: int
-    total_monthly_savings_usd: Decimal
-    unknown_savings: int
 
 
 def build_result(totals: ScanTotals, lifecycle: dict[str, int], targets: int) -> IdleScanResult:

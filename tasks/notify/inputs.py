@@ -1,8 +1,8 @@
 """From the day's flow results to the report's input: the mapping onto ``DigestInput``.
 
-- ``check-cost-anomalies`` returns anomalies with the field names of ``AnomalySummary`` (extra
-  keys such as ``kind`` are ignored) and budget records (``limit_usd``, ``period``, ``alerts``)
-  that ``BudgetState`` accepts as they are.
+- ``check-cost-anomalies`` returns an ``AnomalyCheckResult``: its anomalies are
+  ``AnomalySummary`` already, and its budget states (``limit_usd``, ``period``, ``alerts``) map
+  onto ``BudgetState`` as they are.
 - ``scan-idle-resources`` returns ``Finding`` objects; findings resolved since a time come from
   the findings store's history.
 - Spend and expected spend come from the cost store's daily totals: expected is the median of
@@ -12,18 +12,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.findings.model import Finding, FindingStatus
 from tasks.notify.models import (
-    AnomalySummary,
     BudgetState,
     DailyCost,
     DigestInput,
     DigestLinks,
 )
+
+if TYPE_CHECKING:
+    from tasks.anomalies.models import AnomalyCheckResult
 
 CENT = Decimal("0.01")
 
@@ -91,7 +94,7 @@ def resolved_since(store: Any, since: datetime) -> list[Finding]:
 def digest_from_results(
     day: date,
     totals: Mapping[date, float],
-    anomaly_result: Mapping[str, Any] | None = None,
+    anomaly_result: AnomalyCheckResult | None = None,
     findings: Iterable[Finding] = (),
     resolved_findings: Iterable[Finding] = (),
     links: DigestLinks | None = None,
@@ -103,13 +106,14 @@ def digest_from_results(
         Decimal('12.50')
     """
     spend, expected, series = spend_figures(totals, day)
-    result = anomaly_result or {}
     return DigestInput(
         day=day,
         spend_usd=spend,
         expected_usd=expected,
-        budgets=[BudgetState.model_validate(b) for b in result.get("budgets", [])],
-        anomalies=[AnomalySummary.model_validate(a) for a in result.get("anomalies", [])],
+        budgets=[BudgetState.model_validate(asdict(b)) for b in anomaly_result.budgets]
+        if anomaly_result is not None
+        else [],
+        anomalies=list(anomaly_result.anomalies) if anomaly_result is not None else [],
         findings=list(findings),
         resolved_findings=list(resolved_findings),
         daily_costs=series,

@@ -69,6 +69,9 @@ class AnomalySummary(BaseModel):
     causes: list[AnomalyCause] = Field(default_factory=list)
     alert: bool | None = None
     is_new: bool = True
+    kind: str | None = Field(
+        None, description="What the detector saw: 'increase', 'decrease' or 'new_spend'."
+    )
 
 
 class BudgetState(BaseModel):
@@ -213,3 +216,35 @@ def group_findings(findings: list[Finding]) -> list[FindingGroup]:
         for (account, check), items in groups.items()
     ]
     return sorted(built, key=lambda g: (-g.monthly_savings_usd, g.account_id, g.check))
+
+
+class ReportResult(BaseModel):
+    """What a ``report`` or ``alert-anomalies`` run did with its messages (outbox keys).
+
+    Example:
+        >>> ReportResult(sent=["slack|digest|2026-11-25"]).summary_source
+        'template'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    planned: list[str] = Field(default_factory=list, description="Keys of this run's messages.")
+    new: list[str] = Field(default_factory=list, description="Keys stored in the outbox now.")
+    sent: list[str] = Field(default_factory=list, description="Keys delivered by this run.")
+    pending: list[str] = Field(
+        default_factory=list, description="Keys waiting for a channel (retried next run)."
+    )
+    failed: list[str] = Field(default_factory=list, description="Keys that gave up.")
+    skipped: list[str] = Field(default_factory=list, description="Keys delivered before.")
+    local: list[str] = Field(
+        default_factory=list, description="Keys of channels not configured (rendered only)."
+    )
+    errors: dict[str, str] = Field(
+        default_factory=dict, description="Key or channel -> the (redacted) delivery error."
+    )
+    summary_source: str = Field(
+        "template", description="Who wrote the summary: 'template' or 'bedrock'."
+    )
+    notified_findings: list[str] = Field(
+        default_factory=list, description="Fingerprints moved to notified by the digest."
+    )

@@ -1,7 +1,8 @@
 """Thin Prefect tasks of the notify capability: plan, deliver through the outbox, preview.
 
-Secrets are resolved inside the delivery task (never passed as task parameters, so they are not
-recorded by Prefect), and every text that reaches a log or an artifact is redacted.
+The flows load the settings once and pass the sections these tasks need.  Secrets stay
+``SecretStr`` (or Prefect Secret block names) until the delivery adapters resolve them inside the
+delivery task, and every text that reaches a log or an artifact is redacted.
 """
 
 from __future__ import annotations
@@ -13,32 +14,17 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, Field
 
+from tasks.anomalies.models import AnomalyCheckResult
 from tasks.findings.model import Finding
 from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
 from tasks.notify.deliver import DeliveryReport, connect_channels, deliver_pending
 from tasks.notify.inputs import digest_from_results, resolved_since
-from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks
+from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks, ReportResult
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown
-from tasks.settings import Settings, load_settings
-
-
-class ReportResult(BaseModel):
-    """What a report run did: outbox keys by outcome, the texts' source, findings notified."""
-
-    planned: list[str] = Field(default_factory=list)
-    new: list[str] = Field(default_factory=list)
-    sent: list[str] = Field(default_factory=list)
-    pending: list[str] = Field(default_factory=list)
-    failed: list[str] = Field(default_factory=list)
-    skipped: list[str] = Field(default_factory=list)
-    local: list[str] = Field(default_factory=list)
-    errors: dict[str, str] = Field(default_factory=dict)
-    summary_source: str = "template"
-    notified_findings: list[str] = Field(default_factory=list)
+from tasks.settings import NotifySettings, Settings
 
 
 def plan_options(settings: Settings) -> PlanOptions:
@@ -58,6 +44,7 @@ def flow_run_url(settings: Settings, flow_run_id: str | None) -> str | None:
     """The Prefect UI page of a flow run.
 
     Example:
+        >>> from tasks.settings import load_settings
         >>> flow_run_url(load_settings(), "abc")
         'http://127.0.0.1:4200/runs/flow-run/abc'
     """
@@ -66,15 +53,13 @@ def flow_run_url(settings: Settings, flow_run_id: str | None) -> str | None:
     return f"{settings.notify.prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
-def _bedrock(settings: Settings) -> Any | None:
-    notify = settings.notify
+def _bedrock(notify: NotifySettings) -> Any | None:
     return bedrock_client(notify.bedrock_region) if notify.bedrock_model_id else None
 
 
 def _explanations(
-    anomalies: list[AnomalySummary], client: Any | None, settings: Settings
+    anomalies: list[AnomalySummary], client: Any | None, notify: NotifySettings
 ) -> dict[str, str]:
-    notify = settings.notify
     return {
         a.id: explain_anomaly(a, client, notify.bedrock_model_id, notify.bedrock_max_tokens).text
         for a in anomalies
@@ -82,35 +67,41 @@ def _explanations(
 
 
 @task(name="plan-report-messages")
-def plan_report_messages(digest: DigestInput) -> tuple[list[NewMessage], str]:
+def plan_report_messages(
+    digest: DigestInput, options: PlanOptions, notify: NotifySettings
+) -> tuple[list[NewMessage], str]:
     """Narrate (Bedrock or template) and plan the day's messages with their keys."""
-    settings = load_settings()
-    options = plan_options(settings)
     alerted = [a for a in digest.anomalies if should_alert(a, options)]
-    client = _bedrock(settings)
-    notify = settings.notify
+    client = _bedrock(notify)
     summary = summarize_day(digest, client, notify.bedrock_model_id, notify.bedrock_max_tokens)
-    explanations = _explanations(alerted, client, settings)
+    explanations = _explanations(alerted, client, notify)
     return plan_report(digest, summary.text, explanations, options), summary.source
 
 
 @task(name="plan-anomaly-alerts")
-def plan_anomaly_alerts(anomalies: list[AnomalySummary], run_url: str | None) -> list[NewMessage]:
+def plan_anomaly_alerts(
+    anomalies: list[AnomalySummary],
+    run_url: str | None,
+    options: PlanOptions,
+    notify: NotifySettings,
+) -> list[NewMessage]:
     """Plan the standalone alerts (and Jira issues) of anomalies above their threshold."""
-    settings = load_settings()
-    options = plan_options(settings)
     alerted = [a for a in anomalies if should_alert(a, options)]
-    explanations = _explanations(alerted, _bedrock(settings), settings)
+    explanations = _explanations(alerted, _bedrock(notify), notify)
     return plan_alerts(anomalies, explanations, run_url, options)
 
 
 @task(name="send-through-outbox")
-def send_through_outbox(messages: list[NewMessage]) -> ReportResult:
-    """Store the messages under their keys, then deliver everything pending (older too)."""
+def send_through_outbox(
+    messages: list[NewMessage], findings_url: str, notify: NotifySettings
+) -> ReportResult:
+    """Store the messages under their keys, then deliver everything pending (older too).
+
+    The channels' secrets are resolved here, by the delivery adapters (``connect_channels``).
+    """
     logger = get_run_logger()
-    settings = load_settings()
-    outbox = Outbox(settings.findings_url, max_attempts=settings.notify.outbox_max_attempts)
-    channels = connect_channels(settings.notify)
+    outbox = Outbox(findings_url, max_attempts=notify.outbox_max_attempts)
+    channels = connect_channels(notify)
     for name, reason in sorted(channels.broken.items()):
         logger.warning("%s is configured but cannot be used now: %s", name, reason)
     # Messages to a configured channel are stored pending even when it is broken right now.
@@ -149,13 +140,14 @@ def send_through_outbox(messages: list[NewMessage]) -> ReportResult:
 
 
 @task(name="publish-outbox-artifact")
-def publish_outbox_artifact(result: ReportResult, title: str, key: str) -> str:
+def publish_outbox_artifact(
+    result: ReportResult, title: str, key: str, findings_url: str, notify: NotifySettings
+) -> str:
     """A markdown artifact with every planned message as it was (or would have been) sent."""
-    settings = load_settings()
-    outbox = Outbox(settings.findings_url)
+    outbox = Outbox(findings_url)
     keys = list(dict.fromkeys(result.planned + result.sent + result.pending + result.failed))
     messages = outbox.messages(keys=keys)
-    redactor = connect_channels(settings.notify).redactor
+    redactor = connect_channels(notify).redactor
     extra: dict[str, Any] = {
         "sent": len(result.sent),
         "pending": len(result.pending),
@@ -176,25 +168,27 @@ HISTORY_DAYS = 35
 @task(name="collect-report-input")
 def collect_report_input(
     day: date,
-    anomaly_result: dict[str, Any] | None,
+    anomaly_result: AnomalyCheckResult | None,
     findings: list[Finding] | None,
     resolved_after: datetime | None,
     links: DigestLinks,
+    cost_store_url: str,
+    findings_url: str,
+    cost_metric: str,
 ) -> DigestInput:
     """The digest input from the day's results and the stores.
 
-    Spend comes from the cost store; findings, when not given, are the findings store's
-    actionable ones (open, notified, failed); findings resolved since ``resolved_after`` close
-    their Jira issues.
+    Spend (``cost_metric``) comes from the cost store; findings, when not given, are the
+    findings store's actionable ones (open, notified, failed); findings resolved since
+    ``resolved_after`` close their Jira issues.
     """
     from tasks.anomalies.budget import daily_totals
     from tasks.anomalies.pipeline import load_cost_frame
     from tasks.findings.store import ACTIONABLE, FindingsStore
 
-    settings = load_settings()
-    frame = load_cost_frame(settings.cost_store_url, day, HISTORY_DAYS)
-    totals = daily_totals(frame, settings.anomalies.cost_metric)
-    store = FindingsStore(settings.findings_url)
+    frame = load_cost_frame(cost_store_url, day, HISTORY_DAYS)
+    totals = daily_totals(frame, cost_metric)
+    store = FindingsStore(findings_url)
     if findings is None:
         findings = [s.finding for s in store.list(statuses=sorted(ACTIONABLE))]
     resolved = resolved_since(store, resolved_after) if resolved_after is not None else []
@@ -216,14 +210,16 @@ def collect_report_input(
 
 
 @task(name="mark-findings-notified")
-def mark_findings_notified(digest: DigestInput, result: ReportResult) -> list[str]:
+def mark_findings_notified(
+    digest: DigestInput, result: ReportResult, findings_url: str
+) -> list[str]:
     """Move the digest's open findings to ``notified`` once the digest reached Slack."""
     from tasks.findings.model import FindingStatus
     from tasks.findings.store import FindingsStore, TransitionError
 
     if f"slack|digest|{digest.day.isoformat()}" not in result.sent:
         return []
-    store = FindingsStore(load_settings().findings_url)
+    store = FindingsStore(findings_url)
     moved: list[str] = []
     for finding in digest.findings:
         try:

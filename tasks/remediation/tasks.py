@@ -16,8 +16,9 @@ from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.engine import Remediator
 from tasks.remediation.ledger import RemediationLedger
 from tasks.remediation.menu import is_actionable
-from tasks.remediation.report import ActionResult, report_markdown, summarise
-from tasks.settings import Settings, load_settings
+from tasks.remediation.models import RemediationResult
+from tasks.remediation.report import ActionResult, report_markdown
+from tasks.settings import Settings
 
 
 def remediator(settings: Settings, run_id: str, dry_run: bool) -> Remediator:
@@ -49,9 +50,8 @@ def select_candidates(store: FindingsStore, fingerprints: Sequence[str] | None) 
 
 
 @task(name="load-remediation-candidates")
-def load_candidates(fingerprints: list[str] | None) -> list[Candidate]:
-    settings = load_settings()
-    return select_candidates(FindingsStore(settings.findings_url), fingerprints)
+def load_candidates(fingerprints: list[str] | None, findings_url: str) -> list[Candidate]:
+    return select_candidates(FindingsStore(findings_url), fingerprints)
 
 
 @task(name="publish-approval-preview")
@@ -92,7 +92,9 @@ FLOW_NAME = "remediate-findings"
 EXPIRY_LOOKBACK = timedelta(days=90)
 
 
-def expired_approval_runs(current_run_id: str, since: datetime) -> list[tuple[str, datetime, bool]]:
+def expired_approval_runs(
+    current_run_id: str, since: datetime, default_dry_run: bool
+) -> list[tuple[str, datetime, bool]]:
     """``remediate-findings`` runs Prefect failed because nobody answered their approval in time.
 
     A suspended run (deployments) holds no process, so when its timeout passes Prefect's server
@@ -100,7 +102,7 @@ def expired_approval_runs(current_run_id: str, since: datetime) -> list[tuple[st
 
     Returns:
         ``(run_id, failed_at, dry_run)`` per run; ``dry_run`` is the run's parameter, or the
-        configured default when it was not given.
+        ``default_dry_run`` (the configured default) when it was not given.
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -113,7 +115,6 @@ def expired_approval_runs(current_run_id: str, since: datetime) -> list[tuple[st
     )
     from prefect.client.schemas.objects import StateType
 
-    default_dry_run = load_settings().remediation.dry_run
     expired: list[tuple[str, datetime, bool]] = []
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
@@ -134,17 +135,20 @@ def expired_approval_runs(current_run_id: str, since: datetime) -> list[tuple[st
     return expired
 
 
-def record_expired_approvals(audit: AuditLog, current_run_id: str) -> list[str]:
+def record_expired_approvals(
+    audit: AuditLog, current_run_id: str, default_dry_run: bool
+) -> list[str]:
     """Write an ``expired`` approval record for each timed-out run that has none yet.
 
     Returns:
         The run ids recorded now (a rerun records none again).
 
     Example:
-        >>> record_expired_approvals(AuditLog(".finops/audit.jsonl"), "run-2")  # doctest: +SKIP
+        >>> record_expired_approvals(AuditLog("audit.jsonl"), "run-2", True)  # doctest: +SKIP
         ['0b7c...']
     """
-    expired = expired_approval_runs(current_run_id, datetime.now(UTC) - EXPIRY_LOOKBACK)
+    since = datetime.now(UTC) - EXPIRY_LOOKBACK
+    expired = expired_approval_runs(current_run_id, since, default_dry_run)
     if not expired:
         return []
     decided = {r.run_id for r in audit.read() if r.kind == "approval"}
@@ -169,10 +173,10 @@ def record_expired_approvals(audit: AuditLog, current_run_id: str) -> list[str]:
 
 
 @task(name="finish-unfinished-remediation")
-def recover_unfinished(run_id: str, dry_run: bool) -> list[ActionResult]:
+def recover_unfinished(run_id: str, dry_run: bool, settings: Settings) -> list[ActionResult]:
     """Record approvals that expired unseen; finish what dead runs approved; act on due marks."""
-    settings = load_settings()
-    expired = record_expired_approvals(AuditLog(settings.audit_log_url), run_id)
+    audit = AuditLog(settings.audit_log_url)
+    expired = record_expired_approvals(audit, run_id, settings.remediation.dry_run)
     if expired:
         get_run_logger().info("recorded %d expired approval(s): %s", len(expired), expired)
     if dry_run:
@@ -184,10 +188,14 @@ def recover_unfinished(run_id: str, dry_run: bool) -> list[ActionResult]:
 
 @task(name="apply-approval")
 def apply_approval(
-    values: dict[str, Any] | None, candidates: list[Candidate], run_id: str, dry_run: bool
+    values: dict[str, Any] | None,
+    candidates: list[Candidate],
+    run_id: str,
+    dry_run: bool,
+    settings: Settings,
 ) -> tuple[str, str, list[ActionResult]]:
     """Record the decision (or its expiry) and carry out what was approved."""
-    engine = remediator(load_settings(), run_id, dry_run)
+    engine = remediator(settings, run_id, dry_run)
     if values is None:
         from tasks.remediation.approval import ApprovalDecision
 
@@ -201,9 +209,9 @@ def apply_approval(
 @task(name="publish-remediation-report")
 def publish_report(
     results: list[ActionResult], status: str, approver: str, dry_run: bool
-) -> dict[str, Any]:
+) -> RemediationResult:
     markdown = report_markdown(results, status, approver, dry_run)
-    summary = summarise(results)
+    summary = RemediationResult.of(results, status, approver, dry_run)
     rate = "n/a" if summary.success_rate is None else f"{summary.success_rate:.1%}"
     get_run_logger().info(
         "remediation %s: attempted %d, succeeded %d, skipped %d, failed %d; success rate %s",
@@ -217,10 +225,4 @@ def publish_report(
     create_markdown_artifact(
         key="remediation-report", markdown=markdown, description="Remediation outcome"
     )
-    return {
-        "status": status,
-        "approver": approver,
-        "dry_run": dry_run,
-        **summary.to_dict(),
-        "actions": [r.to_dict() for r in results],
-    }
+    return summary
