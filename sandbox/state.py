@@ -86,7 +86,10 @@ def write_state(path: Path, state: SandboxState) -> None:
 
 
 def read_state(path: Path) -> SandboxState | None:
-    """The state in ``path``, or None when there is no (complete) state file.
+    """The state in ``path``, or None when there is no state file.
+
+    The server writes the file atomically, so a file that is not a JSON object was damaged
+    from outside: that raises ``ValueError`` naming the file rather than reading as "not running".
 
     Example:
         >>> read_state(Path("/nonexistent/state.json")) is None
@@ -94,8 +97,12 @@ def read_state(path: Path) -> SandboxState | None:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds no sandbox state")
     return SandboxState.from_dict(data)
 
 
@@ -236,7 +243,10 @@ def stop_server(state_path: Path, timeout_s: float = 20.0) -> bool:
     Returns:
         Whether a running server was stopped.
     """
-    state = read_state(state_path)
+    try:
+        state = read_state(state_path)
+    except ValueError:
+        state = None  # a damaged state file: nothing to signal, but its files still go
     stopped = False
     if state is not None and pid_alive(state.pid):
         os.kill(state.pid, signal.SIGTERM)

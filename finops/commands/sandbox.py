@@ -15,7 +15,8 @@ from typing import Any
 
 import typer
 
-from tasks.settings import SettingsError, load_settings
+from finops.commands.errors import ENVIRONMENT, fail, one_line
+from tasks.settings import known_regions, load_settings
 
 sandbox_app = typer.Typer(
     help="The embedded AWS organisation (moto + Cost Explorer) with known right answers.",
@@ -36,11 +37,7 @@ def _state_path(state_file: Path | None) -> Path:
 
     if state_file is not None:
         return state_file
-    try:
-        return default_state_path(load_settings())
-    except SettingsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    return default_state_path(load_settings())
 
 
 STATE_FILE_OPTION = typer.Option(
@@ -130,7 +127,16 @@ def _read_ground_truth(path: str) -> dict[str, Any]:
 def _running_state(state_path: Path) -> Any:
     from sandbox.state import pid_alive, read_state
 
-    state = read_state(state_path)
+    if state_path.exists() and not state_path.is_file():
+        raise fail(f"--state-file {state_path} is not a file; give a file such as state.json")
+    try:
+        state = read_state(state_path)
+    except (ValueError, TypeError) as error:
+        raise fail(
+            f"state file {state_path} is damaged ({one_line(str(error))}); "
+            "remove it, then `finops sandbox up`",
+            ENVIRONMENT,
+        ) from None
     if state is None or not pid_alive(state.pid):
         return None
     return state
@@ -138,7 +144,9 @@ def _running_state(state_path: Path) -> Any:
 
 @sandbox_app.command("up")
 def up(
-    port: int | None = typer.Option(None, help="Port on 127.0.0.1; 0 = a free one (default)."),
+    port: int | None = typer.Option(
+        None, min=0, max=65535, help="Port on 127.0.0.1; 0 = a free one (default)."
+    ),
     seed: int | None = typer.Option(None, help="Seed of the organisation (default: settings)."),
     accounts: int = typer.Option(3, min=1, help="Accounts: management + members."),
     regions: str = typer.Option("us-east-1,eu-west-1", help="Comma-separated regions."),
@@ -154,24 +162,27 @@ def up(
 ) -> None:
     """Start the sandbox, seed it, and print what is there."""
     from sandbox.context import SandboxSize
-    from sandbox.state import SandboxError, start_server, wait_ready
+    from sandbox.state import SandboxError, log_path_for, start_server, wait_ready
 
     path = _state_path(state_file)
     settings = load_settings()
     chosen_port = settings.sandbox.port if port is None else port
     chosen_seed = settings.sandbox.seed if seed is None else seed
+    chosen_regions = tuple(r.strip() for r in regions.split(",") if r.strip())
+    unknown = [r for r in chosen_regions if r not in known_regions()]
+    if unknown:
+        raise fail(f"--regions: unknown region {unknown[0]!r}; use names such as 'us-east-1'")
     try:
         size = SandboxSize(
             accounts=accounts,
-            regions=tuple(r.strip() for r in regions.split(",") if r.strip()),
+            regions=chosen_regions,
             instances=instances,
             volumes=volumes,
             days=days,
             cost_days=cost_days,
         )
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(one_line(str(error))) from None
     running = _running_state(path)
     if running is not None:
         typer.echo(
@@ -194,8 +205,9 @@ def up(
     except SandboxError as error:
         if process.poll() is None:
             process.terminate()
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        # The error carries the end of the server's log; the one line names the log instead.
+        first = str(error).splitlines()[0]
+        raise fail(f"{first}; its log: {log_path_for(path)}", ENVIRONMENT) from None
     for line in summarize(_read_ground_truth(state.ground_truth_path), vars(state)):
         typer.echo(line)
     typer.echo('point AWS tools at it with: eval "$(finops sandbox env)"')
@@ -210,14 +222,12 @@ def env(state_file: Path | None = STATE_FILE_OPTION) -> None:
     """
     state = _running_state(_state_path(state_file))
     if state is None:
-        typer.echo("error: no sandbox is running; start one with `finops sandbox up`", err=True)
-        raise typer.Exit(1)
+        raise fail("no sandbox is running; start one with `finops sandbox up`", ENVIRONMENT)
     if not state.ready:
-        typer.echo(
-            "error: the sandbox is still seeding; wait for `finops sandbox status` to list it",
-            err=True,
+        raise fail(
+            "the sandbox is still seeding; wait for `finops sandbox status` to list it",
+            ENVIRONMENT,
         )
-        raise typer.Exit(1)
     typer.echo("unset AWS_PROFILE")
     truth = _read_ground_truth(state.ground_truth_path)
     for name, value in sandbox_env(state.endpoint_url, truth).items():
@@ -230,11 +240,16 @@ def status(state_file: Path | None = STATE_FILE_OPTION) -> None:
     path = _state_path(state_file)
     state = _running_state(path)
     if state is None:
-        typer.echo(f"no sandbox is running (state file {path})")
-        raise typer.Exit(1)
+        raise fail(
+            f"no sandbox is running (state file {path}); start one with `finops sandbox up`",
+            ENVIRONMENT,
+        )
     if state.error:
-        typer.echo(f"sandbox at {state.endpoint_url} failed to seed: {state.error}")
-        raise typer.Exit(1)
+        raise fail(
+            f"sandbox at {state.endpoint_url} failed to seed: {one_line(state.error)}; "
+            "see its server.log beside the state file, then `finops sandbox down`",
+            ENVIRONMENT,
+        )
     if not state.ready:
         typer.echo(f"sandbox at {state.endpoint_url} (pid {state.pid}) is still seeding")
         return
