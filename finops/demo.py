@@ -579,7 +579,7 @@ def run_demo(
             daily_run = run_deployment(
                 name="finops-daily/finops-daily", timeout=None, poll_interval=2
             )
-            daily = run_result(daily_run)  # type: ignore[arg-type]
+            daily = run_result(daily_run).model_dump(mode="json")  # type: ignore[arg-type]
             lap("finops-daily")
 
             paused_id = wait_for_paused_run(deployments["remediate-findings"])
@@ -605,7 +605,7 @@ def run_demo(
             else:
                 echo("waiting for the approval (Ctrl-C stops the demo) ...")
             remediation_run = wait_for_final(paused_id)
-            remediation = run_result(remediation_run)
+            remediation = run_result(remediation_run).model_dump(mode="json")
             lap("approval and remediation")
 
         lines = summarise(
