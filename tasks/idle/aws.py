@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.aws.common import error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     Address,
     Bucket,
@@ -35,41 +36,11 @@ MAX_QUERIES_PER_REQUEST = 500
 DAY_S = 86400
 
 
-def utc(moment: datetime | str | None) -> datetime | None:
-    """A botocore timestamp (or ISO text) as a tz-aware UTC datetime.
-
-    Example:
-        >>> utc(datetime(2020, 1, 1)).isoformat()
-        '2020-01-01T00:00:00+00:00'
-    """
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def tag_dict(tags: Iterable[dict[str, Any]] | None) -> dict[str, str]:
-    """AWS ``[{"Key": k, "Value": v}]`` tags as a dict.
-
-    Example:
-        >>> tag_dict([{"Key": "owner", "Value": "alice"}])
-        {'owner': 'alice'}
-    """
-    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
-
-
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
-
-
-# -- EC2 ---------------------------------------------------------------------------------------
 def get_instances(ec2: Any) -> list[dict[str, Any]]:
     """Every instance that is not terminated (DescribeInstances, 1,000 a page)."""
     return [
         instance
-        for reservation in _paginate(
+        for reservation in paginate(
             ec2,
             "describe_instances",
             "Reservations",
@@ -111,7 +82,7 @@ def transform_instances(
 
 def get_volumes(ec2: Any) -> list[dict[str, Any]]:
     """Every EBS volume (DescribeVolumes, 500 a page)."""
-    return list(_paginate(ec2, "describe_volumes", "Volumes", PaginationConfig={"PageSize": 500}))
+    return list(paginate(ec2, "describe_volumes", "Volumes", PaginationConfig={"PageSize": 500}))
 
 
 def transform_volumes(account_id: str, region: str, raw: Iterable[dict[str, Any]]) -> list[Volume]:
@@ -147,7 +118,7 @@ def get_snapshots(ec2: Any, account_id: str) -> list[dict[str, Any]]:
     in the sandbox).
     """
     return list(
-        _paginate(
+        paginate(
             ec2,
             "describe_snapshots",
             "Snapshots",
@@ -180,7 +151,7 @@ def transform_snapshots(
 def get_images(ec2: Any) -> list[dict[str, Any]]:
     """AMIs the account owns (DescribeImages Owners=self, 1,000 a page)."""
     return list(
-        _paginate(
+        paginate(
             ec2, "describe_images", "Images", Owners=["self"], PaginationConfig={"PageSize": 1000}
         )
     )
@@ -233,7 +204,7 @@ def transform_addresses(
 def get_nat_gateways(ec2: Any) -> list[dict[str, Any]]:
     """NAT gateways (DescribeNatGateways, 1,000 a page)."""
     return list(
-        _paginate(ec2, "describe_nat_gateways", "NatGateways", PaginationConfig={"PageSize": 1000})
+        paginate(ec2, "describe_nat_gateways", "NatGateways", PaginationConfig={"PageSize": 1000})
     )
 
 
@@ -269,7 +240,7 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
     ``_Tags``, ``_Healthy`` and ``_Registered``.
     """
     v2 = list(
-        _paginate(
+        paginate(
             elbv2, "describe_load_balancers", "LoadBalancers", PaginationConfig={"PageSize": 400}
         )
     )
@@ -282,7 +253,7 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
     registered: dict[str, int] = dict.fromkeys(arns, 0)
     if arns:
         groups = list(
-            _paginate(
+            paginate(
                 elbv2, "describe_target_groups", "TargetGroups", PaginationConfig={"PageSize": 400}
             )
         )
@@ -311,7 +282,7 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
             }
         )
     classic = list(
-        _paginate(
+        paginate(
             elb,
             "describe_load_balancers",
             "LoadBalancerDescriptions",
@@ -369,7 +340,7 @@ def transform_load_balancers(
 def get_db_instances(rds: Any) -> list[dict[str, Any]]:
     """RDS DB instances (DescribeDBInstances, 100 a page; tags are in ``TagList``)."""
     return list(
-        _paginate(rds, "describe_db_instances", "DBInstances", PaginationConfig={"PageSize": 100})
+        paginate(rds, "describe_db_instances", "DBInstances", PaginationConfig={"PageSize": 100})
     )
 
 
@@ -398,10 +369,6 @@ def transform_db_instances(
 
 
 # -- S3 ----------------------------------------------------------------------------------------
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def bucket_region(s3: Any, bucket: dict[str, Any]) -> str:
     """A bucket's region: ``BucketRegion`` from ListBuckets, else GetBucketLocation."""
     if bucket.get("BucketRegion"):
@@ -419,7 +386,7 @@ def get_buckets(s3: Any, region: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     # BucketRegion lets AWS filter server-side; the region is still checked per bucket for
     # endpoints that ignore the filter (GetBucketLocation only when ListBuckets omits it)
-    for bucket in _paginate(
+    for bucket in paginate(
         s3, "list_buckets", "Buckets", BucketRegion=region, PaginationConfig={"PageSize": 1000}
     ):
         if bucket_region(s3, bucket) != region:
@@ -428,18 +395,18 @@ def get_buckets(s3: Any, region: str) -> list[dict[str, Any]]:
         try:
             rules = s3.get_bucket_lifecycle_configuration(Bucket=name).get("Rules", [])
         except ClientError as error:
-            if _error_code(error) != "NoSuchLifecycleConfiguration":
+            if error_code(error) != "NoSuchLifecycleConfiguration":
                 raise
             rules = []
         try:
             tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
         except ClientError as error:
-            if _error_code(error) != "NoSuchTagSet":
+            if error_code(error) != "NoSuchTagSet":
                 raise
             tags = []
         uploads = []
-        for upload in _paginate(s3, "list_multipart_uploads", "Uploads", Bucket=name):
-            parts = _paginate(
+        for upload in paginate(s3, "list_multipart_uploads", "Uploads", Bucket=name):
+            parts = paginate(
                 s3,
                 "list_parts",
                 "Parts",

@@ -1,0 +1,68 @@
+"""Helpers every AWS adapter shares: tags as a dict, an error's code, timestamps, paging.
+
+Written once here; the idle scan's readers (``tasks.idle.aws``) and the remediation actions
+(``tasks.remediation.actions``) both use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+def tag_dict(tags: Iterable[dict[str, Any]] | None) -> dict[str, str]:
+    """AWS ``[{"Key": k, "Value": v}]`` tags as a dict.
+
+    Example:
+        >>> tag_dict([{"Key": "owner", "Value": "alice"}])
+        {'owner': 'alice'}
+    """
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a ``ClientError`` (``""`` for anything else).
+
+    Example:
+        >>> error_code(ClientError({"Error": {"Code": "NoSuchBucket"}}, "GetBucketTagging"))
+        'NoSuchBucket'
+    """
+    if not isinstance(error, ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(error: BaseException) -> str:
+    """The AWS error message of a ``ClientError`` (``str(error)`` for anything else)."""
+    if not isinstance(error, ClientError):
+        return str(error)
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def request_id(response: dict[str, Any]) -> str | None:
+    """The request id AWS returned, if any."""
+    found = response.get("ResponseMetadata", {}).get("RequestId")
+    return str(found) if found else None
+
+
+def utc(moment: datetime | str | None) -> datetime | None:
+    """A botocore timestamp (or ISO text) as a tz-aware UTC datetime.
+
+    Example:
+        >>> utc(datetime(2020, 1, 1)).isoformat()
+        '2020-01-01T00:00:00+00:00'
+    """
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item under ``key`` of every page of a paginated ``operation``."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
