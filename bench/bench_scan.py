@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from sandbox.context import SandboxSize  # noqa: E402
 from sandbox.state import start_server, stop_server, wait_ready  # noqa: E402
 from tasks.aws.session import AwsAccess, fan_out  # noqa: E402
-from tasks.idle.registry import resolve_params, select_checks  # noqa: E402
+from tasks.idle.checks import select_checks  # noqa: E402
+from tasks.idle.registry import resolve_params  # noqa: E402
 from tasks.idle.scan import IdleScanner  # noqa: E402
 from tasks.pricing.book import BundledPrices  # noqa: E402
 from tasks.settings import load_settings  # noqa: E402

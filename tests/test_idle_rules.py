@@ -80,7 +80,13 @@ def test_ec2_idle_trusted_advisor_rule_needs_four_low_days() -> None:
     assert finding.evidence["thresholds"]["daily_avg_cpu_percent_at_most"] == 10.0
     # m5.large in us-east-1: 0.096 $/h x 730 h
     assert finding.monthly_savings_usd == Decimal("70.08")
-    assert finding.recommended_actions == ["stop", "snapshot_and_terminate", "skip"]
+    assert finding.recommended_actions == [
+        "stop",
+        "stop_with_image",
+        "tag_for_later",
+        "terminate",
+        "skip",
+    ]
 
 
 def test_ec2_idle_heavy_network_is_not_idle() -> None:
@@ -166,7 +172,12 @@ def test_ebs_unattached_uses_first_sighting_else_create_time() -> None:
     evidence = result.findings[0].evidence
     assert evidence["age_basis"].startswith("create_time")
     assert result.findings[0].monthly_savings_usd == Decimal("4.00")
-    assert result.findings[0].recommended_actions == ["snapshot_and_delete", "delete", "skip"]
+    assert result.findings[0].recommended_actions == [
+        "snapshot_and_delete",
+        "delete",
+        "tag_for_later",
+        "skip",
+    ]
 
 
 @pytest.mark.parametrize(("size", "flagged"), [(4, False), (100, True), (200, False), (1500, True)])
@@ -283,7 +294,12 @@ def test_every_check_is_documented_with_a_menu_and_permissions() -> None:
         assert "skip" in check.actions
         assert check.permissions and set(check.permissions) <= IAM_READ_PERMISSIONS
         assert all(":" in p and "Delete" not in p for p in check.permissions)
-    assert CHECKS["ebs-unattached"].actions == ("snapshot_and_delete", "delete", "skip")
+    assert CHECKS["ebs-unattached"].actions == (
+        "snapshot_and_delete",
+        "delete",
+        "tag_for_later",
+        "skip",
+    )
 
 
 def test_first_sighting_of_an_unattached_volume_is_remembered(tmp_path: Path) -> None:

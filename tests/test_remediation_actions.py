@@ -11,22 +11,20 @@ from tasks.remediation.actions import (
     ACTIONS,
     MARK_TAG,
     ActionContext,
+    ActionOutcome,
     AlreadyDone,
     Skip,
-    apply_abort_multipart_rule,
-    apply_delete_snapshot,
-    apply_delete_volume,
-    apply_modify_to_gp3,
-    apply_release_address,
-    apply_snapshot_and_delete_volume,
-    apply_stop_instance,
-    apply_tag_for_later,
-    apply_terminate_instance,
     gp3_target,
     remove_mark,
     required_permissions,
 )
+from tasks.remediation.engine import carry_out
 from tests.plugins.remediation import AwsWorld
+
+
+def run(action: str, ctx: ActionContext) -> ActionOutcome:
+    """Carry out a registered action as the engine does (state checks first)."""
+    return carry_out(ACTIONS[action], ctx)
 
 
 def context(world: AwsWorld, finding: Any, dry_run: bool = False, **kw: Any) -> ActionContext:
@@ -38,15 +36,16 @@ def test_snapshot_then_delete_keeps_one_backup_even_when_retried(remediation_aws
     volume = world.volume()
     saved: dict[str, Any] = {}
     ctx = context(world, world.finding("ebs-unattached", volume), save_checkpoint=saved.__setitem__)
-    outcome = apply_snapshot_and_delete_volume(ctx)
+    outcome = run("snapshot_and_delete", ctx)
     assert outcome.result == "succeeded"
     assert world.volume_state(volume) is None
     snapshots = world.backup_snapshots(volume)
     assert snapshots == [outcome.backup_ids["snapshot_id"]] == [saved["snapshot_id"]]
     assert ctx.request_ids, "the AWS request ids go to the audit trail"
     # A rerun after a crash (checkpoint saved, volume gone) is "already done", no new snapshot.
-    again = apply_snapshot_and_delete_volume(
-        context(world, world.finding("ebs-unattached", volume), checkpoints=dict(saved))
+    again = run(
+        "snapshot_and_delete",
+        context(world, world.finding("ebs-unattached", volume), checkpoints=dict(saved)),
     )
     assert again.result == "succeeded" and "already deleted" in again.reason
     assert world.backup_snapshots(volume) == snapshots
@@ -63,9 +62,7 @@ def test_crash_between_snapshot_and_delete_reuses_the_snapshot(remediation_aws: 
             {"ResourceType": "snapshot", "Tags": [{"Key": "finops:backup-of", "Value": volume}]}
         ],
     )["SnapshotId"]
-    outcome = apply_snapshot_and_delete_volume(
-        context(world, world.finding("ebs-unattached", volume))
-    )
+    outcome = run("snapshot_and_delete", context(world, world.finding("ebs-unattached", volume)))
     assert outcome.backup_ids == {"snapshot_id": first}
     assert world.backup_snapshots(volume) == [first]
     assert world.volume_state(volume) is None
@@ -77,10 +74,10 @@ def test_attached_or_protected_volume_is_skipped_with_reason(remediation_aws: Aw
     instance = world.instance()
     world.client("ec2").attach_volume(VolumeId=attached, InstanceId=instance, Device="/dev/sdf")
     with pytest.raises(Skip, match=f"attached to {instance}"):
-        apply_delete_volume(context(world, world.finding("ebs-unattached", attached)))
+        run("delete", context(world, world.finding("ebs-unattached", attached)))
     protected = world.volume(tags={"finops:protected": "true"})
     with pytest.raises(Skip, match="protected tag finops:protected=true"):
-        apply_snapshot_and_delete_volume(context(world, world.finding("ebs-unattached", protected)))
+        run("snapshot_and_delete", context(world, world.finding("ebs-unattached", protected)))
     assert world.volume_state(attached) == "in-use" and world.volume_state(protected) == "available"
     assert world.backup_snapshots(protected) == []
 
@@ -90,10 +87,10 @@ def test_dry_run_proves_permission_and_changes_nothing(remediation_aws: AwsWorld
     instance = world.instance()
     volume = world.volume()
     stop = context(world, world.finding("ec2-idle", instance), dry_run=True)
-    assert apply_stop_instance(stop).result == "dry_run"
+    assert run("stop", stop).result == "dry_run"
     assert stop.proven == ["stop_instances"]
     snap = context(world, world.finding("ebs-unattached", volume), dry_run=True)
-    assert apply_snapshot_and_delete_volume(snap).result == "dry_run"
+    assert run("snapshot_and_delete", snap).result == "dry_run"
     assert snap.proven == ["create_snapshot", "delete_volume"]
     assert world.instance_state(instance) == "running"
     assert world.volume_state(volume) == "available" and world.backup_snapshots(volume) == []
@@ -102,10 +99,10 @@ def test_dry_run_proves_permission_and_changes_nothing(remediation_aws: AwsWorld
 def test_stop_is_idempotent_and_skips_a_busy_instance(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     instance = world.instance()
-    outcome = apply_stop_instance(context(world, world.finding("ec2-idle", instance)))
+    outcome = run("stop", context(world, world.finding("ec2-idle", instance)))
     assert outcome.before["state"] == "running" and outcome.after["state"] == "stopped"
     with pytest.raises(AlreadyDone, match="already stopped"):
-        apply_stop_instance(context(world, world.finding("ec2-idle", instance)))
+        run("stop", context(world, world.finding("ec2-idle", instance)))
 
     busy = world.instance()
     world.client("cloudwatch").put_metric_data(
@@ -121,14 +118,14 @@ def test_stop_is_idempotent_and_skips_a_busy_instance(remediation_aws: AwsWorld)
         ],
     )
     with pytest.raises(Skip, match="busy again: hourly CPU 87%"):
-        apply_stop_instance(context(world, world.finding("ec2-idle", busy)))
+        run("stop", context(world, world.finding("ec2-idle", busy)))
     assert world.instance_state(busy) == "running"
 
 
 def test_terminate_takes_a_backup_image_first(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     instance = world.instance()
-    outcome = apply_terminate_instance(context(world, world.finding("ec2-stopped", instance)))
+    outcome = run("terminate", context(world, world.finding("ec2-stopped", instance)))
     image_id = outcome.backup_ids["image_id"]
     image = world.client("ec2").describe_images(ImageIds=[image_id])["Images"][0]
     assert {"Key": "finops:backup-of", "Value": instance} in image["Tags"]
@@ -139,12 +136,12 @@ def test_terminate_takes_a_backup_image_first(remediation_aws: AwsWorld) -> None
 def test_gp2_to_gp3_matches_iops_and_throughput(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     volume = world.volume(size=2000)
-    outcome = apply_modify_to_gp3(context(world, world.finding("ebs-gp2", volume)))
+    outcome = run("modify_to_gp3", context(world, world.finding("ebs-gp2", volume)))
     after = world.client("ec2").describe_volumes(VolumeIds=[volume])["Volumes"][0]
     assert (after["VolumeType"], after["Iops"], after["Throughput"]) == ("gp3", 6000, 250)
     assert outcome.before["volume_type"] == "gp2"
     with pytest.raises(AlreadyDone):
-        apply_modify_to_gp3(context(world, world.finding("ebs-gp2", volume)))
+        run("modify_to_gp3", context(world, world.finding("ebs-gp2", volume)))
     assert gp3_target(50, 150) == (3000, 128)
     assert gp3_target(6000, 16000) == (16000, 250)
 
@@ -155,11 +152,11 @@ def test_release_address_unless_associated(remediation_aws: AwsWorld) -> None:
     free = ec2.allocate_address(Domain="vpc")["AllocationId"]
     used = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.associate_address(AllocationId=used, InstanceId=world.instance())
-    apply_release_address(context(world, world.finding("eip-unassociated", free)))
+    run("release", context(world, world.finding("eip-unassociated", free)))
     with pytest.raises(AlreadyDone):
-        apply_release_address(context(world, world.finding("eip-unassociated", free)))
+        run("release", context(world, world.finding("eip-unassociated", free)))
     with pytest.raises(Skip, match="associated"):
-        apply_release_address(context(world, world.finding("eip-unassociated", used)))
+        run("release", context(world, world.finding("eip-unassociated", used)))
     left = ec2.describe_addresses(AllocationIds=[used])["Addresses"]
     assert [a["AllocationId"] for a in left] == [used]
 
@@ -172,11 +169,11 @@ def test_delete_snapshot_unless_an_image_uses_it(remediation_aws: AwsWorld) -> N
     image = ec2.create_image(InstanceId=world.instance(), Name="golden")["ImageId"]
     mappings = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
     in_use = mappings[0]["Ebs"]["SnapshotId"]
-    apply_delete_snapshot(context(world, world.finding("snapshot-stale", stale)))
+    run("delete_snapshot", context(world, world.finding("snapshot-stale", stale)))
     with pytest.raises(AlreadyDone):
-        apply_delete_snapshot(context(world, world.finding("snapshot-stale", stale)))
+        run("delete_snapshot", context(world, world.finding("snapshot-stale", stale)))
     with pytest.raises(Skip, match="used by ami-"):
-        apply_delete_snapshot(context(world, world.finding("snapshot-stale", in_use)))
+        run("delete_snapshot", context(world, world.finding("snapshot-stale", in_use)))
 
 
 def test_abort_multipart_rule_is_merged_with_existing_rules(remediation_aws: AwsWorld) -> None:
@@ -193,10 +190,10 @@ def test_abort_multipart_rule_is_merged_with_existing_rules(remediation_aws: Aws
         Bucket="logs-bucket", LifecycleConfiguration={"Rules": [existing]}
     )
     finding = world.finding("s3-stale-multipart", "logs-bucket")
-    dry = apply_abort_multipart_rule(context(world, finding, dry_run=True))
+    dry = run("add_abort_multipart_rule", context(world, finding, dry_run=True))
     assert dry.result == "dry_run"
     assert len(s3.get_bucket_lifecycle_configuration(Bucket="logs-bucket")["Rules"]) == 1
-    outcome = apply_abort_multipart_rule(context(world, finding))
+    outcome = run("add_abort_multipart_rule", context(world, finding))
     rules = {
         r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket="logs-bucket")["Rules"]
     }
@@ -206,7 +203,7 @@ def test_abort_multipart_rule_is_merged_with_existing_rules(remediation_aws: Aws
     }
     assert outcome.before["rules"][0]["ID"] == "expire-logs"
     with pytest.raises(AlreadyDone):
-        apply_abort_multipart_rule(context(world, finding))
+        run("add_abort_multipart_rule", context(world, finding))
 
 
 def test_tag_for_later_marks_with_a_date_and_unmarks(remediation_aws: AwsWorld) -> None:
@@ -216,7 +213,7 @@ def test_tag_for_later_marks_with_a_date_and_unmarks(remediation_aws: AwsWorld) 
     ctx = context(
         world, world.finding("ec2-idle", instance), follow_up="stop", mark_days=7, now=now
     )
-    outcome = apply_tag_for_later(ctx)
+    outcome = run("tag_for_later", ctx)
     assert outcome.due_at == datetime(2026, 11, 27, tzinfo=UTC)
     tags = world.client("ec2").describe_tags(
         Filters=[{"Name": "resource-id", "Values": [instance]}]

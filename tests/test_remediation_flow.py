@@ -327,7 +327,7 @@ def test_killed_mid_remediation_then_rerun_does_each_action_once(
     real = actions_module.ACTIONS["snapshot_and_delete"]
     calls: list[str] = []
 
-    def dies_after_the_second_snapshot(ctx: actions_module.ActionContext) -> Any:
+    def dies_after_the_second_snapshot(ctx: actions_module.ActionContext, before: Any) -> Any:
         calls.append(ctx.finding.resource_id)
         if len(calls) == 2:
             # The snapshot is taken and checkpointed, then the process dies before the delete.
@@ -338,10 +338,10 @@ def test_killed_mid_remediation_then_rerun_does_each_action_once(
 
             monkeypatch.setattr(ctx.client("ec2"), "get_waiter", crash_on_wait)
             try:
-                return real.apply(ctx)
+                return real.apply(ctx, before)
             finally:
                 monkeypatch.setattr(ctx.client("ec2"), "get_waiter", real_waiter)
-        return real.apply(ctx)
+        return real.apply(ctx, before)
 
     monkeypatch.setitem(
         actions_module.ACTIONS,

@@ -26,12 +26,13 @@ from tasks.remediation.engine import Caps
 from tasks.remediation.ledger import RemediationLedger
 from tasks.remediation.menu import default_action, is_actionable, menu_for
 from tasks.remediation.report import ActionResult, report_markdown, summarise
-from tests.plugins.remediation import AwsWorld
+from tests.plugins.remediation import AwsWorld, menu_of
 
 ACCOUNT = "111111111111"
 
 
 def finding(check: str, resource_id: str, savings: str | None = "10.00", **kw: Any) -> Finding:
+    kw.setdefault("recommended_actions", menu_of(check))  # what the check's scan recommends
     return Finding(
         check=check,
         account_id=ACCOUNT,
@@ -51,21 +52,26 @@ def candidates(*findings: Finding) -> list[Candidate]:
 
 
 def test_menus_never_default_to_terminate_or_skip() -> None:
-    assert default_action("ec2-idle", []) == "stop"
-    assert default_action("ec2-stopped", []) == "tag_for_later"
+    assert default_action("ec2-idle", menu_of("ec2-idle")) == "stop"
+    assert default_action("ec2-stopped", menu_of("ec2-stopped")) == "tag_for_later"
     assert default_action("ec2-idle", ["terminate"]) == "skip"
     assert menu_for("ebs-unattached", ["delete", "nonsense"]) == ("delete", "skip")
+    assert menu_for("elb-idle", ["delete", "skip"]) == ("skip",)  # delete is for EBS volumes
     assert not is_actionable("made-up-check", [])
-    # The checks' own names for actions map onto the implemented ones.
-    assert menu_for("snapshot-stale", ["delete", "archive", "skip"]) == ("delete_snapshot", "skip")
-    assert menu_for("ec2-stopped", ["snapshot_and_terminate", "terminate", "skip"]) == (
-        "terminate",
+    # One vocabulary: what a check recommends is what the form offers, in the check's order.
+    assert menu_for("snapshot-stale", menu_of("snapshot-stale")) == (
+        "delete_snapshot",
+        "tag_for_later",
         "skip",
     )
-    assert default_action("s3-stale-multipart", ["abort_uploads_and_add_lifecycle_rule"]) == (
+    assert menu_for("ec2-stopped", menu_of("ec2-stopped")) == ("tag_for_later", "terminate", "skip")
+    assert default_action("s3-stale-multipart", menu_of("s3-stale-multipart")) == (
         "add_abort_multipart_rule"
     )
-    assert menu_for("elb-idle", ["delete", "skip"]) == ("tag_for_later", "skip")
+    assert menu_for("elb-idle", menu_of("elb-idle")) == ("tag_for_later", "skip")
+    # Names no action registers (the old per-check vocabulary) are never offered.
+    assert menu_for("snapshot-stale", ["delete", "archive", "skip"]) == ("skip",)
+    assert menu_for("s3-stale-multipart", ["abort_uploads_and_add_lifecycle_rule"]) == ("skip",)
 
 
 def test_form_schema_is_ui_friendly_and_nothing_is_approved_by_default() -> None:
@@ -179,7 +185,7 @@ def test_preview_table_shows_money_risk_owner() -> None:
     assert "DRY RUN" in text and "expires in 72 h" in text and "finops approve r-1" in text
     assert "RDS starts a stopped DB instance" not in text  # no RDS finding offered
     with_db = preview_markdown(
-        candidates(finding("rds-idle", "orders-db", recommended_actions=["stop"])),
+        candidates(finding("rds-idle", "orders-db", recommended_actions=["stop_db_instance"])),
         dry_run=False,
         timeout_s=60,
     )

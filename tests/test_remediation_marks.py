@@ -14,21 +14,27 @@ import pytest
 from tasks.aws.session import AwsAccess
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
+from tasks.idle.checks import CHECKS
 from tasks.remediation.actions import (
+    ACTIONS,
     MARK_TAG,
     ActionContext,
+    ActionOutcome,
     AlreadyDone,
     Skip,
-    apply_stop_db_instance,
-    apply_tag_for_later,
 )
 from tasks.remediation.approval import ApprovalDecision
 from tasks.remediation.audit import AuditLog
-from tasks.remediation.engine import Remediator
+from tasks.remediation.engine import Remediator, carry_out
 from tasks.remediation.ledger import RemediationLedger
-from tasks.remediation.menu import ACTION_MENUS, FOLLOW_UP, menu_for
+from tasks.remediation.menu import FOLLOW_UP, menu_for
 from tasks.settings import load_settings
 from tests.plugins.remediation import AwsWorld
+
+
+def run(action: str, ctx: ActionContext) -> ActionOutcome:
+    """Carry out a registered action as the engine does (state checks first)."""
+    return carry_out(ACTIONS[action], ctx)
 
 
 def tags_of(world: AwsWorld, finding: Finding) -> dict[str, str]:
@@ -110,7 +116,7 @@ def test_every_menu_action_can_be_carried_out_on_its_checks_resources() -> None:
         "rds-idle": "orders-db",
         "s3-stale-multipart": "logs-bucket",
     }
-    assert set(samples) == set(ACTION_MENUS)
+    assert set(samples) == set(CHECKS)
     for check, resource_id in samples.items():
         finding = Finding(
             check=check,
@@ -120,28 +126,27 @@ def test_every_menu_action_can_be_carried_out_on_its_checks_resources() -> None:
             resource_arn=f"arn:aws:x:us-east-1:111111111111:{resource_id}",
             resource_type="x",
         )
-        for action in ACTION_MENUS[check]:
+        for action in CHECKS[check].actions:
             if action != "skip":
                 assert ACTIONS[action].applies_to(finding), (check, action)
         follow_up = FOLLOW_UP.get(check)
         if follow_up:
             assert ACTIONS[follow_up].applies_to(finding), (check, follow_up)
-    # rds-idle's own first choice (snapshot_and_delete) is not done here: the whole menu is
-    # offered, marking first; stop is there, by the check's name for it too.
-    rds = ("snapshot_and_delete", "stop", "skip")
+    # One vocabulary: the check's menu is the approval menu; names no action has are not offered.
+    rds = CHECKS["rds-idle"].actions
     assert menu_for("rds-idle", rds) == ("tag_for_later", "stop_db_instance", "skip")
-    assert menu_for("rds-idle", ["stop", "skip"]) == ("stop_db_instance", "skip")
+    assert menu_for("rds-idle", ["snapshot_and_delete", "stop", "skip"]) == ("skip",)
 
 
 def test_marks_on_load_balancers_nat_and_rds_then_unmark_or_act_when_due(
     remediation_sandbox: AwsWorld,
 ) -> None:
     world = remediation_sandbox
-    alb = world.pick("alb-idle", "elb-idle", ["delete", "skip"])
-    nlb = world.pick("nlb-idle", "elb-idle", ["delete", "skip"])
-    clb = world.pick("clb-idle", "elb-idle", ["delete", "skip"])
-    nat = world.pick("nat-idle", "nat-idle", ["delete", "skip"])
-    db = world.pick("db-idle", "rds-idle", ["snapshot_and_delete", "stop", "skip"])
+    alb = world.pick("alb-idle", "elb-idle")
+    nlb = world.pick("nlb-idle", "elb-idle")
+    clb = world.pick("clb-idle", "elb-idle")
+    nat = world.pick("nat-idle", "nat-idle")
+    db = world.pick("db-idle", "rds-idle")
     findings = [alb, nlb, clb, nat, db]
     store = FindingsStore(load_settings().findings_url)
     store.record_scan(findings)
@@ -163,13 +168,14 @@ def test_marks_on_load_balancers_nat_and_rds_then_unmark_or_act_when_due(
     assert all(r.request_ids and r.after["tags"][MARK_TAG].endswith(due) for r in records)
 
     # A rerun a day later does not push the date: the mark is already there.
-    again = apply_tag_for_later(
+    again = run(
+        "tag_for_later",
         ActionContext(
             finding=alb,
             client=world.client,
             dry_run=False,
             now=clock[0] + timedelta(days=1),
-        )
+        ),
     )
     assert again.result == "already_done" and tags_of(world, alb)[MARK_TAG] == f"review@{due}"
     assert engine.process_marks() == []  # nothing is due, nothing resolved
@@ -209,24 +215,24 @@ def test_stop_db_dry_run_then_live_and_a_busy_db_is_left_running(
     remediation_sandbox: AwsWorld,
 ) -> None:
     world = management(remediation_sandbox)
-    idle = world.pick("db-idle", "rds-idle", ["stop"])
+    idle = world.pick("db-idle", "rds-idle")
     dry = ActionContext(finding=idle, client=world.client, dry_run=True)
-    preview = apply_stop_db_instance(dry)
+    preview = run("stop_db_instance", dry)
     assert preview.result == "dry_run" and "no dry run" in preview.reason
     assert "after 7 days" in preview.reason and preview.after["auto_start_after"]
     assert db_status(world, idle.resource_id) == "available"
 
-    outcome = apply_stop_db_instance(live(idle, world))
+    outcome = run("stop_db_instance", live(idle, world))
     assert (outcome.result, outcome.before["status"]) == ("succeeded", "available")
     assert outcome.after["status"] in {"stopping", "stopped"} and "after 7 days" in outcome.reason
     assert db_status(world, idle.resource_id) in {"stopping", "stopped"}
     with pytest.raises(AlreadyDone, match="already stop"):
-        apply_stop_db_instance(live(idle, world))
+        run("stop_db_instance", live(idle, world))
 
     # The busy DB has connections in the last day (the sandbox keeps its history current).
-    busy = world.pick("db-busy", "rds-idle", ["stop"])
+    busy = world.pick("db-busy", "rds-idle")
     with pytest.raises(Skip, match="database busy again"):
-        apply_stop_db_instance(live(busy, world))
+        run("stop_db_instance", live(busy, world))
     assert db_status(world, busy.resource_id) == "available"
 
 

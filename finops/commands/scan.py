@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         Exit status: 0 when every target was scanned, 3 when some could not be (they are listed
         on stderr; the findings of the others are printed and stored), 2 on bad input.
         """
-        from tasks.idle.checks import CHECKS
-        from tasks.idle.registry import resolve_params, select_checks
+        from tasks.idle.checks import CHECKS, select_checks
+        from tasks.idle.registry import resolve_params
 
         check_list, account_list, region_list = (
             split_list(checks),

@@ -4,7 +4,7 @@ Status: ``open`` while the anomaly lasts, ``resolved`` once spend is back in the
 people set ``acknowledged`` (seen, still running) or ``false_positive`` (never alert it again).
 An anomaly is alerted once: ``alerted_at`` is set the first time it is returned as a new alert,
 which may be later than its first sighting if its impact only grows over the threshold later.
-Tables live in the findings database (:mod:`tasks.findings.db`).
+Its tables are declared with the findings database's (:mod:`tasks.findings.schema`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, Numeric, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tasks.anomalies.grouping import Anomaly
-from tasks.findings.db import Base, UtcDateTime, engine_for, history_records
+from tasks.findings.db import engine_for, history_records
+from tasks.findings.schema import AnomalyHistoryRow, AnomalyRow
 
 
 class AnomalyStatus(StrEnum):
@@ -37,45 +38,6 @@ A = AnomalyStatus
 
 #: Statuses a person may set, from any state.
 PERSON_STATUSES: frozenset[AnomalyStatus] = frozenset({A.ACKNOWLEDGED, A.FALSE_POSITIVE, A.OPEN})
-
-
-class AnomalyRow(Base):
-    __tablename__ = "cost_anomalies"
-
-    anomaly_id: Mapped[str] = mapped_column(String(20), primary_key=True)
-    monitor_id: Mapped[str] = mapped_column(String(400), index=True)
-    monitor_type: Mapped[str] = mapped_column(String(32))
-    monitor_value: Mapped[str] = mapped_column(String(360))
-    direction: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    start_date: Mapped[date] = mapped_column(Date, index=True)
-    end_date: Mapped[date] = mapped_column(Date)
-    peak_date: Mapped[date] = mapped_column(Date)
-    last_judged: Mapped[date] = mapped_column(Date)
-    days: Mapped[int] = mapped_column(Integer)
-    total_actual_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    total_expected_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    total_impact_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    impact_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
-    max_score: Mapped[float] = mapped_column(Float)
-    alert: Mapped[bool] = mapped_column(default=False)
-    root_causes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-
-
-class AnomalyHistoryRow(Base):
-    __tablename__ = "cost_anomaly_history"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    anomaly_id: Mapped[str] = mapped_column(ForeignKey("cost_anomalies.anomaly_id"), index=True)
-    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_status: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(128))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 @dataclass(frozen=True)

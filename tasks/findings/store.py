@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tasks.findings.db import Base, UtcDateTime, engine_for, history_records
+from tasks.findings.db import engine_for, history_records
 from tasks.findings.model import Finding, FindingStatus
+from tasks.findings.schema import FindingHistoryRow, FindingRow, ObservationRow
 
 S = FindingStatus
 
@@ -52,45 +53,6 @@ ACTIONABLE: frozenset[FindingStatus] = frozenset({S.OPEN, S.NOTIFIED, S.FAILED})
 
 class TransitionError(ValueError):
     """A lifecycle change that is not allowed from the finding's current state."""
-
-
-class FindingRow(Base):
-    __tablename__ = "findings"
-
-    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
-    check: Mapped[str] = mapped_column(String(64), index=True)
-    account_id: Mapped[str] = mapped_column(String(12), index=True)
-    region: Mapped[str] = mapped_column(String(32))
-    resource_id: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    monthly_savings_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
-    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class FindingHistoryRow(Base):
-    __tablename__ = "finding_history"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    fingerprint: Mapped[str] = mapped_column(ForeignKey("findings.fingerprint"), index=True)
-    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_status: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(128))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class ObservationRow(Base):
-    """When a condition on a resource was first seen (AWS does not report e.g. detach times)."""
-
-    __tablename__ = "observations"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 @dataclass

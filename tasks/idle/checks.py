@@ -1,16 +1,29 @@
-"""Every registered idle/waste check, and the IAM read permissions the scan needs.
+"""Every registered idle/waste check, the order they run in, and the IAM read permissions.
 
-Importing this module registers the checks (one module per resource area).  The Terraform
-read-only scan policy is compared against ``IAM_READ_PERMISSIONS``: nothing the code needs may be
-missing from it, nothing unused granted.
+This is the one module that imports the rules (one module per resource area); the rules
+register into ``tasks.idle.registry``, which imports none of them.  When this module loads it
+refuses, with one line saying what to fix:
+
+* a registered check missing from ``ORDER`` (it would be accepted in settings and never run),
+  or a name in ``ORDER`` that no rule registered;
+* a check whose action menu names an action that is not registered
+  (``tasks.remediation.actions``) or does not apply to the check's resource type.
+
+The Terraform read-only scan policy is compared against ``IAM_READ_PERMISSIONS``: nothing the
+code needs may be missing from it, nothing unused granted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tasks.idle import rules_compute, rules_data, rules_network, rules_storage
-from tasks.idle.registry import REGISTRY, Check
+from tasks.idle.registry import REGISTRY, Check, CheckConfigError
+
+# Importing the registry module runs the package tasks.remediation.actions first, which
+# registers every action; the registry module itself is pure (no boto3).
+from tasks.remediation.actions.registry import validate_menu
 
 #: The order checks are listed and run in (the issue's order: compute, storage, network, data).
 ORDER: tuple[str, ...] = (
@@ -27,8 +40,59 @@ ORDER: tuple[str, ...] = (
     "s3-stale-multipart",
 )
 
-#: name -> check.
-CHECKS: dict[str, Check[Any]] = {name: REGISTRY[name] for name in ORDER}
+
+def ordered(registry: Mapping[str, Check[Any]], order: Iterable[str]) -> dict[str, Check[Any]]:
+    """The registered checks in ``order``; every registered check must be in it, and only those.
+
+    Raises:
+        ValueError: a check is registered but not ordered (it would never run), or the reverse.
+
+    Example:
+        >>> list(ordered(REGISTRY, ORDER))[:2]
+        ['ec2-idle', 'ec2-stopped']
+    """
+    order = tuple(order)
+    missing = [name for name in registry if name not in order]
+    if missing:
+        raise ValueError(
+            f"check(s) {', '.join(missing)} registered but missing from tasks.idle.checks.ORDER;"
+            " add them there or they would never run"
+        )
+    unknown = [name for name in order if name not in registry]
+    if unknown:
+        raise ValueError(f"tasks.idle.checks.ORDER names unregistered check(s) {unknown}")
+    return {name: registry[name] for name in order}
+
+
+def validate_menus(checks: Iterable[Check[Any]]) -> None:
+    """Every check's menu names registered actions for its resource type, ending with skip.
+
+    Raises:
+        ValueError: one line naming the check and the wrong action.
+    """
+    for check in checks:
+        validate_menu(check.name, check.resource_type, check.actions)
+
+
+#: name -> check, in ORDER.
+CHECKS: dict[str, Check[Any]] = ordered(REGISTRY, ORDER)
+validate_menus(CHECKS.values())
+
+
+def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
+    """The checks to run, by name (empty or None = all), in ``ORDER``.
+
+    Raises:
+        CheckConfigError: a name is not a registered check.
+    """
+    wanted = [n.strip() for n in (names or []) if n.strip()]
+    unknown = [n for n in wanted if n not in CHECKS]
+    if unknown:
+        raise CheckConfigError(
+            f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}"
+        )
+    return [c for n, c in CHECKS.items() if not wanted or n in wanted]
+
 
 #: What the scan itself needs besides the checks: assuming member roles, discovering accounts
 #: and regions, and (optionally) asking the AWS Pricing API.
@@ -50,9 +114,13 @@ IAM_READ_PERMISSIONS: frozenset[str] = frozenset(
 __all__ = [
     "CHECKS",
     "IAM_READ_PERMISSIONS",
+    "ORDER",
     "SCAN_PERMISSIONS",
+    "ordered",
     "rules_compute",
     "rules_data",
     "rules_network",
     "rules_storage",
+    "select_checks",
+    "validate_menus",
 ]

@@ -208,7 +208,9 @@ class Check(Generic[P]):
         resource_type: what a finding names, e.g. ``ec2:volume``.
         params_model: the typed parameters with documented defaults.
         needs: the record kinds the rule reads (what the adapters describe).
-        actions: the action menu a finding's recommended actions are chosen from.
+        actions: the action menu, safest first, ending with ``skip``: registered remediation
+            actions valid for ``resource_type`` (checked when ``tasks.idle.checks`` loads); a
+            finding's ``recommended_actions`` are this menu (or a part of it), in this order.
         permissions: the IAM read actions this check needs (the Terraform scan policy is built
             from the union, see ``tasks.idle.checks.IAM_READ_PERMISSIONS``).
         rule: the pure rule.
@@ -285,8 +287,8 @@ def register(
     if not _NAME_RE.match(name):
         raise ValueError(f"check name {name!r} must be lower-case words joined by '-'")
     menu = tuple(actions)
-    if "skip" not in menu:
-        raise ValueError(f"check {name!r}: its action menu must offer 'skip'")
+    if not menu or menu[-1] != "skip":
+        raise ValueError(f"check {name!r}: its action menu must end with 'skip'")
 
     def decorate(rule: Rule) -> Rule:
         if name in REGISTRY:
@@ -307,23 +309,6 @@ def register(
         return rule
 
     return decorate
-
-
-def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
-    """The checks to run, by name (empty or None = all), in registry order.
-
-    Raises:
-        CheckConfigError: a name is not a registered check.
-    """
-    from tasks.idle.checks import CHECKS  # registers every check, in the documented order
-
-    wanted = [n.strip() for n in (names or []) if n.strip()]
-    unknown = [n for n in wanted if n not in CHECKS]
-    if unknown:
-        raise CheckConfigError(
-            f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}"
-        )
-    return [c for n, c in CHECKS.items() if not wanted or n in wanted]
 
 
 def resolve_params(

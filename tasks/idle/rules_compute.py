@@ -92,7 +92,7 @@ def daily_network(metrics: MetricFrame, resource_id: str) -> dict[datetime, floa
     resource_type="ec2:instance",
     params=Ec2IdleParams,
     needs=["instances"],
-    actions=["stop", "snapshot_and_terminate", "skip"],
+    actions=["stop", "stop_with_image", "tag_for_later", "terminate", "skip"],
     permissions=["ec2:DescribeInstances", "cloudwatch:GetMetricData"],
     metrics=_ec2_idle_metrics,
 )
@@ -227,7 +227,7 @@ def stopped_since(instance: Instance) -> datetime | None:
     resource_type="ec2:instance",
     params=Ec2StoppedParams,
     needs=["instances", "volumes"],
-    actions=["snapshot_and_terminate", "terminate", "skip"],
+    actions=["tag_for_later", "terminate", "skip"],
     permissions=["ec2:DescribeInstances", "ec2:DescribeVolumes"],
 )
 def ec2_stopped(

@@ -60,7 +60,7 @@ def _rds_idle_metrics(
     resource_type="rds:db",
     params=RdsIdleParams,
     needs=["db_instances"],
-    actions=["snapshot_and_delete", "stop", "skip"],
+    actions=["tag_for_later", "stop_db_instance", "skip"],
     permissions=["rds:DescribeDBInstances", "rds:ListTagsForResource", "cloudwatch:GetMetricData"],
     metrics=_rds_idle_metrics,
 )
@@ -154,7 +154,7 @@ class S3MultipartParams(CheckParams):
     resource_type="s3:bucket",
     params=S3MultipartParams,
     needs=["buckets"],
-    actions=["abort_uploads_and_add_lifecycle_rule", "abort_uploads", "skip"],
+    actions=["add_abort_multipart_rule", "skip"],
     permissions=[
         "s3:ListAllMyBuckets",
         "s3:GetBucketLocation",

@@ -124,7 +124,7 @@ def _elb_idle_metrics(
     resource_type="elasticloadbalancing:loadbalancer",
     params=ElbIdleParams,
     needs=["load_balancers"],
-    actions=["delete", "skip"],
+    actions=["tag_for_later", "skip"],
     permissions=[
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeTargetGroups",
@@ -247,7 +247,7 @@ def _nat_idle_metrics(
     resource_type="ec2:natgateway",
     params=NatIdleParams,
     needs=["nat_gateways"],
-    actions=["delete", "skip"],
+    actions=["tag_for_later", "skip"],
     permissions=["ec2:DescribeNatGateways", "cloudwatch:GetMetricData"],
     metrics=_nat_idle_metrics,
 )

@@ -56,7 +56,7 @@ def _volume_cost(prices: Prices, region: str, volume: Volume) -> Decimal | None:
     resource_type="ec2:volume",
     params=EbsUnattachedParams,
     needs=["volumes"],
-    actions=["snapshot_and_delete", "delete", "skip"],
+    actions=["snapshot_and_delete", "delete", "tag_for_later", "skip"],
     permissions=["ec2:DescribeVolumes"],
 )
 def ebs_unattached(
@@ -100,9 +100,9 @@ def ebs_unattached(
         age_days = (ctx.now - since).total_seconds() / 86400
         if age_days < params.days:
             continue
-        actions = ["snapshot_and_delete", "delete", "skip"]
+        actions = list(check.actions)
         if volume.size_gib == 0:  # nothing to keep
-            actions = ["delete", "skip"]
+            actions.remove("snapshot_and_delete")
         result.findings.append(
             ctx.finding(
                 check,
@@ -281,7 +281,7 @@ def _ebs_idle_metrics(
     resource_type="ec2:volume",
     params=EbsIdleParams,
     needs=["volumes"],
-    actions=["detach_snapshot_and_delete", "skip"],
+    actions=["tag_for_later", "skip"],
     permissions=["ec2:DescribeVolumes", "cloudwatch:GetMetricData"],
     metrics=_ebs_idle_metrics,
 )
@@ -371,7 +371,7 @@ _AMI_IN_DESCRIPTION = re.compile(r"\bami-[0-9a-f]+\b")
     resource_type="ec2:snapshot",
     params=SnapshotStaleParams,
     needs=["snapshots", "volumes", "images"],
-    actions=["delete", "archive", "skip"],
+    actions=["delete_snapshot", "tag_for_later", "skip"],
     permissions=["ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeImages"],
 )
 def snapshot_stale(

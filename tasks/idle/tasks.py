@@ -28,7 +28,8 @@ from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
 from tasks.idle.models import IdleScanResult
-from tasks.idle.registry import Check, CheckParams, resolve_params, select_checks
+from tasks.idle.checks import select_checks
+from tasks.idle.registry import Check, CheckParams, resolve_params
 from tasks.idle.report import (
     by_savings,
     errors_markdown,

@@ -21,11 +21,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Integer, String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from tasks.findings.db import Base, UtcDateTime, engine_for
+from tasks.findings.db import engine_for
+from tasks.findings.schema import OutboxRow
 
 
 class OutboxStatus(StrEnum):
@@ -37,25 +38,6 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     LOCAL = "local"
-
-
-class OutboxRow(Base):
-    __tablename__ = "notify_outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(400), unique=True, index=True)
-    channel: Mapped[str] = mapped_column(String(16), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    op: Mapped[str] = mapped_column(String(16))
-    parent_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class NewMessage(BaseModel):

@@ -21,7 +21,8 @@ from prefect.input import RunInput
 from pydantic import WithJsonSchema
 
 from tasks.findings.store import StoredFinding
-from tasks.remediation.menu import ACTION_NOTES, EXPLICIT_ONLY, SKIP, default_action, menu_for
+from tasks.remediation.actions.registry import ACTIONS, SKIP
+from tasks.remediation.menu import default_action, menu_for
 
 FP_CHARS = 12
 ARROW = " -> "
@@ -121,7 +122,7 @@ def preview_markdown(
             f"| {c.fingerprint[:FP_CHARS]} |"
         )
     offered = {a for c in candidates for a in c.menu}
-    notes = [f"- `{a}`: {note}" for a, note in ACTION_NOTES.items() if a in offered]
+    notes = [f"- `{a}`: {spec.note}" for a, spec in ACTIONS.items() if spec.note and a in offered]
     if notes:
         lines += ["", "Good to know:", *notes]
     hours = timeout_s / 3600
@@ -234,7 +235,7 @@ def decide(values: dict[str, Any], candidates: Sequence[Candidate]) -> ApprovalD
             notes.append(f"{candidate.label}: several actions picked ({sorted(actions)}); left out")
             continue
         action = next(iter(actions)) if actions else candidate.default
-        if action in EXPLICIT_ONLY and not actions:
+        if action in ACTIONS and ACTIONS[action].explicit_only and not actions:
             continue
         if action == SKIP:
             notes.append(f"{candidate.label}: skip chosen")

@@ -24,21 +24,23 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.aws.common import error_code, error_message
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import ACTIONABLE, FindingsStore, TransitionError
 from tasks.remediation.actions import (
     ACTIONS,
     ActionContext,
     ActionOutcome,
+    ActionSpec,
     AlreadyDone,
+    Finished,
     Skip,
-    error_code,
     remove_mark,
 )
 from tasks.remediation.approval import ApprovalDecision
 from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.ledger import LedgerEntry, RemediationLedger
-from tasks.remediation.menu import EXPLICIT_ONLY, FOLLOW_UP
+from tasks.remediation.menu import FOLLOW_UP
 from tasks.remediation.report import ActionResult
 from tasks.settings import Settings
 
@@ -313,7 +315,7 @@ class Remediator:
             reason_refused = f"{entry.action} does not apply to {finding.resource_id}"
         elif entry.status == "approved" or entry.id == 0:
             reason_refused = self.caps.admit(finding)
-        if spec is not None and entry.action in EXPLICIT_ONLY and not entry.approver:
+        if spec is not None and spec.explicit_only and not entry.approver:
             reason_refused = f"{entry.action} needs an explicit approval by name"
         ctx = self._context(finding, entry)
         if reason_refused:
@@ -327,7 +329,7 @@ class Remediator:
                     finding.fingerprint, S.REMEDIATING, entry.approver, f"{entry.action} started"
                 )
         try:
-            outcome = spec.apply(ctx)
+            outcome = carry_out(spec, ctx)
         except Skip as skip:
             outcome = ActionOutcome("skipped", reason=str(skip))
         except AlreadyDone as done:
@@ -437,8 +439,44 @@ class Remediator:
             self.store.transition(fingerprint, target, actor=actor or "remediate", reason=reason)
 
 
+def carry_out(spec: ActionSpec, ctx: ActionContext) -> ActionOutcome:
+    """Read the resource, check once what every action needs, then run the action.
+
+    The checks, in order: the resource still exists (else its ``read`` raises AlreadyDone), it
+    does not carry the protected tag, it is not already in one of the action's end states
+    (AlreadyDone: counts as done), and it is in one of the action's valid starting states
+    (else Skip, with the state and what the action needs).
+
+    Raises:
+        Skip: the resource is protected or not in a valid starting state.
+        AlreadyDone: the resource is gone or already in the action's end state.
+
+    Example:
+        >>> carry_out(ACTIONS["stop"], ActionContext(finding, client))  # doctest: +SKIP
+    """
+    try:
+        before = spec.read(ctx)
+    except Finished as finished:
+        return finished.outcome
+    key, value = ctx.protected_tag
+    if before.get("tags", {}).get(key) == value:
+        when = (
+            "already at detection"
+            if ctx.finding.tags.get(key) == value
+            else "added since detection"
+        )
+        raise Skip(f"protected tag {key}={value} present ({when})")
+    state = before.get("state")
+    if state in spec.done_states:
+        raise AlreadyDone(f"{spec.noun} already {state}")
+    if spec.valid_states and state not in spec.valid_states:
+        why = spec.explain(before) if spec.explain else f"{spec.noun} is {state}"
+        needs = " or ".join(sorted(spec.valid_states))
+        raise Skip(f"{why}; {spec.name} needs {needs}")
+    return spec.apply(ctx, before)
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, ClientError):
-        message = error.response.get("Error", {}).get("Message", "")
-        return f"{error_code(error)}: {message}"
+        return f"{error_code(error)}: {error_message(error)}"
     return f"{type(error).__name__}: {error}"

@@ -14,33 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tasks.findings.db import Base, UtcDateTime, engine_for
+from tasks.findings.db import engine_for
+from tasks.findings.schema import RemediationActionRow
 
 #: Ledger states that still need work from a later run.
 UNFINISHED: frozenset[str] = frozenset({"approved", "in_progress"})
 FINAL: frozenset[str] = frozenset({"done", "skipped", "failed", "unmarked"})
-
-
-class RemediationActionRow(Base):
-    __tablename__ = "remediation_actions"
-    __table_args__ = (UniqueConstraint("approval_id", "fingerprint", "action"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    approval_id: Mapped[str] = mapped_column(String(64), index=True)
-    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    approver: Mapped[str] = mapped_column(String(128))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    checkpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 @dataclass

@@ -25,6 +25,7 @@ import pytest
 
 from tasks.aws.session import AwsAccess
 from tasks.findings.model import Finding
+from tasks.idle.checks import CHECKS
 from tasks.settings import load_settings
 
 MANAGEMENT = "123456789012"
@@ -37,6 +38,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def menu_of(check: str) -> list[str]:
+    """The check's action menu, what a scan's finding recommends ([] for a made-up check)."""
+    return list(CHECKS[check].actions) if check in CHECKS else []
 
 
 @dataclass
@@ -68,7 +74,7 @@ class AwsWorld:
                     resource_arn=resource["arn"],
                     resource_type=resource["resource_type"],
                     monthly_savings_usd=Decimal("12.50"),
-                    recommended_actions=actions or [],
+                    recommended_actions=actions or menu_of(check),
                     tags=resource.get("tags", {}),
                     owner=resource.get("tags", {}).get("owner"),
                     detected_at=self.detected_at,
@@ -145,7 +151,7 @@ class AwsWorld:
             resource_arn=f"arn:aws:ec2:{self.region}:{self.account_id}:{resource_id}",
             resource_type=resource_type or check.split("-")[0],
             monthly_savings_usd=Decimal(savings),
-            recommended_actions=actions or [],
+            recommended_actions=actions or menu_of(check),
             owner="team-a",
             detected_at=self.detected_at,
         )

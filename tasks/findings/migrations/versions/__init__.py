@@ -1,0 +1,1 @@
+"""Alembic revisions of the findings database, oldest first (``<number>_<slug>.py``)."""

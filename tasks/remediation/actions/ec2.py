@@ -1,0 +1,193 @@
+"""EC2 instance actions: stop, stop with an image first, terminate (backup AMI first)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tasks.aws.common import error_code, tag_dict
+from tasks.remediation.actions.common import outcome, write
+from tasks.remediation.actions.registry import (
+    BACKUP_TAG,
+    ActionContext,
+    ActionOutcome,
+    AlreadyDone,
+    Skip,
+    register_action,
+)
+
+INSTANCE = ("ec2:instance",)
+
+
+def instance(ctx: ActionContext) -> dict[str, Any]:
+    ec2 = ctx.client("ec2")
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[ctx.finding.resource_id])["Reservations"]
+    except ClientError as error:
+        if error_code(error) == "InvalidInstanceID.NotFound":
+            raise AlreadyDone("instance no longer exists") from None
+        raise
+    instances = [i for r in reservations for i in r["Instances"]]
+    if not instances:
+        raise AlreadyDone("instance no longer exists")
+    return dict(instances[0])
+
+
+def instance_state(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state": item["State"]["Name"],
+        "instance_type": item.get("InstanceType"),
+        "tags": tag_dict(item.get("Tags")),
+    }
+
+
+def read_instance(ctx: ActionContext) -> dict[str, Any]:
+    return instance_state(instance(ctx))
+
+
+def check_not_busy(ctx: ActionContext) -> None:
+    """Skip an instance whose CPU rose above the busy threshold since it was detected idle."""
+    since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
+    if ctx.now - since < timedelta(hours=1):
+        since = ctx.now - timedelta(hours=1)
+    datapoints = ctx.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": ctx.finding.resource_id}],
+        StartTime=since,
+        # a little past now: CloudWatch's end bound is exclusive and whole seconds
+        EndTime=ctx.now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Average"],
+    )["Datapoints"]
+    peak = max((float(d["Average"]) for d in datapoints), default=0.0)
+    if peak > ctx.busy_cpu_pct:
+        raise Skip(
+            f"instance busy again: hourly CPU {peak:.0f}% > {ctx.busy_cpu_pct:.0f}% since detection"
+        )
+
+
+def backup_image(ctx: ActionContext, instance_id: str) -> str | None:
+    """Create (or find from an earlier attempt) an AMI of the instance; its id, None in dry-run."""
+    ec2 = ctx.client("ec2")
+    image_id = ctx.checkpoints.get("image_id")
+    if not image_id:
+        images = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": f"tag:{BACKUP_TAG}", "Values": [instance_id]}]
+        )["Images"]
+        usable = [i for i in images if i.get("State") in {"pending", "available"}]
+        if usable:
+            image_id = usable[0]["ImageId"]
+    if not image_id:
+        stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
+        response = write(
+            ctx,
+            ec2,
+            "create_image",
+            InstanceId=instance_id,
+            Name=f"finops-backup-{instance_id}-{stamp}",
+            Description=f"Backup before remediation of {ctx.finding.fingerprint}",
+            NoReboot=True,
+            TagSpecifications=[
+                {"ResourceType": "image", "Tags": [{"Key": BACKUP_TAG, "Value": instance_id}]}
+            ],
+        )
+        if response is None:
+            return None
+        image_id = response["ImageId"]
+    ctx.checkpoint("image_id", image_id)
+    ec2.get_waiter("image_available").wait(
+        ImageIds=[image_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120}
+    )
+    return str(image_id)
+
+
+def _stop(ctx: ActionContext, before: dict[str, Any], with_image: bool) -> ActionOutcome:
+    check_not_busy(ctx)
+    backups: dict[str, str] = {}
+    if with_image:
+        image_id = backup_image(ctx, ctx.finding.resource_id)
+        if image_id:
+            backups["image_id"] = image_id
+    write(ctx, ctx.client("ec2"), "stop_instances", InstanceIds=[ctx.finding.resource_id])
+    after = before if ctx.dry_run else read_instance(ctx)
+    return outcome(ctx, before, after, backup_ids=backups)
+
+
+_STOP = {
+    "read": read_instance,
+    "noun": "instance",
+    "resource_types": INSTANCE,
+    "resource_prefixes": ("i-",),
+    "valid_states": {"running"},
+    "done_states": {"stopping", "stopped"},
+}
+
+
+@register_action(
+    "stop",
+    **_STOP,  # type: ignore[arg-type]
+    permissions=("ec2:DescribeInstances", "cloudwatch:GetMetricStatistics", "ec2:StopInstances"),
+    description="Stop the instance.",
+    reversible=True,
+)
+def apply_stop_instance(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
+    """Stop a running, idle instance (its EBS volumes and data stay)."""
+    return _stop(ctx, before, with_image=False)
+
+
+@register_action(
+    "stop_with_image",
+    **_STOP,  # type: ignore[arg-type]
+    permissions=(
+        "ec2:DescribeInstances",
+        "cloudwatch:GetMetricStatistics",
+        "ec2:DescribeImages",
+        "ec2:CreateImage",
+        "ec2:CreateTags",
+        "ec2:StopInstances",
+    ),
+    description="Create an AMI (no reboot), then stop the instance.",
+    reversible=True,
+    backup=True,
+)
+def apply_stop_with_image(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
+    """Create an AMI of the instance (no reboot), wait for it, then stop the instance."""
+    return _stop(ctx, before, with_image=True)
+
+
+@register_action(
+    "terminate",
+    read=read_instance,
+    noun="instance",
+    resource_types=INSTANCE,
+    resource_prefixes=("i-",),
+    valid_states={"running", "stopped"},
+    done_states={"shutting-down", "terminated"},
+    permissions=(
+        "ec2:DescribeInstances",
+        "cloudwatch:GetMetricStatistics",
+        "ec2:DescribeImages",
+        "ec2:CreateImage",
+        "ec2:CreateTags",
+        "ec2:TerminateInstances",
+    ),
+    description="Create a backup AMI, wait for it, then terminate the instance.",
+    backup=True,
+    explicit_only=True,
+)
+def apply_terminate_instance(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
+    """Terminate an instance, only after a backup AMI of it is available.
+
+    Explicit-only: the engine runs it only when 'terminate' itself was approved.
+    """
+    if before["state"] == "running":
+        check_not_busy(ctx)
+    image_id = backup_image(ctx, ctx.finding.resource_id)
+    if not ctx.dry_run and not image_id:
+        raise RuntimeError("no backup image; refusing to terminate")
+    write(ctx, ctx.client("ec2"), "terminate_instances", InstanceIds=[ctx.finding.resource_id])
+    after = before if ctx.dry_run else read_instance(ctx)
+    return outcome(ctx, before, after, backup_ids={"image_id": image_id} if image_id else {})
