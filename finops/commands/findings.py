@@ -12,11 +12,8 @@ from uuid import UUID
 import typer
 
 from finops.commands.errors import fail
+from tasks.money import usd_or_unknown
 from tasks.settings import load_settings
-
-
-def _money(value: Decimal | None) -> str:
-    return "unknown" if value is None else f"${value:,.2f}"
 
 
 def list_findings(
@@ -69,9 +66,9 @@ def list_findings(
         resource = f"{f.account_id}/{f.region}/{f.resource_id}"
         typer.echo(
             f"{s.fingerprint[:12]:<13}{s.status.value:<12}{f.check:<20}{resource:<48}"
-            f"{_money(f.monthly_savings_usd):>12}  {f.owner or '-'}"
+            f"{usd_or_unknown(f.monthly_savings_usd):>12}  {f.owner or '-'}"
         )
-    typer.echo(f"{len(stored)} findings, {_money(total)} per month (USD) in total")
+    typer.echo(f"{len(stored)} findings, {usd_or_unknown(total)} per month (USD) in total")
 
 
 def _resolve(fingerprint: str) -> tuple[Any, str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 
 from tasks.anomalies.grouping import Anomaly
 from tasks.anomalies.root_cause import summarize_causes
+from tasks.money import to_cents
 
 #: Table columns, in order.
 COLUMNS: tuple[str, ...] = (
@@ -30,18 +30,8 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def usd(value: float) -> Decimal:
-    """USD rounded to cents for people.
-
-    Example:
-        >>> usd(1234.5678)
-        Decimal('1234.57')
-    """
-    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
 def _usd(value: float) -> str:
-    return f"{usd(value):,.2f}"
+    return f"{to_cents(value):,.2f}"
 
 
 def anomaly_rows(
@@ -211,9 +201,9 @@ def anomaly_record(
         "start": anomaly.start,
         "end": anomaly.end,
         "peak_date": anomaly.peak,
-        "actual_usd": usd(anomaly.total_actual),
-        "expected_usd": usd(anomaly.total_expected),
-        "impact_usd": usd(anomaly.total_impact),
+        "actual_usd": to_cents(anomaly.total_actual),
+        "expected_usd": to_cents(anomaly.total_expected),
+        "impact_usd": to_cents(anomaly.total_impact),
         "impact_pct": 100.0 if anomaly.impact_pct is None else round(anomaly.impact_pct, 1),
         "direction": "increase" if anomaly.direction == "increase" else "drop",
         "status": status or ("open" if anomaly.ongoing else "resolved"),
@@ -221,7 +211,7 @@ def anomaly_record(
             {
                 "dimension": c["dimension"],
                 "value": c["value"],
-                "impact_usd": usd(c["change_usd"]),
+                "impact_usd": to_cents(c["change_usd"]),
                 "share": round(c["share_pct"] / 100.0, 4),
             }
             for c in anomaly.root_causes

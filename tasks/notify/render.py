@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 )
 
 from tasks.findings.model import Finding
+from tasks.money import cents, usd
 from tasks.notify.models import AnomalySummary, BudgetState, DigestInput, group_findings
 
 #: Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -33,8 +34,6 @@ MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 MAX_FALLBACK_TEXT = 3000
-
-CENT = Decimal("0.01")
 
 BUDGET_ICON = {"ok": ":large_green_circle:", "warning": ":large_yellow_circle:"}
 BUDGET_ICON["exceeded"] = ":red_circle:"
@@ -59,30 +58,6 @@ class SlackMessage:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-def usd(amount: Decimal | float | int, signed: bool = False) -> str:
-    """Format an amount as ``$1,234.56`` (``+$`` / ``-$`` when signed).
-
-    Example:
-        >>> usd(Decimal("-1234.5"))
-        '-$1,234.50'
-        >>> usd(Decimal("12"), signed=True)
-        '+$12.00'
-    """
-    value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
-    return f"{sign}${abs(value):,.2f}"
-
-
-def cents(amount: Decimal) -> str:
-    """An amount as a decimal string with exactly two places, for machine-read JSON.
-
-    Example:
-        >>> cents(Decimal("400"))
-        '400.00'
-    """
-    return str(Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP))
-
-
 def pct(value: float, signed: bool = False) -> str:
     """Format a percentage with one decimal.
 
