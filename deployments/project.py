@@ -18,12 +18,14 @@ from typing import Any
 
 import yaml
 
+from deployments.local import LOCAL_POOL
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "prefect.yaml"
 LOCAL_YAML = ROOT / "deployments" / "prefect.local.yaml"
 ECS_TEMPLATE = ROOT / "deployments" / "ecs-base-job-template.json"
-#: Pool name -> worker type; the local one matches ``finops.demo.WORK_POOL``.
-POOLS: dict[str, str] = {"ecs": "ecs", "finops-local": "process"}
+#: Pool name -> worker type; the local one is ``deployments.local.LOCAL_POOL`` (the demo's).
+POOLS: dict[str, str] = {"ecs": "ecs", LOCAL_POOL: "process"}
 #: Job variables a deployment may set on the ECS pool; everything else is the pool's.
 ECS_DEPLOYMENT_VARIABLES = frozenset({"image", "cpu", "memory"})
 
@@ -76,17 +78,32 @@ def load_deployments(path: Path, root: Path = ROOT) -> list[DeploymentSummary]:
         >>> [d.name for d in load_deployments(PREFECT_YAML)][:2]
         ['finops-daily', 'ingest-costs']
     """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        message = f"{path.name}: file: cannot be read as YAML ({error})"
+        raise DeploymentConfigError(message) from None
+    return validate_deployments(raw, path.name, root)
+
+
+def validate_deployments(raw: Any, label: str, root: Path = ROOT) -> list[DeploymentSummary]:
+    """Validate a prefect.yaml's contents (already parsed); return its deployments.
+
+    Args:
+        raw: the file's data, e.g. ``deployments.local.local_project()`` for the demo's set.
+        label: what error messages call it (the file name).
+        root: the project folder the entrypoints are relative to.
+
+    Raises:
+        DeploymentConfigError: one line naming ``label``, the deployment and the problem.
+    """
     from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
     from prefect.cli.deploy._triggers import DeploymentTriggerAdapter
     from pydantic import ValidationError
 
     def fail(where: str, message: str) -> DeploymentConfigError:
-        return DeploymentConfigError(f"{path.name}: {where}: {message}")
+        return DeploymentConfigError(f"{label}: {where}: {message}")
 
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise fail("file", f"cannot be read as YAML ({error})") from None
     try:
         model = PrefectYamlModel.model_validate(raw)
     except ValidationError as error:
@@ -175,6 +192,7 @@ def check_project(
             load_deployments(path, root)
         except DeploymentConfigError as error:
             problems.append(str(error))
+    problems.extend(local_file_problems(root))
     try:
         load_pool_template(template_path or root / "deployments" / "ecs-base-job-template.json")
     except DeploymentConfigError as error:
@@ -185,6 +203,32 @@ def check_project(
             "FINOPS_IMAGE=123456789012.dkr.ecr.us-east-1.amazonaws.com/finops-flows:<sha>"
         )
     return problems
+
+
+def local_file_problems(root: Path = ROOT) -> list[str]:
+    """Whether prefect.local.yaml is prefect.yaml with the overlay of ``deployments.local``.
+
+    Compared as data (comments and layout aside): a deployment added to prefect.yaml and not
+    to the local file, or any difference beyond the overlay, is one line saying how to fix it.
+    """
+    from deployments.local import local_project
+
+    local_path = root / "deployments" / "prefect.local.yaml"
+    try:
+        expected = local_project(root / "prefect.yaml")
+        current = yaml.safe_load(local_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return []  # load_deployments already names an unreadable file
+    if current == expected:
+        return []
+    names = [d.get("name") for d in expected["deployments"]]
+    have = [d.get("name") for d in (current or {}).get("deployments") or []]
+    missing = [n for n in names if n not in have]
+    detail = f" (missing {', '.join(map(str, missing))})" if missing else ""
+    return [
+        f"prefect.local.yaml: is not prefect.yaml with the local overlay{detail}: "
+        "run `python -m deployments.local` to regenerate it"
+    ]
 
 
 def load_pool_template(path: Path = ECS_TEMPLATE) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -93,7 +94,8 @@ def test_local_pool_file_mirrors_prefect_yaml() -> None:
         assert deployment.entrypoint == ecs[name].entrypoint
         assert deployment.trigger_events == ecs[name].trigger_events
         assert deployment.concurrency == ecs[name].concurrency
-        assert deployment.schedules == []
+        # The same schedules, all paused: the demo runs finops-daily itself.
+        assert deployment.schedules == [{**s, "active": False} for s in ecs[name].schedules]
         if name != "remediate-findings":
             assert deployment.parameters == ecs[name].parameters
     # The sandbox pauses in process; production suspends (no Fargate task held while waiting).
@@ -101,6 +103,69 @@ def test_local_pool_file_mirrors_prefect_yaml() -> None:
     assert ecs["remediate-findings"].parameters["wait_mode"] == "suspend"
     text = LOCAL_YAML.read_text()
     assert "set_working_directory" in text
+
+
+def _without_overlay(entry: dict[str, Any]) -> dict[str, Any]:
+    """A deployment entry less what the local overlay may change (deployments/local.py)."""
+    from deployments.local import LOCAL_TAG, PARAMETER_OVERLAY
+
+    rest = {k: v for k, v in entry.items() if k not in {"work_pool", "tags", "schedules"}}
+    overlaid = set(PARAMETER_OVERLAY.get(entry["name"], {}))
+    rest["parameters"] = {
+        k: v for k, v in (entry.get("parameters") or {}).items() if k not in overlaid
+    }
+    rest["tags"] = [t for t in entry.get("tags") or [] if t != LOCAL_TAG]
+    rest["schedules"] = [
+        {k: v for k, v in s.items() if k != "active"} for s in entry.get("schedules") or []
+    ]
+    return rest
+
+
+def test_local_file_is_prefect_yaml_with_only_the_overlay() -> None:
+    """The local file, read as data, is prefect.yaml's deployments in the same order, differing
+    only in the pool, the pull step, paused schedules, the sandbox tag and the overlay."""
+    from deployments.local import local_project, read_project
+
+    ecs, local = read_project(PREFECT_YAML), read_project(LOCAL_YAML)
+    assert local == local_project(), "stale: run `python -m deployments.local`"
+    assert [d["name"] for d in local["deployments"]] == [d["name"] for d in ecs["deployments"]]
+    for ecs_entry, local_entry in zip(ecs["deployments"], local["deployments"], strict=True):
+        assert _without_overlay(local_entry) == _without_overlay(ecs_entry), ecs_entry["name"]
+        assert local_entry["work_pool"] == {"name": "finops-local", "job_variables": {}}
+    assert local["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}
+    ]
+    assert {k: v for k, v in local.items() if k not in {"name", "pull", "deployments"}} == {
+        "prefect-version": ecs["prefect-version"],
+        "build": None,
+        "push": None,
+    }
+
+
+def test_a_deployment_added_to_prefect_yaml_only_is_reported(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    (tmp_path / "deployments").mkdir()
+    shutil.copy(LOCAL_YAML, tmp_path / "deployments" / "prefect.local.yaml")
+    extra = (
+        "\n  - name: report-again\n    entrypoint: flows/report.py:report\n"
+        "    parameters: {}\n    work_pool: *ecs_small\n"
+    )
+    (tmp_path / "prefect.yaml").write_text(PREFECT_YAML.read_text() + extra)
+    problems = check_project(
+        tmp_path, image=IMAGE, template_path=ROOT / "deployments" / "ecs-base-job-template.json"
+    )
+    assert problems == [
+        "prefect.local.yaml: is not prefect.yaml with the local overlay (missing report-again): "
+        "run `python -m deployments.local` to regenerate it"
+    ]
+    # A hand edit of the local file beyond the overlay is reported too.
+    (tmp_path / "prefect.yaml").write_text(PREFECT_YAML.read_text())
+    local = tmp_path / "deployments" / "prefect.local.yaml"
+    local.write_text(local.read_text().replace("limit: 1\n", "limit: 2\n", 1))
+    problems = check_project(
+        tmp_path, image=IMAGE, template_path=ROOT / "deployments" / "ecs-base-job-template.json"
+    )
+    assert len(problems) == 1 and "is not prefect.yaml with the local overlay:" in problems[0]
 
 
 def test_check_names_a_broken_entrypoint_and_a_missing_image(tmp_path: Path) -> None:
@@ -116,6 +181,8 @@ def test_check_names_a_broken_entrypoint_and_a_missing_image(tmp_path: Path) -> 
     )
     assert problems == [
         "prefect.yaml: report: flows/report.py has no @flow function 'daily_report'",
+        "prefect.local.yaml: is not prefect.yaml with the local overlay: "
+        "run `python -m deployments.local` to regenerate it",
         "FINOPS_IMAGE is not set: export the pushed image, e.g. "
         "FINOPS_IMAGE=123456789012.dkr.ecr.us-east-1.amazonaws.com/finops-flows:<sha>",
     ]
