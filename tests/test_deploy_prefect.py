@@ -168,6 +168,44 @@ def test_a_deployment_added_to_prefect_yaml_only_is_reported(tmp_path: Path) -> 
     assert len(problems) == 1 and "is not prefect.yaml with the local overlay:" in problems[0]
 
 
+def test_the_demo_registers_the_local_files_deployments() -> None:
+    from deployments.local import read_project
+    from finops.demo.admin import demo_deployments
+
+    directory, entries = demo_deployments(ROOT)
+    assert directory == str(ROOT)
+    assert entries == read_project(LOCAL_YAML)["deployments"]
+
+
+def test_demo_registration_on_a_prefect_server(prefect_harness: None) -> None:
+    from prefect.client.orchestration import get_client
+
+    from finops.demo.admin import register_deployments
+
+    registered = register_deployments()
+    assert set(registered) == {d.name for d in load_deployments(PREFECT_YAML)}
+    with get_client(sync_client=True) as client:
+        assert client.read_work_pool("finops-local").type == "process"
+        deployments = {
+            d.name: d for d in client.read_deployments() if d.work_pool_name == "finops-local"
+        }
+        assert set(deployments) == set(registered)
+        remediation = deployments["remediate-findings"]
+        assert remediation.parameters == {"dry_run": False, "wait_mode": "pause"}
+        assert "sandbox" in remediation.tags
+        assert remediation.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+        ]
+        daily = deployments["finops-daily"]
+        assert [(s.schedule.cron, s.active) for s in daily.schedules] == [("0 6 * * *", False)]
+        assert daily.global_concurrency_limit is not None
+        assert daily.global_concurrency_limit.limit == 1
+        owned = client.read_resource_related_automations(
+            f"prefect.deployment.{deployments['check-cost-anomalies'].id}"
+        )
+        assert {a.name for a in owned} == {"finops-budget-or-cost-anomaly"}
+
+
 def test_check_names_a_broken_entrypoint_and_a_missing_image(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "flows", tmp_path / "flows")
     (tmp_path / "deployments").mkdir()

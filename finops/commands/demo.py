@@ -1,4 +1,4 @@
-"""`finops demo`: the one-command journey (see finops/demo.py)."""
+"""`finops demo`: the one-command journey (see the finops/demo/ package)."""
 
 from __future__ import annotations
 
