@@ -6,7 +6,7 @@ Written once here; the idle scan's readers (``tasks.idle.aws``) and the remediat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,3 +66,14 @@ def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[d
     """Every item under ``key`` of every page of a paginated ``operation``."""
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(key, [])
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``items`` in consecutive slices of at most ``size``.
+
+    Example:
+        >>> [list(c) for c in chunks([1, 2, 3], 2)]
+        [[1, 2], [3]]
+    """
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

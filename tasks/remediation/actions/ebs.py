@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.common import error_code, tag_dict
 from tasks.remediation.actions.common import outcome, write
 from tasks.remediation.actions.registry import (
@@ -20,15 +21,10 @@ from tasks.remediation.actions.registry import (
 
 
 def volume(ctx: ActionContext) -> dict[str, Any]:
-    try:
-        volumes = ctx.client("ec2").describe_volumes(VolumeIds=[ctx.finding.resource_id])["Volumes"]
-    except ClientError as error:
-        if error_code(error) == "InvalidVolume.NotFound":
-            raise AlreadyDone("volume no longer exists") from None
-        raise
-    if not volumes:
+    found = ec2_adapter.describe_volume(ctx.client("ec2"), ctx.finding.resource_id)
+    if found is None:
         raise AlreadyDone("volume no longer exists")
-    return dict(volumes[0])
+    return found
 
 
 def volume_state(item: dict[str, Any]) -> dict[str, Any]:
@@ -227,15 +223,9 @@ def _image_using(ec2: Any, snapshot_id: str) -> str | None:
 
 
 def read_snapshot(ctx: ActionContext) -> dict[str, Any]:
-    try:
-        found = ctx.client("ec2").describe_snapshots(SnapshotIds=[ctx.finding.resource_id])
-    except ClientError as error:
-        if error_code(error) == "InvalidSnapshot.NotFound":
-            raise AlreadyDone("snapshot already deleted") from None
-        raise
-    if not found["Snapshots"]:
+    snapshot = ec2_adapter.describe_snapshot(ctx.client("ec2"), ctx.finding.resource_id)
+    if snapshot is None:
         raise AlreadyDone("snapshot already deleted")
-    snapshot = found["Snapshots"][0]
     return {
         "state": snapshot.get("State"),
         "volume_id": snapshot.get("VolumeId"),

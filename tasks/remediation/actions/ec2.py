@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.aws.common import error_code, tag_dict
+from tasks.aws import ec2 as ec2_adapter
+from tasks.aws.cloudwatch import hourly_peak
+from tasks.aws.common import tag_dict
 from tasks.remediation.actions.common import outcome, write
 from tasks.remediation.actions.registry import (
     BACKUP_TAG,
@@ -22,17 +22,10 @@ INSTANCE = ("ec2:instance",)
 
 
 def instance(ctx: ActionContext) -> dict[str, Any]:
-    ec2 = ctx.client("ec2")
-    try:
-        reservations = ec2.describe_instances(InstanceIds=[ctx.finding.resource_id])["Reservations"]
-    except ClientError as error:
-        if error_code(error) == "InvalidInstanceID.NotFound":
-            raise AlreadyDone("instance no longer exists") from None
-        raise
-    instances = [i for r in reservations for i in r["Instances"]]
-    if not instances:
+    found = ec2_adapter.describe_instance(ctx.client("ec2"), ctx.finding.resource_id)
+    if found is None:
         raise AlreadyDone("instance no longer exists")
-    return dict(instances[0])
+    return found
 
 
 def instance_state(item: dict[str, Any]) -> dict[str, Any]:
@@ -52,17 +45,16 @@ def check_not_busy(ctx: ActionContext) -> None:
     since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
     if ctx.now - since < timedelta(hours=1):
         since = ctx.now - timedelta(hours=1)
-    datapoints = ctx.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Dimensions=[{"Name": "InstanceId", "Value": ctx.finding.resource_id}],
-        StartTime=since,
+    peak = hourly_peak(
+        ctx.client("cloudwatch"),
+        "AWS/EC2",
+        "CPUUtilization",
+        ("InstanceId", ctx.finding.resource_id),
+        "Average",
+        since,
         # a little past now: CloudWatch's end bound is exclusive and whole seconds
-        EndTime=ctx.now + timedelta(minutes=5),
-        Period=3600,
-        Statistics=["Average"],
-    )["Datapoints"]
-    peak = max((float(d["Average"]) for d in datapoints), default=0.0)
+        ctx.now + timedelta(minutes=5),
+    )
     if peak > ctx.busy_cpu_pct:
         raise Skip(
             f"instance busy again: hourly CPU {peak:.0f}% > {ctx.busy_cpu_pct:.0f}% since detection"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.aws.common import error_code, tag_dict
+from tasks.aws import ec2 as ec2_adapter
+from tasks.aws.common import tag_dict
 from tasks.remediation.actions.common import outcome, write
 from tasks.remediation.actions.registry import (
     ActionContext,
@@ -17,21 +16,9 @@ from tasks.remediation.actions.registry import (
 
 
 def read_address(ctx: ActionContext) -> dict[str, Any]:
-    resource = ctx.finding.resource_id
-    query = (
-        {"AllocationIds": [resource]}
-        if resource.startswith("eipalloc-")
-        else {"PublicIps": [resource]}
-    )
-    try:
-        addresses = ctx.client("ec2").describe_addresses(**query)["Addresses"]
-    except ClientError as error:
-        if error_code(error) in {"InvalidAllocationID.NotFound", "InvalidAddress.NotFound"}:
-            raise AlreadyDone("address already released") from None
-        raise
-    if not addresses:
+    address = ec2_adapter.describe_address(ctx.client("ec2"), ctx.finding.resource_id)
+    if address is None:
         raise AlreadyDone("address already released")
-    address = addresses[0]
     return {
         "state": "associated" if address.get("AssociationId") else "unassociated",
         "public_ip": address.get("PublicIp"),

@@ -7,7 +7,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws.common import error_code, tag_dict
+from tasks.aws import rds as rds_adapter
+from tasks.aws.cloudwatch import hourly_peak
+from tasks.aws.common import error_code
 from tasks.remediation.actions.common import public, record_request
 from tasks.remediation.actions.registry import (
     ActionContext,
@@ -23,30 +25,22 @@ RDS_AUTO_START_DAYS = 7
 
 
 def db_instance(ctx: ActionContext) -> dict[str, Any]:
-    try:
-        found = ctx.client("rds").describe_db_instances(
-            DBInstanceIdentifier=ctx.finding.resource_id
-        )["DBInstances"]
-    except ClientError as error:
-        if error_code(error) in {"DBInstanceNotFound", "DBInstanceNotFoundFault"}:
-            raise AlreadyDone("DB instance no longer exists") from None
-        raise
-    if not found or found[0].get("DBInstanceStatus") in {"deleting", "deleted"}:
+    found = rds_adapter.describe_db_instance(ctx.client("rds"), ctx.finding.resource_id)
+    if found is None:
         raise AlreadyDone("DB instance no longer exists")
-    return dict(found[0])
+    return found
 
 
 def read_db(ctx: ActionContext) -> dict[str, Any]:
     db = db_instance(ctx)
     arn = db["DBInstanceArn"]
-    tags = ctx.client("rds").list_tags_for_resource(ResourceName=arn)["TagList"]
     return {
         "arn": arn,
         "status": db.get("DBInstanceStatus"),
         "state": db.get("DBInstanceStatus"),
         "db_class": db.get("DBInstanceClass"),
         "engine": db.get("Engine"),
-        "tags": tag_dict(tags),
+        "tags": rds_adapter.db_tags(ctx.client("rds"), arn),
     }
 
 
@@ -57,16 +51,15 @@ def _check_db_not_busy(ctx: ActionContext) -> None:
         since = ctx.now - timedelta(hours=1)
     thresholds = ctx.finding.evidence.get("thresholds", {})
     allowed = float(thresholds.get("max_connections_at_most", 0) or 0)
-    datapoints = ctx.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/RDS",
-        MetricName="DatabaseConnections",
-        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": ctx.finding.resource_id}],
-        StartTime=since,
-        EndTime=ctx.now + timedelta(minutes=5),
-        Period=3600,
-        Statistics=["Maximum"],
-    )["Datapoints"]
-    peak = max((float(d["Maximum"]) for d in datapoints), default=0.0)
+    peak = hourly_peak(
+        ctx.client("cloudwatch"),
+        "AWS/RDS",
+        "DatabaseConnections",
+        ("DBInstanceIdentifier", ctx.finding.resource_id),
+        "Maximum",
+        since,
+        ctx.now + timedelta(minutes=5),
+    )
     if peak > allowed:
         raise Skip(
             f"database busy again: {peak:.0f} connections since detection (idle means <= "

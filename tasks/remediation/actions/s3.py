@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.aws import s3 as s3_adapter
 from tasks.aws.common import error_code, tag_dict
 from tasks.remediation.actions.common import record_request
 from tasks.remediation.actions.registry import (
@@ -22,19 +23,12 @@ def read_bucket(ctx: ActionContext) -> dict[str, Any]:
     s3 = ctx.client("s3")
     bucket = ctx.finding.resource_id
     try:
-        tags = tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
+        tags = tag_dict(s3_adapter.bucket_tag_set(s3, bucket))
     except ClientError as error:
         if error_code(error) == "NoSuchBucket":
             raise AlreadyDone("bucket no longer exists") from None
-        if error_code(error) != "NoSuchTagSet":
-            raise
-        tags = {}
-    try:
-        rules = list(s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", []))
-    except ClientError as error:
-        if error_code(error) != "NoSuchLifecycleConfiguration":
-            raise
-        rules = []
+        raise
+    rules = s3_adapter.lifecycle_rules(s3, bucket)
     return {"tags": tags, "rules": rules}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.common import error_code, tag_dict
 from tasks.findings.model import Finding
 from tasks.remediation.actions.common import outcome, record_request, write
@@ -51,26 +52,17 @@ def _ec2_read(ctx: ActionContext) -> dict[str, Any]:
         return {"tags": read_volume(ctx)["tags"]}
     if resource.startswith("nat-"):
         return _nat_read(ctx)
-    ec2 = ctx.client("ec2")
     try:
-        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])["Tags"]
+        return {"tags": ec2_adapter.resource_tags(ctx.client("ec2"), resource)}
     except ClientError as error:
         raise Skip(f"cannot read tags of {resource}: {error_code(error)}") from None
-    return {"tags": {t["Key"]: t["Value"] for t in tags}}
 
 
 def _nat_read(ctx: ActionContext) -> dict[str, Any]:
-    try:
-        gateways = ctx.client("ec2").describe_nat_gateways(NatGatewayIds=[ctx.finding.resource_id])[
-            "NatGateways"
-        ]
-    except ClientError as error:
-        if error_code(error) in {"NatGatewayNotFound", "InvalidNatGatewayID.NotFound"}:
-            raise AlreadyDone("NAT gateway no longer exists") from None
-        raise
-    if not gateways or gateways[0].get("State") in {"deleting", "deleted"}:
+    gateway = ec2_adapter.describe_nat_gateway(ctx.client("ec2"), ctx.finding.resource_id)
+    if gateway is None:
         raise AlreadyDone("NAT gateway no longer exists")
-    return {"state": gateways[0].get("State"), "tags": tag_dict(gateways[0].get("Tags"))}
+    return {"state": gateway.get("State"), "tags": tag_dict(gateway.get("Tags"))}
 
 
 def _ec2_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:

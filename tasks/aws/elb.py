@@ -1,0 +1,116 @@
+"""Elastic Load Balancing adapter (ALB/NLB through elbv2, Classic through elb): paginated reads
+with tags and target health, the pure transform, and one load balancer's tags for remediation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tasks.aws.common import chunks, paginate, tag_dict, utc
+from tasks.idle.records import (
+    LoadBalancer,
+)
+
+
+def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
+    """ALB/NLB (elbv2) and Classic (elb) load balancers with their tags and target health.
+
+    Tags come 20 load balancers a request; target health one request per target group (ALB/NLB)
+    or per Classic load balancer, as AWS has no batch form.  Each entry gets ``_Kind``,
+    ``_Tags``, ``_Healthy`` and ``_Registered``.
+    """
+    v2 = list(
+        paginate(
+            elbv2, "describe_load_balancers", "LoadBalancers", PaginationConfig={"PageSize": 400}
+        )
+    )
+    arns = [lb["LoadBalancerArn"] for lb in v2]
+    tags: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunks(arns, 20):
+        for desc in elbv2.describe_tags(ResourceArns=list(chunk)).get("TagDescriptions", []):
+            tags[desc["ResourceArn"]] = desc.get("Tags", [])
+    healthy: dict[str, int] = dict.fromkeys(arns, 0)
+    registered: dict[str, int] = dict.fromkeys(arns, 0)
+    if arns:
+        groups = list(
+            paginate(
+                elbv2, "describe_target_groups", "TargetGroups", PaginationConfig={"PageSize": 400}
+            )
+        )
+        for group in groups:
+            owners = [a for a in group.get("LoadBalancerArns", []) if a in healthy]
+            if not owners:
+                continue
+            health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+            descriptions = health.get("TargetHealthDescriptions", [])
+            n_healthy = sum(
+                1 for d in descriptions if d.get("TargetHealth", {}).get("State") == "healthy"
+            )
+            for arn in owners:
+                healthy[arn] += n_healthy
+                registered[arn] += len(descriptions)
+    out: list[dict[str, Any]] = []
+    for lb in v2:
+        arn = lb["LoadBalancerArn"]
+        out.append(
+            {
+                **lb,
+                "_Kind": lb.get("Type", "application"),
+                "_Tags": tags.get(arn, []),
+                "_Healthy": healthy[arn],
+                "_Registered": registered[arn],
+            }
+        )
+    classic = list(
+        paginate(
+            elb,
+            "describe_load_balancers",
+            "LoadBalancerDescriptions",
+            PaginationConfig={"PageSize": 400},
+        )
+    )
+    names = [lb["LoadBalancerName"] for lb in classic]
+    classic_tags: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunks(names, 20):
+        for desc in elb.describe_tags(LoadBalancerNames=list(chunk)).get("TagDescriptions", []):
+            classic_tags[desc["LoadBalancerName"]] = desc.get("Tags", [])
+    for lb in classic:
+        name = lb["LoadBalancerName"]
+        states = elb.describe_instance_health(LoadBalancerName=name).get("InstanceStates", [])
+        out.append(
+            {
+                **lb,
+                "_Kind": "classic",
+                "_Tags": classic_tags.get(name, []),
+                "_Healthy": sum(1 for s in states if s.get("State") == "InService"),
+                "_Registered": len(states),
+            }
+        )
+    return out
+
+
+def transform_load_balancers(
+    account_id: str, region: str, raw: Iterable[dict[str, Any]]
+) -> list[LoadBalancer]:
+    """Load balancers (as ``get_load_balancers`` returns them) as records."""
+    records: list[LoadBalancer] = []
+    for item in raw:
+        kind = item["_Kind"]
+        name = item["LoadBalancerName"]
+        arn = item.get("LoadBalancerArn") or (
+            f"arn:aws:elasticloadbalancing:{region}:{account_id}:loadbalancer/{name}"
+        )
+        records.append(
+            LoadBalancer(
+                account_id=account_id,
+                region=region,
+                name=name,
+                arn=arn,
+                kind=kind,
+                created=utc(item.get("CreatedTime")),
+                healthy_targets=item.get("_Healthy"),
+                registered_targets=item.get("_Registered"),
+                tags=tag_dict(item.get("_Tags")),
+            )
+        )
+    return records
