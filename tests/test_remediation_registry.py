@@ -70,3 +70,56 @@ def test_safe_actions_keep_what_the_demo_auto_approves() -> None:
 def test_the_remediation_policy_is_the_registry_union() -> None:
     assert set(declared_permissions()["remediation"]) == set(required_permissions())
     assert all(spec.permissions and spec.description for spec in ACTIONS.values())
+
+
+def test_a_follow_up_must_be_on_the_menu() -> None:
+    broken = replace(REGISTRY["ec2-idle"], follow_up="release")
+    with pytest.raises(ValueError, match="follow_up 'release'"):
+        validate_menus([broken])
+
+
+def test_the_engine_checks_origin_states_once_before_the_action_runs() -> None:
+    """Outside the valid states: skipped with the reason; in an end state: already done."""
+    from datetime import UTC, datetime
+    from typing import Any
+
+    from tasks.findings.model import Finding
+    from tasks.remediation.actions import ActionContext, ActionOutcome, AlreadyDone, Skip
+    from tasks.remediation.engine import carry_out
+
+    ran: list[str] = []
+
+    def act(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
+        ran.append(before["state"])
+        return ActionOutcome("succeeded", before)
+
+    finding = Finding(
+        check="ec2-idle",
+        account_id="111111111111",
+        region="us-east-1",
+        resource_id="i-1",
+        resource_arn="arn:aws:ec2:us-east-1:111111111111:instance/i-1",
+        resource_type="ec2:instance",
+        detected_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    cases: list[tuple[str, type[Exception] | None, str]] = [
+        ("pending", Skip, "instance is pending; stop needs running"),
+        ("stopped", AlreadyDone, "instance already stopped"),
+        ("running", None, ""),
+    ]
+    for state, expected, message in cases:
+        spec = replace(ACTIONS["stop"], apply=act, read=lambda ctx, s=state: {"state": s})
+        ctx = ActionContext(finding=finding, client=lambda service: None)
+        if expected is None:
+            assert carry_out(spec, ctx).result == "succeeded"
+        else:
+            with pytest.raises(expected) as raised:
+                carry_out(spec, ctx)
+            assert str(raised.value) == message
+    assert ran == ["running"]
+    protected = replace(
+        ACTIONS["stop"], apply=act, read=lambda ctx: {"state": "running", "tags": {"p": "1"}}
+    )
+    with pytest.raises(Skip, match="protected tag p=1 present"):
+        carry_out(protected, ActionContext(finding=finding, client=print, protected_tag=("p", "1")))
+    assert ran == ["running"]

@@ -7,7 +7,8 @@ refuses, with one line saying what to fix:
 * a registered check missing from ``ORDER`` (it would be accepted in settings and never run),
   or a name in ``ORDER`` that no rule registered;
 * a check whose action menu names an action that is not registered
-  (``tasks.remediation.actions``) or does not apply to the check's resource type.
+  (``tasks.remediation.actions``) or does not apply to the check's resource type, or whose
+  ``follow_up`` (what a due ``tag_for_later`` mark does) is not on its menu.
 
 The Terraform read-only scan policy is compared against ``IAM_READ_PERMISSIONS``: nothing the
 code needs may be missing from it, nothing unused granted.
@@ -72,6 +73,13 @@ def validate_menus(checks: Iterable[Check[Any]]) -> None:
     """
     for check in checks:
         validate_menu(check.name, check.resource_type, check.actions)
+        if check.follow_up is not None and (
+            check.follow_up not in check.actions or "tag_for_later" not in check.actions
+        ):
+            raise ValueError(
+                f"check {check.name!r}: follow_up {check.follow_up!r} needs both it and "
+                f"'tag_for_later' on the menu {list(check.actions)}"
+            )
 
 
 #: name -> check, in ORDER.

@@ -215,6 +215,8 @@ class Check(Generic[P]):
             from the union, see ``tasks.idle.checks.IAM_READ_PERMISSIONS``).
         rule: the pure rule.
         metrics: which CloudWatch statistics it wants per resource (None = no metrics).
+        follow_up: the action a ``tag_for_later`` mark carries out when it falls due (on the
+            menu); None: the mark only warns the owner and the decision goes back to a person.
     """
 
     name: str
@@ -226,6 +228,7 @@ class Check(Generic[P]):
     permissions: tuple[str, ...]
     rule: Rule
     metrics: MetricPlan | None = None
+    follow_up: str | None = None
 
     @property
     def doc(self) -> str:
@@ -275,6 +278,7 @@ def register(
     actions: Iterable[str],
     permissions: Iterable[str],
     metrics: MetricPlan | None = None,
+    follow_up: str | None = None,
 ) -> Callable[[Rule], Rule]:
     """Register a rule function as a check (decorator).
 
@@ -305,6 +309,7 @@ def register(
             permissions=tuple(sorted(set(permissions))),
             rule=rule,
             metrics=metrics,
+            follow_up=follow_up,
         )
         return rule
 

@@ -93,6 +93,7 @@ def daily_network(metrics: MetricFrame, resource_id: str) -> dict[datetime, floa
     params=Ec2IdleParams,
     needs=["instances"],
     actions=["stop", "stop_with_image", "tag_for_later", "terminate", "skip"],
+    follow_up="stop",
     permissions=["ec2:DescribeInstances", "cloudwatch:GetMetricData"],
     metrics=_ec2_idle_metrics,
 )

@@ -61,6 +61,7 @@ def _rds_idle_metrics(
     params=RdsIdleParams,
     needs=["db_instances"],
     actions=["tag_for_later", "stop_db_instance", "skip"],
+    follow_up="stop_db_instance",
     permissions=["rds:DescribeDBInstances", "rds:ListTagsForResource", "cloudwatch:GetMetricData"],
     metrics=_rds_idle_metrics,
 )

@@ -1,5 +1,8 @@
 """Carry out approved actions safely: record, cap, re-check, act once, audit, update the store.
 
+(Over 400 lines: the approval, execution, recovery and mark steps share the ledger, the store
+and the audit log of one run; ``carry_out`` is the one place every action's state is checked.)
+
 The order for each approved (finding, action):
 
 1. the approval is in the ledger before anything happens (``record_approval``);

@@ -21,16 +21,10 @@ from collections.abc import Sequence
 from tasks.idle.checks import CHECKS
 from tasks.remediation.actions.registry import ACTIONS, SKIP
 
-#: What ``tag_for_later`` does when the mark falls due (None: the mark only tells the owner).
+#: What ``tag_for_later`` does when the mark falls due, per check that offers it (declared on
+#: the check's registration; None: the mark only tells the owner).
 FOLLOW_UP: dict[str, str | None] = {
-    "ec2-idle": "stop",
-    "ec2-stopped": None,
-    "ebs-unattached": "snapshot_and_delete",
-    "ebs-idle": None,
-    "snapshot-stale": "delete_snapshot",
-    "elb-idle": None,
-    "nat-idle": None,
-    "rds-idle": "stop_db_instance",
+    name: check.follow_up for name, check in CHECKS.items() if "tag_for_later" in check.actions
 }
 
 
