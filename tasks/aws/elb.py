@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tasks.aws.common import chunks, paginate, tag_dict, utc
+from botocore.exceptions import ClientError
+
+from tasks.aws.common import chunks, error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     LoadBalancer,
 )
@@ -114,3 +116,35 @@ def transform_load_balancers(
             )
         )
     return records
+
+
+def describe_load_balancer(client: Any, name: str, classic: bool) -> dict[str, Any] | None:
+    """One load balancer by name with its tags: ``{"type", "arn", "state", "tags"}`` (Classic:
+    ``type`` is ``classic`` and there is no ARN); None when it no longer exists.
+
+    Args:
+        client: an ``elb`` client for Classic load balancers, else an ``elbv2`` client.
+    """
+    try:
+        if classic:
+            found = client.describe_load_balancers(LoadBalancerNames=[name])
+            descriptions = found["LoadBalancerDescriptions"]
+        else:
+            descriptions = client.describe_load_balancers(Names=[name])["LoadBalancers"]
+    except ClientError as error:
+        if error_code(error) in {"LoadBalancerNotFound", "AccessPointNotFound"}:
+            return None
+        raise
+    if not descriptions:
+        return None
+    if classic:
+        tagged = client.describe_tags(LoadBalancerNames=[name])["TagDescriptions"]
+        return {"type": "classic", "tags": tag_dict(tagged[0].get("Tags") if tagged else [])}
+    arn = descriptions[0]["LoadBalancerArn"]
+    tagged = client.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    return {
+        "type": descriptions[0].get("Type"),
+        "arn": arn,
+        "state": descriptions[0].get("State", {}).get("Code"),
+        "tags": tag_dict(tagged[0].get("Tags") if tagged else []),
+    }

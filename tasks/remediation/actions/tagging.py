@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tasks.aws import ec2 as ec2_adapter
+from tasks.aws import elb as elb_adapter
 from tasks.aws.common import error_code, tag_dict
 from tasks.findings.model import Finding
 from tasks.remediation.actions.common import outcome, record_request, write
@@ -94,32 +95,12 @@ def _is_classic(finding: Finding) -> bool:
 
 
 def _elb_read(ctx: ActionContext) -> dict[str, Any]:
-    name = ctx.finding.resource_id
     classic = _is_classic(ctx.finding)
     client = ctx.client("elb" if classic else "elbv2")
-    try:
-        if classic:
-            found = client.describe_load_balancers(LoadBalancerNames=[name])
-            descriptions = found["LoadBalancerDescriptions"]
-        else:
-            descriptions = client.describe_load_balancers(Names=[name])["LoadBalancers"]
-    except ClientError as error:
-        if error_code(error) in {"LoadBalancerNotFound", "AccessPointNotFound"}:
-            raise AlreadyDone("load balancer no longer exists") from None
-        raise
-    if not descriptions:
+    found = elb_adapter.describe_load_balancer(client, ctx.finding.resource_id, classic)
+    if found is None:
         raise AlreadyDone("load balancer no longer exists")
-    if classic:
-        tagged = client.describe_tags(LoadBalancerNames=[name])["TagDescriptions"]
-        return {"type": "classic", "tags": tag_dict(tagged[0].get("Tags") if tagged else [])}
-    arn = descriptions[0]["LoadBalancerArn"]
-    tagged = client.describe_tags(ResourceArns=[arn])["TagDescriptions"]
-    return {
-        "type": descriptions[0].get("Type"),
-        "arn": arn,
-        "state": descriptions[0].get("State", {}).get("Code"),
-        "tags": tag_dict(tagged[0].get("Tags") if tagged else []),
-    }
+    return found
 
 
 def _elb_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
