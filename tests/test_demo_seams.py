@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from finops.demo.seams import (
-    SAFE_ACTIONS,
     daily_facts,
     remediation_facts,
     safe_actions,
@@ -77,6 +76,12 @@ def test_a_stage_that_did_not_run_reads_as_empty() -> None:
     assert (facts.ingested_rows, facts.anomalies_today, facts.scanned_checks) == (0, 0, set())
 
 
-def test_safe_actions_are_reversible_or_backed_up() -> None:
-    assert safe_actions() == SAFE_ACTIONS
+def test_safe_actions_are_the_registrys_reversible_or_backed_up_ones() -> None:
+    from tasks.remediation.actions import ACTIONS
+
+    assert safe_actions() == {
+        name
+        for name, spec in ACTIONS.items()
+        if (spec.reversible or spec.backup) and not spec.explicit_only
+    }
     assert "terminate" not in safe_actions() and "snapshot_and_delete" in safe_actions()

@@ -111,14 +111,14 @@ def test_evaluation_notebook_on_a_sandbox_pipeline_run(
     monkeypatch.setenv("FINOPS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("FINOPS_AWS__REGIONS", json.dumps(list(sandbox_env.regions)))
     daily = finops_daily(request_approval_run=False)
-    assert daily["failures"] == {}
+    assert daily.failures == {}
     findings_url = f"sqlite:///{data_dir / 'findings.db'}"
     results = small_remediation(sandbox_env, findings_url)
     assert sorted(results.values()) == ["skipped", "succeeded"]
 
     cost_store_url = str(data_dir / "costs")
     audit_log_url = str(data_dir / "audit.jsonl")
-    end = date.fromisoformat(daily["day"])
+    end = daily.day
     start = end - timedelta(days=119)
     executed_path = tmp_path / "evaluation.ipynb"
     papermill.execute_notebook(

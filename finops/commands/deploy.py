@@ -48,6 +48,7 @@ def _check_queues(queue: str, dead_letters: str) -> None:
     import boto3
     from botocore.exceptions import ClientError
 
+    from tasks.aws.common import error_code
     from tasks.aws.session import boto_config
     from tasks.events.sqs import region_of_queue
 
@@ -64,7 +65,7 @@ def _check_queues(queue: str, dead_letters: str) -> None:
         try:
             client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = error_code(error)
             if code not in NO_QUEUE_CODES:
                 raise
             raise fail(

@@ -43,13 +43,12 @@ from finops.demo.processes import (
 )
 from finops.demo.run import run_demo
 from finops.demo.scoring import anomaly_backtest, findings_vs_truth
-from finops.demo.seams import SAFE_ACTIONS, run_result, safe_actions
+from finops.demo.seams import run_result, safe_actions
 from finops.demo.summary import summarise, timing_lines
 
 __all__ = [
     "AUTO_APPROVER",
     "ROOT",
-    "SAFE_ACTIONS",
     "WORK_POOL",
     "DemoError",
     "DemoState",

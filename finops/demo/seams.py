@@ -14,15 +14,16 @@ from typing import Any
 
 from finops.demo.errors import DemoError
 
-#: Actions the demo approves on its own: reversible, or done with a backup first.
-SAFE_ACTIONS = frozenset(
-    {"snapshot_and_delete", "modify_to_gp3", "add_abort_multipart_rule", "stop", "tag_for_later"}
-)
-
 
 def safe_actions() -> frozenset[str]:
-    """The action names ``DEMO_AUTO_APPROVE=1`` approves: reversible, or backed up first."""
-    return SAFE_ACTIONS
+    """The action names ``DEMO_AUTO_APPROVE=1`` approves: reversible, or backed up first.
+
+    The action registry says which those are; the demo approves a finding only when its default
+    action (the first of its check's menu that is neither skip nor explicit-only) is one of them.
+    """
+    from tasks.remediation.actions import safe_actions as registered_safe_actions
+
+    return frozenset(registered_safe_actions())
 
 
 def run_result(run: Any) -> Any:

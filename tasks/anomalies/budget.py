@@ -21,16 +21,16 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from tasks.anomalies.monitors import SOURCE_PREFERENCE
+from tasks.money import to_cents
 
 #: Money shown to people is rounded to cents.
-CENT = Decimal("0.01")
 
 #: IAM action behind DescribeBudgets (collected by tasks.aws.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("budgets:ViewBudget",)
@@ -78,10 +78,6 @@ class AwsBudget:
     actual: Decimal | None
     forecast: Decimal | None
     cost_filters: dict[str, list[str]]
-
-
-def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(float(value))).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _pct(part: Decimal, whole: Decimal) -> float:
@@ -197,13 +193,13 @@ def check_configured_budgets(
     states: list[BudgetState] = []
     known = totals[[d for d in totals.index if d <= day]]
     if daily_usd is not None:
-        actual = _money(float(known.get(day, 0.0)))
+        actual = to_cents(float(known.get(day, 0.0)))
         states.append(
             evaluate_budget(
                 "daily total",
                 "daily",
                 day.isoformat(),
-                _money(daily_usd),
+                to_cents(daily_usd),
                 actual,
                 None,
                 thresholds_pct,
@@ -220,9 +216,9 @@ def check_configured_budgets(
                 "monthly total",
                 "monthly",
                 day.strftime("%Y-%m"),
-                _money(monthly_usd),
-                _money(month_to_date),
-                _money(forecast),
+                to_cents(monthly_usd),
+                to_cents(month_to_date),
+                to_cents(forecast),
                 thresholds_pct,
             )
         )
@@ -301,9 +297,9 @@ def check_aws_budgets(
                 budget.name,
                 period,
                 label,
-                _money(budget.limit),
-                _money(budget.actual),
-                None if budget.forecast is None else _money(budget.forecast),
+                to_cents(budget.limit),
+                to_cents(budget.actual),
+                None if budget.forecast is None else to_cents(budget.forecast),
                 thresholds_pct,
                 source="aws",
             )

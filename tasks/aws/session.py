@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
+from tasks.aws.common import error_code, error_message
 from tasks.settings import AwsSettings
 from tasks.version import __version__
 
@@ -130,8 +131,8 @@ class FanOutResult(Generic[T]):
 def describe_error(target: Target, error: BaseException) -> TargetError:
     """Turn an exception raised while working a target into a TargetError."""
     if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return TargetError(target, info.get("Code", "ClientError"), info.get("Message", str(error)))
+        code = error_code(error) or "ClientError"
+        return TargetError(target, code, error_message(error) or str(error))
     if isinstance(error, BotoCoreError):
         return TargetError(target, type(error).__name__, str(error))
     return TargetError(target, type(error).__name__, str(error))
@@ -239,8 +240,7 @@ class AwsAccess:
                 if account.get("Status", "ACTIVE") == "ACTIVE"
             ]
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in {"AWSOrganizationsNotInUseException", "AccessDeniedException"}:
+            if error_code(error) in {"AWSOrganizationsNotInUseException", "AccessDeniedException"}:
                 return [self.caller_account_id]
             raise
         caller = self.caller_account_id

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from tasks.aws.common import error_code, error_message
 from tasks.costs.schema import COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.window import DayRange
 
@@ -147,8 +148,7 @@ def _call_with_backoff(
             counter.requests += 1
             return call()
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            message = error.response.get("Error", {}).get("Message", "")
+            code, message = error_code(error), error_message(error)
             if code in THROTTLE_CODES and attempt < max_attempts:
                 counter.throttled += 1
                 delay = base_delay_s * 2 ** (attempt - 1)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from tasks.findings.model import Finding
+from tasks.money import usd_per_month as usd_month
 
 
 class _Error(Protocol):
@@ -37,18 +38,6 @@ def by_savings(findings: Iterable[Finding]) -> list[Finding]:
             f.fingerprint,
         ),
     )
-
-
-def usd_month(amount: Decimal | None) -> str:
-    """Money for people: currency and period, or 'unknown'.
-
-    Example:
-        >>> usd_month(Decimal("1234.5")), usd_month(None)
-        ('$1,234.50 USD/month', 'unknown (price not in the price book)')
-    """
-    if amount is None:
-        return "unknown (price not in the price book)"
-    return f"${amount.quantize(Decimal('0.01')):,} USD/month"
 
 
 def total_savings(findings: Iterable[Finding]) -> tuple[Decimal, int]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.aws.common import error_code, error_message
 from tasks.aws.session import TARGET_ERROR_HINTS, AwsAccess, Target
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
@@ -79,12 +80,9 @@ class ScanError:
         }
 
 
-def error_code(error: BaseException) -> tuple[str, str]:
-    """(code, message) of an AWS error."""
-    if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return str(info.get("Code", "ClientError")), str(info.get("Message", error))
-    return type(error).__name__, str(error)
+def code_and_message(error: BaseException) -> tuple[str, str]:
+    """(code, message) of an AWS error; the exception's type and text for anything else."""
+    return error_code(error) or type(error).__name__, error_message(error) or str(error)
 
 
 @dataclass
@@ -252,7 +250,7 @@ class IdleScanner:
                     outcome.skipped.extend(result.skipped)
                     outcome.scanned.add((check.name, target.account_id, target.region))
             except (ClientError, BotoCoreError) as error:
-                code, message = error_code(error)
+                code, message = code_and_message(error)
                 outcome.errors.append(
                     ScanError(
                         target.account_id,

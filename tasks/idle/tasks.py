@@ -27,8 +27,8 @@ from prefect.client.schemas.actions import ArtifactUpdate
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
-from tasks.idle.models import IdleScanResult
 from tasks.idle.checks import select_checks
+from tasks.idle.models import IdleScanResult
 from tasks.idle.registry import Check, CheckParams, resolve_params
 from tasks.idle.report import (
     by_savings,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.aws.common import error_code
 from tasks.aws.session import boto_config
 from tasks.notify.models import AnomalySummary, DigestInput
 from tasks.notify.narrate import (
@@ -89,7 +90,7 @@ def _narrate(
     try:
         text, tokens_in, tokens_out = converse(client, model_id, prompt, max_tokens)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "ClientError")
+        code = error_code(error) or "ClientError"
         log.warning("Bedrock %s failed (%s); using the template", what, code)
         return Narration(template, "template", f"Bedrock error {code}")
     except BotoCoreError as error:

@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.aws.common import error_code, error_message
 from tasks.aws.session import boto_config
 
 #: SNS errors a retry cannot fix.
@@ -68,9 +69,9 @@ def apply_publish(client: Any, topic_arn: str, message: dict[str, Any], subject:
             },
         )
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "ClientError")
+        code = error_code(error) or "ClientError"
         raise SnsDeliveryError(
-            f"SNS {code}: {error.response.get('Error', {}).get('Message', '')}",
+            f"SNS {code}: {error_message(error)}",
             permanent=code in PERMANENT_CODES,
         ) from None
     except BotoCoreError as error:

@@ -21,6 +21,7 @@ from prefect.input import RunInput
 from pydantic import WithJsonSchema
 
 from tasks.findings.store import StoredFinding
+from tasks.money import usd, usd_or_unknown
 from tasks.remediation.actions.registry import ACTIONS, SKIP
 from tasks.remediation.menu import default_action, menu_for
 
@@ -73,10 +74,6 @@ def candidate_from(stored: StoredFinding) -> Candidate:
     )
 
 
-def _money(value: Decimal | None) -> str:
-    return "unknown" if value is None else f"${value.quantize(Decimal('0.01')):,}"
-
-
 def approval_url(ui_url: str, run_id: str) -> str:
     """The Prefect UI page of a waiting run, where its Resume button opens the approval form.
 
@@ -104,7 +101,7 @@ def preview_markdown(
     """
     total = sum((c.monthly_savings_usd or Decimal(0) for c in candidates), Decimal(0))
     lines = [
-        f"### Remediation approval: {len(candidates)} findings, {_money(total)} per month (USD)",
+        f"### Remediation approval: {len(candidates)} findings, {usd(total)} per month (USD)",
         "",
         "Mode: **DRY RUN** (permissions are checked, nothing changes)"
         if dry_run
@@ -118,7 +115,7 @@ def preview_markdown(
         others = ", ".join(a for a in c.menu if a not in {c.default, SKIP}) or "-"
         lines.append(
             f"| {c.account_id}/{c.region}/{c.resource_id} | {c.check} | {c.default} | {others} "
-            f"| {_money(c.monthly_savings_usd)} | {c.risk} | {c.owner} "
+            f"| {usd_or_unknown(c.monthly_savings_usd)} | {c.risk} | {c.owner} "
             f"| {c.fingerprint[:FP_CHARS]} |"
         )
     offered = {a for c in candidates for a in c.menu}
