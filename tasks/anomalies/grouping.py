@@ -24,6 +24,10 @@ import numpy as np
 
 from tasks.anomalies.detector import Detection
 from tasks.anomalies.monitors import Monitor, MonitorSeries
+from tasks.settings import AnomalySettings
+
+#: The settings' own defaults (declared once, in the settings model).
+_DEFAULTS = AnomalySettings()
 
 Direction = Literal["increase", "decrease"]
 Kind = Literal["increase", "decrease", "new_spend"]
@@ -43,11 +47,11 @@ class Thresholds:
         (100.0, 20.0)
     """
 
-    min_impact_usd: float = 100.0
-    min_impact_pct: float = 20.0
-    alert_drops: bool = False
+    min_impact_usd: float = _DEFAULTS.alert_min_impact_usd
+    min_impact_pct: float = _DEFAULTS.alert_min_impact_pct
+    alert_drops: bool = _DEFAULTS.alert_drops
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    match: Literal["all", "any"] = "all"
+    match: Literal["all", "any"] = _DEFAULTS.alert_match
 
     def for_monitor(self, monitor: Monitor) -> tuple[float, float]:
         chosen = self.overrides.get(monitor.monitor_id) or self.overrides.get(monitor.type) or {}
@@ -150,7 +154,7 @@ def group_anomalies(
     series: MonitorSeries,
     detection: Detection,
     thresholds: Thresholds | None = None,
-    merge_gap: int = 1,
+    merge_gap: int = _DEFAULTS.merge_gap_days,
     onset_z: float = 1.5,
     max_backtrack: int = 7,
     since: date | None = None,

@@ -21,6 +21,10 @@ import numpy as np
 import pandas as pd
 
 from tasks.anomalies.detector import Detection, DetectorConfig, detect
+from tasks.settings import AnomalySettings
+
+#: The settings' own defaults: the one place they are declared.
+_DEFAULTS = AnomalySettings()
 
 MonitorType = Literal["organization", "account", "service", "account_service", "tag"]
 
@@ -75,14 +79,15 @@ class Monitor:
 class MonitorSettings:
     """What the monitors judge: the monitor part of ``settings.anomalies``.
 
-    The daily check builds it from the settings (``tasks.anomalies.pipeline``); these defaults
-    are the settings' defaults, for pure callers (tests, notebooks) that have no settings.
+    The daily check builds it from the settings (``tasks.anomalies.pipeline``); the defaults, for
+    pure callers (tests, notebooks) that have no settings, are read from the settings model, so
+    they are declared once.
     """
 
-    cost_metric: str = "effective_cost"
-    charge_categories: tuple[str, ...] = ("Usage", "Credit", "Adjustment")
-    exclude_services: tuple[str, ...] = ("AWS Support*", "Tax")
-    tag_key: str = ""
+    cost_metric: str = _DEFAULTS.cost_metric
+    charge_categories: tuple[str, ...] = tuple(_DEFAULTS.charge_categories)
+    exclude_services: tuple[str, ...] = tuple(_DEFAULTS.exclude_services)
+    tag_key: str = _DEFAULTS.tag_key
     monitor_types: tuple[MonitorType, ...] = MONITOR_TYPES
 
 
