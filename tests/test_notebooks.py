@@ -53,37 +53,41 @@ def small_remediation(box: SandboxHandle, findings_url: str) -> dict[str, Any]:
         ec2.create_volume(AvailabilityZone=f"{region}a", Size=20, VolumeType="gp2")["VolumeId"]
         for _ in range(2)
     ]
-    findings = [
-        Finding(
-            check="ebs-unattached",
-            account_id=account,
-            region=region,
-            resource_id=volume,
-            resource_arn=f"arn:aws:ec2:{region}:{account}:volume/{volume}",
-            resource_type="ebs-volume",
-            monthly_savings_usd=Decimal("1.60"),
-            detected_at=datetime.now(UTC),
+    try:
+        findings = [
+            Finding(
+                check="ebs-unattached",
+                account_id=account,
+                region=region,
+                resource_id=volume,
+                resource_arn=f"arn:aws:ec2:{region}:{account}:volume/{volume}",
+                resource_type="ebs-volume",
+                monthly_savings_usd=Decimal("1.60"),
+                detected_at=datetime.now(UTC),
+            )
+            for volume in volumes
+        ]
+        store = FindingsStore(findings_url)
+        store.record_scan(findings)
+        # After detection, before the approval is carried out: one volume gets protected.
+        ec2.create_tags(Resources=[volumes[1]], Tags=[{"Key": "finops:protected", "Value": "true"}])
+        candidates = select_candidates(store, [f.fingerprint for f in findings])
+        values = {
+            "decision": "approve",
+            "findings": [c.label for c in candidates],
+            "actions": [c.action_label("delete") for c in candidates],
+            "approver": APPROVER,
+            "comment": "notebook test",
+        }
+        status, approver, results = apply_approval.fn(
+            values, candidates, "notebook-test", False, load_settings()
         )
-        for volume in volumes
-    ]
-    store = FindingsStore(findings_url)
-    store.record_scan(findings)
-    # After detection, before the approval is carried out: one volume gets protected.
-    ec2.create_tags(Resources=[volumes[1]], Tags=[{"Key": "finops:protected", "Value": "true"}])
-    candidates = select_candidates(store, [f.fingerprint for f in findings])
-    values = {
-        "decision": "approve",
-        "findings": [c.label for c in candidates],
-        "actions": [c.action_label("delete") for c in candidates],
-        "approver": APPROVER,
-        "comment": "notebook test",
-    }
-    status, approver, results = apply_approval.fn(
-        values, candidates, "notebook-test", False, load_settings()
-    )
-    assert (status, approver) == ("approved", APPROVER)
-    # The session sandbox stays as seeded: remove what is left of the protected volume.
-    ec2.delete_volume(VolumeId=volumes[1])
+        assert (status, approver) == ("approved", APPROVER)
+    finally:
+        # The session sandbox stays as seeded, whatever happened: remove what is left.
+        left = ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": volumes}])
+        for volume in left["Volumes"]:
+            ec2.delete_volume(VolumeId=volume["VolumeId"])
     return {r.resource_id: r.result for r in results}
 
 
@@ -195,6 +199,7 @@ def test_evaluation_notebook_on_a_sandbox_pipeline_run(
     ) == (2, 1, 1, 0, 1.0)
 
     # Every finding of the scan reached the day's digest; the latency is measured for each.
-    scanned = len(daily["scan"]["findings"])
+    assert daily.scan is not None
+    scanned = len(daily.scan.findings)
     assert summary["notifications_timed"] >= scanned > 0
     assert all(v >= 0 for v in summary["median_latency_s"].values())

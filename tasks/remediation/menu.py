@@ -4,7 +4,8 @@ A finding's ``recommended_actions`` are its check's menu, declared on the check'
 (``tasks.idle.rules_*``), safest first, ending with ``skip``, naming only registered actions
 valid for the check's resource type (``tasks.remediation.actions``, checked when
 ``tasks.idle.checks`` loads).  The approval form offers exactly those, in that order; names that
-are not on the check's menu (a finding stored by an older scan) are not offered.  The first entry
+are not on the check's menu (a finding stored by an older scan) are not offered, and a finding
+that recommends nothing offers its check's whole menu.  The first entry
 that is neither ``skip`` nor explicit-only is the default the form proposes.  Actions that
 destroy without a way back (``terminate``) are explicit-only: they run only when a person picked
 that very action, never as a default.  There is no second vocabulary and no alias table.
@@ -39,9 +40,13 @@ def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
         ('skip',)
         >>> menu_for("made-up-check", ["nonsense"])
         ('skip',)
+        >>> menu_for("ebs-unattached", [])  # recommends nothing: the check's whole menu
+        ('snapshot_and_delete', 'delete', 'tag_for_later', 'skip')
     """
     check_menu = CHECKS[check].actions if check in CHECKS else ()
-    return (*(a for a in recommended if a != SKIP and a in check_menu and a in ACTIONS), SKIP)
+    # A finding that recommends nothing (built by hand, or imported) offers its check's menu.
+    chosen = recommended if any(a != SKIP for a in recommended) else check_menu
+    return (*(a for a in chosen if a != SKIP and a in check_menu and a in ACTIONS), SKIP)
 
 
 def default_action(check: str, recommended: Sequence[str]) -> str:
