@@ -47,7 +47,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, record  # noqa: E402
 from sandbox.ledger import generate_ledger  # noqa: E402
 from tasks.anomalies.detector import DetectorConfig  # noqa: E402
 from tasks.anomalies.monitors import PAIR_SEPARATOR  # noqa: E402
@@ -56,7 +56,6 @@ from tasks.anomalies.scoring import score_series  # noqa: E402
 from tasks.settings import load_settings  # noqa: E402
 
 NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 ACCOUNTS = ["123456789012", "111111111111", "222222222222"]
 REGIONS = ["us-east-1", "eu-west-1"]
 STANDARD_PROFILE = {"tp": 1.0, "fp": 0.11, "fn": 1.0}
@@ -293,9 +292,7 @@ def main() -> int:
     if args.verbose:
         print("\n".join(sandbox.notes))
     if not args.no_write:
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-        print(f"appended to {RESULTS}")
+        record("\n" + text)
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, load_average, machine
+from bench.common import load_average, machine, record
 
 ROOT = Path(__file__).resolve().parents[1]
 FINOPS = ROOT / ".venv" / "bin" / "finops"
@@ -167,9 +167,7 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-        print(f"appended to {RESULTS}")
+        record(text)
     return 0
 
 

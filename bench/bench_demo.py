@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, load_average, machine  # noqa: E402
+from bench.common import load_average, machine, record  # noqa: E402
 
 #: The issue's goal for the whole demo on 2 cores.
 GOAL_S = 180.0
@@ -179,9 +179,7 @@ def main() -> int:
     if facts:
         lines += ["", "Summary against the sandbox's ground truth:", ""]
         lines += [f"- {fact}" for fact in facts]
-    with RESULTS.open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print(f"appended to {RESULTS}")
+    record("\n".join(lines) + "\n")
     return code
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,20 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
+from bench.common import machine, record  # noqa: E402
+
 TARGET_S = 30.0
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc {os.cpu_count()}, {platform.machine()}, {cpu}"
 
 
 def budget_body(day: str) -> str:
@@ -236,9 +224,7 @@ def main() -> int:
     )
     print(summary)
     if not args.no_write:
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(summary)
-        print(f"appended to {RESULTS}")
+        record(summary)
     return 0 if verdict == "met" else 1
 
 

@@ -28,9 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, record  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 TARGET_S = 10.0
 
 
@@ -138,9 +137,7 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-        print(f"appended to {RESULTS}")
+        record("\n" + text)
     return 0 if max(flow_digest) < TARGET_S else 1
 
 

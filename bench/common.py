@@ -33,3 +33,10 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def record(text: str) -> None:
+    """Append a benchmark's figures to RESULTS.md and say so."""
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"appended to {RESULTS}")

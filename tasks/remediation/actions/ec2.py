@@ -117,6 +117,15 @@ _STOP = {
     "done_states": {"stopping", "stopped"},
 }
 
+#: What reading an instance and taking its backup AMI need, before the action's own write.
+_IMAGE_BACKUP = (
+    "ec2:DescribeInstances",
+    "cloudwatch:GetMetricStatistics",
+    "ec2:DescribeImages",
+    "ec2:CreateImage",
+    "ec2:CreateTags",
+)
+
 
 @register_action(
     "stop",
@@ -133,14 +142,7 @@ def apply_stop_instance(ctx: ActionContext, before: dict[str, Any]) -> ActionOut
 @register_action(
     "stop_with_image",
     **_STOP,  # type: ignore[arg-type]
-    permissions=(
-        "ec2:DescribeInstances",
-        "cloudwatch:GetMetricStatistics",
-        "ec2:DescribeImages",
-        "ec2:CreateImage",
-        "ec2:CreateTags",
-        "ec2:StopInstances",
-    ),
+    permissions=(*_IMAGE_BACKUP, "ec2:StopInstances"),
     description="Create an AMI (no reboot), then stop the instance.",
     reversible=True,
     backup=True,
@@ -158,14 +160,7 @@ def apply_stop_with_image(ctx: ActionContext, before: dict[str, Any]) -> ActionO
     resource_prefixes=("i-",),
     valid_states={"running", "stopped"},
     done_states={"shutting-down", "terminated"},
-    permissions=(
-        "ec2:DescribeInstances",
-        "cloudwatch:GetMetricStatistics",
-        "ec2:DescribeImages",
-        "ec2:CreateImage",
-        "ec2:CreateTags",
-        "ec2:TerminateInstances",
-    ),
+    permissions=(*_IMAGE_BACKUP, "ec2:TerminateInstances"),
     description="Create a backup AMI, wait for it, then terminate the instance.",
     backup=True,
     explicit_only=True,
