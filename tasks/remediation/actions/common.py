@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -41,3 +42,14 @@ def outcome(
 def public(state: dict[str, Any]) -> dict[str, Any]:
     """A read without its internal keys (the ARN used for the writes)."""
     return {k: v for k, v in state.items() if k != "arn"}
+
+
+def since_detection(ctx: ActionContext) -> tuple[datetime, datetime]:
+    """The window a busy re-check reads: since detection (at most a day, at least an hour).
+
+    The end is a little past now: CloudWatch's end bound is exclusive and in whole seconds.
+    """
+    since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
+    if ctx.now - since < timedelta(hours=1):
+        since = ctx.now - timedelta(hours=1)
+    return since, ctx.now + timedelta(minutes=5)

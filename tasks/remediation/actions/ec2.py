@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.cloudwatch import hourly_peak
 from tasks.aws.common import tag_dict
-from tasks.remediation.actions.common import outcome, write
+from tasks.remediation.actions.common import outcome, since_detection, write
 from tasks.remediation.actions.registry import (
     BACKUP_TAG,
     ActionContext,
@@ -42,9 +41,7 @@ def read_instance(ctx: ActionContext) -> dict[str, Any]:
 
 def check_not_busy(ctx: ActionContext) -> None:
     """Skip an instance whose CPU rose above the busy threshold since it was detected idle."""
-    since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
-    if ctx.now - since < timedelta(hours=1):
-        since = ctx.now - timedelta(hours=1)
+    since, until = since_detection(ctx)
     peak = hourly_peak(
         ctx.client("cloudwatch"),
         "AWS/EC2",
@@ -52,8 +49,7 @@ def check_not_busy(ctx: ActionContext) -> None:
         ("InstanceId", ctx.finding.resource_id),
         "Average",
         since,
-        # a little past now: CloudWatch's end bound is exclusive and whole seconds
-        ctx.now + timedelta(minutes=5),
+        until,
     )
     if peak > ctx.busy_cpu_pct:
         raise Skip(

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from tasks.aws import rds as rds_adapter
 from tasks.aws.cloudwatch import hourly_peak
 from tasks.aws.common import error_code
-from tasks.remediation.actions.common import public, record_request
+from tasks.remediation.actions.common import public, record_request, since_detection
 from tasks.remediation.actions.registry import (
     ActionContext,
     ActionOutcome,
@@ -46,9 +46,7 @@ def read_db(ctx: ActionContext) -> dict[str, Any]:
 
 def _check_db_not_busy(ctx: ActionContext) -> None:
     """Skip a DB instance that had connections since it was detected idle (one metric call)."""
-    since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
-    if ctx.now - since < timedelta(hours=1):
-        since = ctx.now - timedelta(hours=1)
+    since, until = since_detection(ctx)
     thresholds = ctx.finding.evidence.get("thresholds", {})
     allowed = float(thresholds.get("max_connections_at_most", 0) or 0)
     peak = hourly_peak(
@@ -58,7 +56,7 @@ def _check_db_not_busy(ctx: ActionContext) -> None:
         ("DBInstanceIdentifier", ctx.finding.resource_id),
         "Maximum",
         since,
-        ctx.now + timedelta(minutes=5),
+        until,
     )
     if peak > allowed:
         raise Skip(
