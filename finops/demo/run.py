@@ -28,6 +28,7 @@ from finops.demo.processes import (
 )
 from finops.demo.seams import daily_facts, remediation_facts, run_result
 from finops.demo.summary import summarise, timing_lines
+from tasks.settings import load_settings
 
 
 def _run_env(
@@ -133,6 +134,7 @@ def run_demo(
             findings_url=findings_url,
             cost_store_url=str(data_dir / "costs"),
             truth=truth,
+            anomaly_settings=load_settings().anomalies,
             approved=approved,
         )
         lap("summary")

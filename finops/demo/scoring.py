@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tasks.settings import AnomalySettings
+
 
 def findings_vs_truth(
     findings: list[tuple[str, str, str, str]], truth: dict[str, Any]
@@ -48,11 +50,13 @@ def findings_vs_truth(
     }
 
 
-def anomaly_backtest(cost_store_url: str, truth: dict[str, Any]) -> dict[str, Any]:
+def anomaly_backtest(
+    cost_store_url: str, truth: dict[str, Any], anomaly_settings: AnomalySettings
+) -> dict[str, Any]:
     """Injected anomalies found by the daily detector judged causally over the whole history."""
     from tasks.anomalies.backtest import backtest_store
 
-    return backtest_store(cost_store_url, truth.get("anomalies", [])).as_dict()
+    return backtest_store(cost_store_url, truth.get("anomalies", []), anomaly_settings).as_dict()
 
 
 @dataclass

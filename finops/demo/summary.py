@@ -8,6 +8,7 @@ from typing import Any
 
 from finops.demo.scoring import anomaly_backtest, score_findings
 from finops.demo.seams import DailyFacts, RemediationFacts
+from tasks.settings import AnomalySettings
 
 
 def timing_lines(stage_seconds: dict[str, float], daily_seconds: dict[str, float]) -> list[str]:
@@ -114,17 +115,19 @@ def summarise(
     findings_url: str,
     cost_store_url: str,
     truth: dict[str, Any],
+    anomaly_settings: AnomalySettings,
     approved: int | None = None,
 ) -> list[str]:
     """The demo's closing summary, in lines a person reads (the stage times go after it).
 
     Args:
         daily, remediation: the runs' results as ``finops.demo.seams`` reads them.
+        anomaly_settings: what the history's anomalies are judged with (the daily run's).
     """
     lines = ["", "=== finops-flows demo summary ==="]
     spend_lines, monthly_spend = _spend_lines(daily, cost_store_url)
     lines.extend(spend_lines)
-    backtest = anomaly_backtest(cost_store_url, truth)
+    backtest = anomaly_backtest(cost_store_url, truth, anomaly_settings)
     lines.append(
         f"Anomalies: {backtest['found']} of {backtest['injected']} injected anomalies found "
         f"(history judged causally day by day), {backtest['false_alerts']} other alerts; "

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tasks.anomalies.monitors import PAIR_SEPARATOR
 from tasks.anomalies.pipeline import detect_cost_anomalies
+from tasks.settings import AnomalySettings
 
 
 def monitor_id_of(injected: Mapping[str, Any]) -> str:
@@ -69,7 +70,7 @@ class BacktestScore:
 def backtest(
     frame: pd.DataFrame,
     injected: Iterable[Mapping[str, Any]],
-    anomaly_settings: Any,
+    anomaly_settings: AnomalySettings,
     as_of: date | None = None,
 ) -> BacktestScore:
     """Score the detector over a whole cost frame against the anomalies injected into it.
@@ -126,9 +127,12 @@ def backtest(
     return score
 
 
-def backtest_store(cost_store_url: str, injected: Iterable[Mapping[str, Any]]) -> BacktestScore:
-    """:func:`backtest` over everything in the cost store, with the current settings."""
+def backtest_store(
+    cost_store_url: str,
+    injected: Iterable[Mapping[str, Any]],
+    anomaly_settings: AnomalySettings,
+) -> BacktestScore:
+    """:func:`backtest` over everything in the cost store, with the caller's anomaly settings."""
     from tasks.costs.store import CostStore
-    from tasks.settings import load_settings
 
-    return backtest(CostStore(cost_store_url).read(), injected, load_settings().anomalies)
+    return backtest(CostStore(cost_store_url).read(), injected, anomaly_settings)
