@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar, cast
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
@@ -29,6 +29,7 @@ from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
 from tasks.findings.store import ACTIONABLE, FindingsStore
 from tasks.settings import load_settings
+from tasks.steps import step
 
 T = TypeVar("T")
 
@@ -36,13 +37,13 @@ T = TypeVar("T")
 REMEDIATION_DEPLOYMENT = "remediate-findings/remediate-findings"
 
 
-@task(name="approvable-findings")
+@step("approvable-findings")
 def approvable_findings(findings_url: str) -> list[str]:
     """Fingerprints of the findings that wait for a person's decision."""
     return [s.fingerprint for s in FindingsStore(findings_url).list(statuses=sorted(ACTIONABLE))]
 
 
-@task(name="request-approval")
+@step("request-approval")
 def request_approval(fingerprints: list[str], deployment: str) -> str:
     """Start the remediation deployment, which waits for approval without holding a worker."""
     run = cast(

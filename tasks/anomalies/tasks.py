@@ -7,13 +7,12 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import (
     create_image_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
-from prefect.cache_policies import NONE
 
 from tasks.anomalies.budget import BudgetState, describe_state
 from tasks.anomalies.pipeline import (
@@ -26,12 +25,13 @@ from tasks.anomalies.pipeline import (
 from tasks.anomalies.report import COLUMNS, anomaly_rows, chart_for, render_markdown
 from tasks.anomalies.store import AnomalyStore, RecordOutcome
 from tasks.settings import AnomalySettings, AwsSettings, BudgetSettings
+from tasks.steps import step
 
 #: Charts published per run (the largest anomalies that alert, then the largest others).
 TOP_CHARTS = 3
 
 
-@task(name="load-costs", cache_policy=NONE, retries=2, retry_delay_seconds=5)
+@step("load-costs", retries=2, retry_delay_seconds=5)
 def load_costs_task(store_url: str, as_of: date, lookback_days: int) -> pd.DataFrame:
     """Read the history the detector needs from the cost store (idempotent read: retried)."""
     frame = load_cost_frame(store_url, as_of, lookback_days)
@@ -39,7 +39,7 @@ def load_costs_task(store_url: str, as_of: date, lookback_days: int) -> pd.DataF
     return frame
 
 
-@task(name="detect-anomalies", cache_policy=NONE)
+@step("detect-anomalies")
 def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: AnomalySettings) -> AnomalyRun:
     """Score every monitor and group the recent anomalies (pure)."""
     run = detect_cost_anomalies(frame, as_of, anomaly_settings)
@@ -52,7 +52,7 @@ def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: AnomalySetti
     return run
 
 
-@task(name="record-anomalies", cache_policy=NONE)
+@step("record-anomalies")
 def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, dict[str, str]]:
     """Record the anomalies (alert-once bookkeeping) and return their stored statuses."""
     store = AnomalyStore(findings_url)
@@ -62,7 +62,7 @@ def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, dict
     return outcome, statuses
 
 
-@task(name="judge-budgets", cache_policy=NONE)
+@step("judge-budgets")
 def budgets_task(
     frame: pd.DataFrame,
     as_of: date,
@@ -78,7 +78,7 @@ def budgets_task(
     return states
 
 
-@task(name="publish-anomaly-artifacts", cache_policy=NONE)
+@step("publish-anomaly-artifacts")
 def publish_task(
     run: AnomalyRun, statuses: dict[str, str], budgets: list[BudgetState], data_dir: Path
 ) -> list[str]:

@@ -148,7 +148,8 @@ class AwsAccess:
 
     Example:
         >>> access = AwsAccess(AwsSettings())  # doctest: +SKIP
-        >>> access.client("ec2", access.caller_account_id, "us-east-1").describe_volumes()
+        >>> ec2 = access.client("ec2", access.caller_account_id, "us-east-1")  # doctest: +SKIP
+        >>> ec2.describe_volumes()  # doctest: +SKIP
     """
 
     def __init__(

@@ -6,9 +6,8 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NONE
 
 from tasks.aws.session import AwsAccess
 from tasks.costs.cost_explorer import CE_REGION, RequestCounter
@@ -26,9 +25,10 @@ from tasks.costs.sync import (
 )
 from tasks.costs.window import DayRange
 from tasks.settings import Settings
+from tasks.steps import step
 
 
-@task(name="plan-ce-windows", cache_policy=NONE)
+@step("plan-ce-windows")
 def plan_ce_windows_task(
     store_url: str, settings: Settings, today: date, window: DayRange | None
 ) -> list[DayRange]:
@@ -42,7 +42,7 @@ def plan_ce_windows_task(
     return windows
 
 
-@task(name="fetch-cost-explorer", cache_policy=NONE)
+@step("fetch-cost-explorer")
 def fetch_ce_window(window: DayRange, settings: Settings) -> tuple[pd.DataFrame, int, int]:
     """One window from Cost Explorer; returns (frame, requests made, throttled retries)."""
     access = AwsAccess(settings.aws)
@@ -62,7 +62,7 @@ def fetch_ce_window(window: DayRange, settings: Settings) -> tuple[pd.DataFrame,
     return frame, counter.requests, counter.throttled
 
 
-@task(name="plan-export-periods", cache_policy=NONE)
+@step("plan-export-periods")
 def plan_export_task(
     store_url: str, location: ExportLocation, window: DayRange | None
 ) -> tuple[list[ExportPeriod], list[str]]:
@@ -77,7 +77,7 @@ def plan_export_task(
     return chosen, skipped
 
 
-@task(name="read-export-period", cache_policy=NONE)
+@step("read-export-period")
 def read_export_task(location: ExportLocation, period: ExportPeriod) -> tuple[pd.DataFrame, int]:
     """A whole billing period of the export as a cost frame, and the line items read."""
     frame, line_items = collect_export_period(location, period)
@@ -91,7 +91,7 @@ def read_export_task(location: ExportLocation, period: ExportPeriod) -> tuple[pd
     return frame, line_items
 
 
-@task(name="validate-cost-batch", cache_policy=NONE)
+@step("validate-cost-batch")
 def validate_task(
     frame: pd.DataFrame,
     settings: Settings,
@@ -115,13 +115,13 @@ def validate_task(
     return report.result
 
 
-@task(name="write-cost-window", cache_policy=NONE)
+@step("write-cost-window")
 def write_task(store_url: str, frame: pd.DataFrame, start: date, end: date, source: str) -> int:
     """Replace the window ``start``..``end`` (inclusive) of ``source`` in the store."""
     return CostStore(store_url).replace_window(frame, start, end, source)
 
 
-@task(name="remember-export-version", cache_policy=NONE)
+@step("remember-export-version")
 def remember_version_task(store_url: str, period: ExportPeriod) -> None:
     """Record which export version a period now holds (so unchanged periods are skipped)."""
     remember_export_version(CostStore(store_url), period)

@@ -41,7 +41,7 @@ def fingerprint(account_id: str, region: str, resource_id: str, check: str) -> s
 
     Example:
         >>> fingerprint("111111111111", "us-east-1", "vol-1", "ebs-unattached")[:4]
-        '5f6c'
+        '36a3'
     """
     key = "|".join((account_id, region, resource_id, check))
     return hashlib.sha256(key.encode()).hexdigest()[:20]

@@ -120,7 +120,7 @@ class IdleScanner:
 
     Example:
         >>> scanner = IdleScanner(access, checks, params, prices, idle, now)  # doctest: +SKIP
-        >>> scanner.scan_target(Target("123456789012", "us-east-1")).findings
+        >>> scanner.scan_target(Target("123456789012", "us-east-1")).findings  # doctest: +SKIP
     """
 
     def __init__(

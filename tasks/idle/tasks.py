@@ -14,13 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from botocore.config import Config
-from prefect import task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
 )
-from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
@@ -40,6 +38,7 @@ from tasks.idle.report import (
 from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
 from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
 from tasks.settings import Settings
+from tasks.steps import step
 
 
 @dataclass
@@ -101,7 +100,7 @@ def make_prices(settings: Settings, access: AwsAccess, use_pricing_api: bool = T
     )
 
 
-@task(name="plan-idle-scan", cache_policy=NO_CACHE)
+@step("plan-idle-scan")
 def plan_scan(
     settings: Settings,
     access: AwsAccess,
@@ -156,7 +155,7 @@ class Progress:
             self.step()
 
 
-@task(name="scan-idle-batch", cache_policy=NO_CACHE)
+@step("scan-idle-batch")
 def scan_batch(
     scanner: IdleScanner,
     targets: list[Target],
@@ -184,7 +183,7 @@ def scan_batch(
     return scans
 
 
-@task(name="store-idle-findings", cache_policy=NO_CACHE)
+@step("store-idle-findings")
 def store_findings(
     store: FindingsStore,
     findings: list[Finding],
@@ -201,7 +200,7 @@ def store_findings(
     }
 
 
-@task(name="publish-idle-report", cache_policy=NO_CACHE)
+@step("publish-idle-report")
 def publish_report(findings: list[Finding], errors: list[ScanError]) -> None:
     """Table artifact sorted by savings with the total; failing targets in a markdown artifact."""
     summary = savings_summary(findings)

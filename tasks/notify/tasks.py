@@ -11,7 +11,6 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
@@ -25,6 +24,7 @@ from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown
 from tasks.settings import NotifySettings, Settings
+from tasks.steps import step
 
 
 def plan_options(settings: Settings) -> PlanOptions:
@@ -66,7 +66,7 @@ def _explanations(
     }
 
 
-@task(name="plan-report-messages")
+@step("plan-report-messages")
 def plan_report_messages(
     digest: DigestInput, options: PlanOptions, notify: NotifySettings
 ) -> tuple[list[NewMessage], str]:
@@ -78,7 +78,7 @@ def plan_report_messages(
     return plan_report(digest, summary.text, explanations, options), summary.source
 
 
-@task(name="plan-anomaly-alerts")
+@step("plan-anomaly-alerts")
 def plan_anomaly_alerts(
     anomalies: list[AnomalySummary],
     run_url: str | None,
@@ -91,7 +91,7 @@ def plan_anomaly_alerts(
     return plan_alerts(anomalies, explanations, run_url, options)
 
 
-@task(name="send-through-outbox")
+@step("send-through-outbox")
 def send_through_outbox(
     messages: list[NewMessage], findings_url: str, notify: NotifySettings
 ) -> ReportResult:
@@ -139,7 +139,7 @@ def send_through_outbox(
     )
 
 
-@task(name="publish-outbox-artifact")
+@step("publish-outbox-artifact")
 def publish_outbox_artifact(
     result: ReportResult, title: str, key: str, findings_url: str, notify: NotifySettings
 ) -> str:
@@ -165,7 +165,7 @@ def publish_outbox_artifact(
 HISTORY_DAYS = 35
 
 
-@task(name="collect-report-input")
+@step("collect-report-input")
 def collect_report_input(
     day: date,
     anomaly_result: AnomalyCheckResult | None,
@@ -209,7 +209,7 @@ def collect_report_input(
     )
 
 
-@task(name="mark-findings-notified")
+@step("mark-findings-notified")
 def mark_findings_notified(
     digest: DigestInput, result: ReportResult, findings_url: str
 ) -> list[str]:

@@ -141,7 +141,7 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
 
     Example:
         >>> form = build_form([cand])  # doctest: +SKIP
-        >>> form(approver="ana").decision
+        >>> form(approver="ana").decision  # doctest: +SKIP
         'reject'
     """
     if not candidates:

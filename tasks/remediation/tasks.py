@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.aws.session import AwsAccess
@@ -19,6 +19,7 @@ from tasks.remediation.menu import is_actionable
 from tasks.remediation.models import RemediationResult
 from tasks.remediation.report import ActionResult, report_markdown
 from tasks.settings import Settings
+from tasks.steps import step
 
 
 def remediator(settings: Settings, run_id: str, dry_run: bool) -> Remediator:
@@ -49,12 +50,12 @@ def select_candidates(store: FindingsStore, fingerprints: Sequence[str] | None) 
     ]
 
 
-@task(name="load-remediation-candidates")
+@step("load-remediation-candidates")
 def load_candidates(fingerprints: list[str] | None, findings_url: str) -> list[Candidate]:
     return select_candidates(FindingsStore(findings_url), fingerprints)
 
 
-@task(name="publish-approval-preview")
+@step("publish-approval-preview")
 def publish_preview(markdown: str) -> None:
     create_markdown_artifact(
         key="remediation-preview", markdown=markdown, description="Findings waiting for approval"
@@ -172,7 +173,7 @@ def record_expired_approvals(
     return recorded
 
 
-@task(name="finish-unfinished-remediation")
+@step("finish-unfinished-remediation")
 def recover_unfinished(run_id: str, dry_run: bool, settings: Settings) -> list[ActionResult]:
     """Record approvals that expired unseen; finish what dead runs approved; act on due marks."""
     audit = AuditLog(settings.audit_log_url)
@@ -186,7 +187,7 @@ def recover_unfinished(run_id: str, dry_run: bool, settings: Settings) -> list[A
     return engine.recover(runs_still_alive(approvals, run_id))
 
 
-@task(name="apply-approval")
+@step("apply-approval")
 def apply_approval(
     values: dict[str, Any] | None,
     candidates: list[Candidate],
@@ -206,7 +207,7 @@ def apply_approval(
     return decision.decision, decision.approver, engine.execute(entries)
 
 
-@task(name="publish-remediation-report")
+@step("publish-remediation-report")
 def publish_report(
     results: list[ActionResult], status: str, approver: str, dry_run: bool
 ) -> RemediationResult:

@@ -202,7 +202,7 @@ def safe_actions() -> frozenset[str]:
         >>> from tasks.remediation.actions import ACTIONS
         >>> sorted(safe_actions())  # doctest: +NORMALIZE_WHITESPACE
         ['add_abort_multipart_rule', 'modify_to_gp3', 'snapshot_and_delete', 'stop',
-         'stop_with_image', 'tag_for_later']
+         'stop_db_instance', 'stop_with_image', 'tag_for_later']
     """
     return frozenset(n for n, spec in ACTIONS.items() if spec.safe)
 
