@@ -266,7 +266,7 @@ def cpu_series(kind: str, rng: np.random.Generator, shape: tuple[int, int]) -> n
     (at an hour fixed per instance), so any 24-hour day averages at most (100 + 23*3)/24 = 7.1 %.
 
     Example:
-        >>> cpu_series("bursty", np.random.default_rng(0), (1, 48)).max() >= 95
+        >>> bool(cpu_series("bursty", np.random.default_rng(0), (1, 48)).max() >= 95)
         True
     """
     n, hours = shape
@@ -357,7 +357,7 @@ def gp2_vs_gp3_monthly(size_gib: int) -> tuple[Decimal, Decimal]:
         >>> gp2_vs_gp3_monthly(100)
         (Decimal('10.00'), Decimal('8.120'))
         >>> gp2_vs_gp3_monthly(200)  # gp3 is not cheaper
-        (Decimal('20.00'), Decimal('21.00'))
+        (Decimal('20.00'), Decimal('21.000'))
     """
     iops, throughput = gp2_performance(size_gib)
     gp2 = GP2_GB_MONTH * size_gib

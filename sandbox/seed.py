@@ -83,7 +83,7 @@ def seed_sandbox(ctx: SeedContext) -> Seeded:
 
     Example:
         >>> seeded = seed_sandbox(ctx)  # doctest: +SKIP
-        >>> seeded.ground_truth["accounts"][0] == ctx.management_account_id
+        >>> seeded.ground_truth["accounts"][0] == ctx.management_account_id  # doctest: +SKIP
     """
     timings: dict[str, float] = {}
 
