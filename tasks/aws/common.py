@@ -1,12 +1,14 @@
-"""Helpers every AWS adapter shares: tags as a dict, an error's code, timestamps, paging.
+"""Helpers every AWS adapter shares: tags as a dict, an error's code, timestamps, paging, writes.
 
 Written once here; the idle scan's readers (``tasks.idle.aws``) and the remediation actions
-(``tasks.remediation.actions``) both use them.
+(``tasks.remediation.actions``) both use them.  Every write to AWS goes through :func:`apply`,
+called by a service adapter's ``apply_*`` function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,3 +79,37 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one AWS write did: its response, or ``None`` when only its dry run was sent.
+
+    ``request_id`` is AWS's id of the request either way (a dry run has one too), for the audit.
+    """
+
+    operation: str
+    response: dict[str, Any] | None
+    request_id: str | None
+
+    @property
+    def dry_run(self) -> bool:
+        return self.response is None
+
+
+def apply(client: Any, operation: str, *, dry_run: bool = False, **params: Any) -> Written:
+    """Send one write; with ``dry_run`` (EC2's ``DryRun=True``) AWS checks it and changes nothing.
+
+    AWS answers a permitted dry run with the ``DryRunOperation`` error, which is the proof that
+    the real call would be allowed; any other error is raised.  Only EC2 writes take a dry run:
+    the adapters of other services never pass ``dry_run=True``.
+    """
+    if dry_run:
+        params["DryRun"] = True
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**params)
+    except ClientError as error:
+        if dry_run and error_code(error) == "DryRunOperation":
+            return Written(operation, None, request_id(error.response))
+        raise
+    return Written(operation, response, request_id(response))

@@ -1,6 +1,10 @@
 """EC2 adapter: paginated ``get_*`` reads of instances, volumes, snapshots, images, Elastic
-IPs and NAT gateways, pure ``transform_*`` into the idle records, and ``describe_*`` of one
-resource (``None`` when it is gone) for the remediation re-checks."""
+IPs and NAT gateways, pure ``transform_*`` into the idle records, ``describe_*`` of one
+resource (``None`` when it is gone) for the remediation re-checks, and the ``apply_*`` writes the
+remediation actions make (each takes ``dry_run``: EC2 checks a dry run and changes nothing).
+
+A little over 400 lines on purpose: one service's reads, records and writes stay side by side,
+so a change to how EC2 answers is made in one file."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws.common import error_code, paginate, tag_dict, utc
+from tasks.aws.common import Written, apply, error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     Address,
     Image,
@@ -282,3 +286,130 @@ def resource_tags(ec2: Any, resource_id: str) -> dict[str, str]:
     """The tags of any EC2 resource, by id (DescribeTags)."""
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
     return tag_dict(tags)
+
+
+def get_backups(ec2: Any, kind: str, tag_key: str, source_id: str) -> list[dict[str, Any]]:
+    """The account's own images (``kind="image"``) or snapshots tagged ``tag_key=source_id``."""
+    tagged = [{"Name": f"tag:{tag_key}", "Values": [source_id]}]
+    if kind == "image":
+        return list(ec2.describe_images(Owners=["self"], Filters=tagged)["Images"])
+    return list(ec2.describe_snapshots(OwnerIds=["self"], Filters=tagged)["Snapshots"])
+
+
+def image_using(ec2: Any, snapshot_id: str) -> str | None:
+    """The account's AMI whose block devices use the snapshot, if any.
+
+    Scans the account's images rather than filtering on ``block-device-mapping.snapshot-id``,
+    which the sandbox (moto) does not implement; an account has few enough AMIs for this.
+    """
+    for image in ec2.describe_images(Owners=["self"])["Images"]:
+        for mapping in image.get("BlockDeviceMappings", []):
+            if mapping.get("Ebs", {}).get("SnapshotId") == snapshot_id:
+                return str(image["ImageId"])
+    return None
+
+
+def wait_until_backed_up(ec2: Any, kind: str, backup_id: str) -> None:
+    """Wait until an image is available (up to 10 min) or a snapshot completed (up to 20 min)."""
+    if kind == "image":
+        ec2.get_waiter("image_available").wait(
+            ImageIds=[backup_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120}
+        )
+    else:
+        ec2.get_waiter("snapshot_completed").wait(
+            SnapshotIds=[backup_id], WaiterConfig={"Delay": 5, "MaxAttempts": 240}
+        )
+
+
+def _tag_spec(kind: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+
+def apply_create_image(
+    ec2: Any, instance_id: str, name: str, description: str, tags: dict[str, str], dry_run: bool
+) -> Written:
+    """An AMI of the instance, without rebooting it, tagged at creation."""
+    return apply(
+        ec2,
+        "create_image",
+        dry_run=dry_run,
+        InstanceId=instance_id,
+        Name=name,
+        Description=description,
+        NoReboot=True,
+        TagSpecifications=_tag_spec("image", tags),
+    )
+
+
+def apply_create_snapshot(
+    ec2: Any, volume_id: str, description: str, tags: dict[str, str], dry_run: bool
+) -> Written:
+    """A snapshot of the volume, tagged at creation."""
+    return apply(
+        ec2,
+        "create_snapshot",
+        dry_run=dry_run,
+        VolumeId=volume_id,
+        Description=description,
+        TagSpecifications=_tag_spec("snapshot", tags),
+    )
+
+
+def apply_stop_instance(ec2: Any, instance_id: str, dry_run: bool) -> Written:
+    return apply(ec2, "stop_instances", dry_run=dry_run, InstanceIds=[instance_id])
+
+
+def apply_terminate_instance(ec2: Any, instance_id: str, dry_run: bool) -> Written:
+    return apply(ec2, "terminate_instances", dry_run=dry_run, InstanceIds=[instance_id])
+
+
+def apply_delete_volume(ec2: Any, volume_id: str, dry_run: bool) -> Written | None:
+    """Delete the volume; ``None`` when it is already gone."""
+    try:
+        return apply(ec2, "delete_volume", dry_run=dry_run, VolumeId=volume_id)
+    except ClientError as error:
+        if error_code(error) != "InvalidVolume.NotFound":
+            raise
+        return None
+
+
+def apply_delete_snapshot(ec2: Any, snapshot_id: str, dry_run: bool) -> Written | None:
+    """Delete the snapshot; ``None`` when it is already gone."""
+    try:
+        return apply(ec2, "delete_snapshot", dry_run=dry_run, SnapshotId=snapshot_id)
+    except ClientError as error:
+        if error_code(error) != "InvalidSnapshot.NotFound":
+            raise
+        return None
+
+
+def apply_modify_volume(
+    ec2: Any, volume_id: str, volume_type: str, iops: int, throughput: int, dry_run: bool
+) -> Written:
+    return apply(
+        ec2,
+        "modify_volume",
+        dry_run=dry_run,
+        VolumeId=volume_id,
+        VolumeType=volume_type,
+        Iops=iops,
+        Throughput=throughput,
+    )
+
+
+def apply_release_address(ec2: Any, allocation_id: str, dry_run: bool) -> Written:
+    return apply(ec2, "release_address", dry_run=dry_run, AllocationId=allocation_id)
+
+
+def apply_tag(ec2: Any, resource_id: str, key: str, value: str, dry_run: bool) -> Written:
+    return apply(
+        ec2,
+        "create_tags",
+        dry_run=dry_run,
+        Resources=[resource_id],
+        Tags=[{"Key": key, "Value": value}],
+    )
+
+
+def apply_untag(ec2: Any, resource_id: str, key: str, dry_run: bool) -> Written:
+    return apply(ec2, "delete_tags", dry_run=dry_run, Resources=[resource_id], Tags=[{"Key": key}])

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws.common import chunks, error_code, paginate, tag_dict, utc
+from tasks.aws.common import Written, apply, chunks, error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     LoadBalancer,
 )
@@ -148,3 +148,18 @@ def describe_load_balancer(client: Any, name: str, classic: bool) -> dict[str, A
         "state": descriptions[0].get("State", {}).get("Code"),
         "tags": tag_dict(tagged[0].get("Tags") if tagged else []),
     }
+
+
+def apply_tag(client: Any, classic: bool, name_or_arn: str, key: str, value: str) -> Written:
+    """Tag a load balancer: Classic by name (elb), ALB/NLB by ARN (elbv2); no dry run."""
+    tags = [{"Key": key, "Value": value}]
+    if classic:
+        return apply(client, "add_tags", LoadBalancerNames=[name_or_arn], Tags=tags)
+    return apply(client, "add_tags", ResourceArns=[name_or_arn], Tags=tags)
+
+
+def apply_untag(client: Any, classic: bool, name_or_arn: str, key: str) -> Written:
+    """Remove a load balancer's tag (Classic by name, ALB/NLB by ARN); no dry run."""
+    if classic:
+        return apply(client, "remove_tags", LoadBalancerNames=[name_or_arn], Tags=[{"Key": key}])
+    return apply(client, "remove_tags", ResourceArns=[name_or_arn], TagKeys=[key])

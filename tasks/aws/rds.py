@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws.common import error_code, paginate, tag_dict, utc
+from tasks.aws.common import Written, apply, error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     DbInstance,
 )
@@ -61,3 +61,16 @@ def describe_db_instance(rds: Any, identifier: str) -> dict[str, Any] | None:
 def db_tags(rds: Any, arn: str) -> dict[str, str]:
     """The tags of an RDS resource, by ARN."""
     return tag_dict(rds.list_tags_for_resource(ResourceName=arn)["TagList"])
+
+
+def apply_stop_db_instance(rds: Any, identifier: str) -> Written:
+    """Stop a DB instance (RDS has no dry run; it starts the instance again after 7 days)."""
+    return apply(rds, "stop_db_instance", DBInstanceIdentifier=identifier)
+
+
+def apply_tag(rds: Any, arn: str, key: str, value: str) -> Written:
+    return apply(rds, "add_tags_to_resource", ResourceName=arn, Tags=[{"Key": key, "Value": value}])
+
+
+def apply_untag(rds: Any, arn: str, key: str) -> Written:
+    return apply(rds, "remove_tags_from_resource", ResourceName=arn, TagKeys=[key])

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws.common import error_code, paginate, tag_dict, utc
+from tasks.aws.common import Written, apply, error_code, paginate, tag_dict, utc
 from tasks.idle.records import (
     Bucket,
     MultipartUpload,
@@ -120,3 +120,13 @@ def bucket_tag_set(s3: Any, bucket: str) -> list[dict[str, Any]]:
         if error_code(error) != "NoSuchTagSet":
             raise
         return []
+
+
+def apply_lifecycle_rules(s3: Any, bucket: str, rules: list[dict[str, Any]]) -> Written:
+    """Replace the bucket's lifecycle configuration with ``rules`` (S3 has no dry run)."""
+    return apply(
+        s3,
+        "put_bucket_lifecycle_configuration",
+        Bucket=bucket,
+        LifecycleConfiguration={"Rules": rules},
+    )

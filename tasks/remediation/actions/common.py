@@ -1,36 +1,26 @@
-"""What every remediation action shares: dry-run-aware EC2 writes, request ids, outcomes."""
+"""What every remediation action shares: the audit of adapter writes, outcomes, windows."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.aws.common import error_code, request_id
+from tasks.aws.common import Written
 from tasks.remediation.actions.registry import ActionContext, ActionOutcome
 
 
-def write(ctx: ActionContext, client: Any, operation: str, **kwargs: Any) -> dict[str, Any] | None:
-    """Call an EC2 write, with ``DryRun=True`` in dry-run; ``None`` when the dry run passed."""
-    if ctx.dry_run:
-        kwargs["DryRun"] = True
-    try:
-        response: dict[str, Any] = getattr(client, operation)(**kwargs)
-    except ClientError as error:
-        if error_code(error) == "DryRunOperation":
-            ctx.proven.append(operation)
-            record_request(ctx, error.response)
-            return None
-        raise
-    record_request(ctx, response)
-    return response
+def record(ctx: ActionContext, written: Written | None) -> dict[str, Any] | None:
+    """Keep an adapter write's request id, and its operation when only its dry run was sent.
 
-
-def record_request(ctx: ActionContext, response: dict[str, Any]) -> None:
-    found = request_id(response)
-    if found:
-        ctx.request_ids.append(found)
+    Returns the write's response (``None`` after a dry run, or when the resource was gone).
+    """
+    if written is None:
+        return None
+    if written.request_id:
+        ctx.request_ids.append(written.request_id)
+    if written.dry_run:
+        ctx.proven.append(written.operation)
+    return written.response
 
 
 def outcome(

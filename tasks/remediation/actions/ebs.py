@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from tasks.aws import ec2 as ec2_adapter
-from tasks.aws.common import error_code, tag_dict
-from tasks.remediation.actions.common import outcome, write
+from tasks.aws.common import tag_dict
+from tasks.remediation.actions.common import outcome, record
 from tasks.remediation.actions.registry import (
     BACKUP_TAG,
     ActionContext,
@@ -75,11 +73,8 @@ def _read_for_snapshot(ctx: ActionContext) -> dict[str, Any]:
 
 
 def _delete_volume(ctx: ActionContext) -> None:
-    try:
-        write(ctx, ctx.client("ec2"), "delete_volume", VolumeId=ctx.finding.resource_id)
-    except ClientError as error:
-        if error_code(error) != "InvalidVolume.NotFound":
-            raise
+    ec2 = ctx.client("ec2")
+    record(ctx, ec2_adapter.apply_delete_volume(ec2, ctx.finding.resource_id, ctx.dry_run))
 
 
 _UNATTACHED = {
@@ -128,31 +123,27 @@ def apply_snapshot_and_delete_volume(ctx: ActionContext, before: dict[str, Any])
     ec2 = ctx.client("ec2")
     snapshot_id = ctx.checkpoints.get("snapshot_id")
     if not snapshot_id:
-        existing = ec2.describe_snapshots(
-            OwnerIds=["self"], Filters=[{"Name": f"tag:{BACKUP_TAG}", "Values": [volume_id]}]
-        )["Snapshots"]
+        existing = ec2_adapter.get_backups(ec2, "snapshot", BACKUP_TAG, volume_id)
         usable = [s for s in existing if s.get("State") in {"pending", "completed"}]
         if usable:
             snapshot_id = usable[0]["SnapshotId"]
     if not snapshot_id:
-        response = write(
+        response = record(
             ctx,
-            ec2,
-            "create_snapshot",
-            VolumeId=volume_id,
-            Description=f"Backup before deleting {volume_id} ({ctx.finding.fingerprint})",
-            TagSpecifications=[
-                {"ResourceType": "snapshot", "Tags": [{"Key": BACKUP_TAG, "Value": volume_id}]}
-            ],
+            ec2_adapter.apply_create_snapshot(
+                ec2,
+                volume_id,
+                description=f"Backup before deleting {volume_id} ({ctx.finding.fingerprint})",
+                tags={BACKUP_TAG: volume_id},
+                dry_run=ctx.dry_run,
+            ),
         )
         snapshot_id = response["SnapshotId"] if response else None
     backups: dict[str, str] = {}
     if snapshot_id:
         ctx.checkpoint("snapshot_id", snapshot_id)
         backups["snapshot_id"] = str(snapshot_id)
-        ec2.get_waiter("snapshot_completed").wait(
-            SnapshotIds=[snapshot_id], WaiterConfig={"Delay": 5, "MaxAttempts": 240}
-        )
+        ec2_adapter.wait_until_backed_up(ec2, "snapshot", snapshot_id)
     _delete_volume(ctx)
     return outcome(ctx, before, before if ctx.dry_run else {}, backup_ids=backups)
 
@@ -194,32 +185,16 @@ def apply_modify_to_gp3(ctx: ActionContext, before: dict[str, Any]) -> ActionOut
         raise AlreadyDone("volume is already gp3")
     if before["volume_type"] != "gp2":
         raise Skip(f"volume is {before['volume_type']} now, not gp2")
-    write(
+    record(
         ctx,
-        ctx.client("ec2"),
-        "modify_volume",
-        VolumeId=ctx.finding.resource_id,
-        VolumeType="gp3",
-        Iops=iops,
-        Throughput=throughput,
+        ec2_adapter.apply_modify_volume(
+            ctx.client("ec2"), ctx.finding.resource_id, "gp3", iops, throughput, ctx.dry_run
+        ),
     )
     after = before if ctx.dry_run else read_volume(ctx)
     result = outcome(ctx, before, after)
     result.after = {**after, "target_iops": iops, "target_throughput": throughput}
     return result
-
-
-def _image_using(ec2: Any, snapshot_id: str) -> str | None:
-    """The account's AMI whose block devices use the snapshot, if any.
-
-    Scans the account's images rather than filtering on ``block-device-mapping.snapshot-id``,
-    which the sandbox (moto) does not implement; an account has few enough AMIs for this.
-    """
-    for image in ec2.describe_images(Owners=["self"])["Images"]:
-        for mapping in image.get("BlockDeviceMappings", []):
-            if mapping.get("Ebs", {}).get("SnapshotId") == snapshot_id:
-                return str(image["ImageId"])
-    return None
 
 
 def read_snapshot(ctx: ActionContext) -> dict[str, Any]:
@@ -248,12 +223,8 @@ def read_snapshot(ctx: ActionContext) -> dict[str, Any]:
 def apply_delete_snapshot(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
     """Delete a stale snapshot that no AMI uses."""
     ec2 = ctx.client("ec2")
-    user = _image_using(ec2, ctx.finding.resource_id)
+    user = ec2_adapter.image_using(ec2, ctx.finding.resource_id)
     if user:
         raise Skip(f"snapshot is used by {user} since detection")
-    try:
-        write(ctx, ec2, "delete_snapshot", SnapshotId=ctx.finding.resource_id)
-    except ClientError as error:
-        if error_code(error) != "InvalidSnapshot.NotFound":
-            raise
+    record(ctx, ec2_adapter.apply_delete_snapshot(ec2, ctx.finding.resource_id, ctx.dry_run))
     return outcome(ctx, before, before if ctx.dry_run else {})

@@ -7,7 +7,7 @@ from typing import Any
 from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.cloudwatch import hourly_peak
 from tasks.aws.common import tag_dict
-from tasks.remediation.actions.common import outcome, since_detection, write
+from tasks.remediation.actions.common import outcome, record, since_detection
 from tasks.remediation.actions.registry import (
     BACKUP_TAG,
     ActionContext,
@@ -62,33 +62,28 @@ def backup_image(ctx: ActionContext, instance_id: str) -> str | None:
     ec2 = ctx.client("ec2")
     image_id = ctx.checkpoints.get("image_id")
     if not image_id:
-        images = ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": f"tag:{BACKUP_TAG}", "Values": [instance_id]}]
-        )["Images"]
+        images = ec2_adapter.get_backups(ec2, "image", BACKUP_TAG, instance_id)
         usable = [i for i in images if i.get("State") in {"pending", "available"}]
         if usable:
             image_id = usable[0]["ImageId"]
     if not image_id:
         stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
-        response = write(
+        response = record(
             ctx,
-            ec2,
-            "create_image",
-            InstanceId=instance_id,
-            Name=f"finops-backup-{instance_id}-{stamp}",
-            Description=f"Backup before remediation of {ctx.finding.fingerprint}",
-            NoReboot=True,
-            TagSpecifications=[
-                {"ResourceType": "image", "Tags": [{"Key": BACKUP_TAG, "Value": instance_id}]}
-            ],
+            ec2_adapter.apply_create_image(
+                ec2,
+                instance_id,
+                name=f"finops-backup-{instance_id}-{stamp}",
+                description=f"Backup before remediation of {ctx.finding.fingerprint}",
+                tags={BACKUP_TAG: instance_id},
+                dry_run=ctx.dry_run,
+            ),
         )
         if response is None:
             return None
         image_id = response["ImageId"]
     ctx.checkpoint("image_id", image_id)
-    ec2.get_waiter("image_available").wait(
-        ImageIds=[image_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120}
-    )
+    ec2_adapter.wait_until_backed_up(ec2, "image", image_id)
     return str(image_id)
 
 
@@ -99,7 +94,10 @@ def _stop(ctx: ActionContext, before: dict[str, Any], with_image: bool) -> Actio
         image_id = backup_image(ctx, ctx.finding.resource_id)
         if image_id:
             backups["image_id"] = image_id
-    write(ctx, ctx.client("ec2"), "stop_instances", InstanceIds=[ctx.finding.resource_id])
+    record(
+        ctx,
+        ec2_adapter.apply_stop_instance(ctx.client("ec2"), ctx.finding.resource_id, ctx.dry_run),
+    )
     after = before if ctx.dry_run else read_instance(ctx)
     return outcome(ctx, before, after, backup_ids=backups)
 
@@ -171,6 +169,11 @@ def apply_terminate_instance(ctx: ActionContext, before: dict[str, Any]) -> Acti
     image_id = backup_image(ctx, ctx.finding.resource_id)
     if not ctx.dry_run and not image_id:
         raise RuntimeError("no backup image; refusing to terminate")
-    write(ctx, ctx.client("ec2"), "terminate_instances", InstanceIds=[ctx.finding.resource_id])
+    record(
+        ctx,
+        ec2_adapter.apply_terminate_instance(
+            ctx.client("ec2"), ctx.finding.resource_id, ctx.dry_run
+        ),
+    )
     after = before if ctx.dry_run else read_instance(ctx)
     return outcome(ctx, before, after, backup_ids={"image_id": image_id} if image_id else {})

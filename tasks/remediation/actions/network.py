@@ -6,7 +6,7 @@ from typing import Any
 
 from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.common import tag_dict
-from tasks.remediation.actions.common import outcome, write
+from tasks.remediation.actions.common import outcome, record
 from tasks.remediation.actions.registry import (
     ActionContext,
     ActionOutcome,
@@ -42,5 +42,6 @@ def read_address(ctx: ActionContext) -> dict[str, Any]:
 )
 def apply_release_address(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
     """Release an Elastic IP that is associated with nothing."""
-    write(ctx, ctx.client("ec2"), "release_address", AllocationId=before["allocation_id"])
+    ec2 = ctx.client("ec2")
+    record(ctx, ec2_adapter.apply_release_address(ec2, before["allocation_id"], ctx.dry_run))
     return outcome(ctx, before, before if ctx.dry_run else {})

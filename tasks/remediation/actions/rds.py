@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from tasks.aws import rds as rds_adapter
 from tasks.aws.cloudwatch import hourly_peak
 from tasks.aws.common import error_code
-from tasks.remediation.actions.common import public, record_request, since_detection
+from tasks.remediation.actions.common import public, record, since_detection
 from tasks.remediation.actions.registry import (
     ActionContext,
     ActionOutcome,
@@ -106,7 +106,9 @@ def apply_stop_db_instance(ctx: ActionContext, state: dict[str, Any]) -> ActionO
             reason=f"RDS StopDBInstance has no dry run; instance read, not stopped. {note}",
         )
     try:
-        response = ctx.client("rds").stop_db_instance(DBInstanceIdentifier=ctx.finding.resource_id)
+        response = record(
+            ctx, rds_adapter.apply_stop_db_instance(ctx.client("rds"), ctx.finding.resource_id)
+        )
     except ClientError as error:
         # stopped by someone between the read and the call: the end state is reached
         if error_code(error) == "InvalidDBInstanceState" and db_instance(ctx).get(
@@ -114,7 +116,7 @@ def apply_stop_db_instance(ctx: ActionContext, state: dict[str, Any]) -> ActionO
         ) in {"stopped", "stopping"}:
             raise AlreadyDone("DB instance already stopped") from None
         raise
-    record_request(ctx, response)
+    assert response is not None  # RDS has no dry run: a write returns its response
     status = response.get("DBInstance", {}).get("DBInstanceStatus", "stopping")
     after = {**before, "status": status, "auto_start_after": restart}
     return ActionOutcome("succeeded", before, after, reason=note)

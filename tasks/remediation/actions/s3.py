@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from tasks.aws import s3 as s3_adapter
 from tasks.aws.common import error_code, tag_dict
-from tasks.remediation.actions.common import record_request
+from tasks.remediation.actions.common import record
 from tasks.remediation.actions.registry import (
     ActionContext,
     ActionOutcome,
@@ -76,9 +76,6 @@ def apply_abort_multipart_rule(ctx: ActionContext, state: dict[str, Any]) -> Act
         )
     s3 = ctx.client("s3")
     bucket = ctx.finding.resource_id
-    response = s3.put_bucket_lifecycle_configuration(
-        Bucket=bucket, LifecycleConfiguration={"Rules": merged}
-    )
-    record_request(ctx, response)
-    after = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    record(ctx, s3_adapter.apply_lifecycle_rules(s3, bucket, merged))
+    after = s3_adapter.lifecycle_rules(s3, bucket)
     return ActionOutcome("succeeded", before, {"rules": after})

@@ -18,9 +18,10 @@ from botocore.exceptions import ClientError
 
 from tasks.aws import ec2 as ec2_adapter
 from tasks.aws import elb as elb_adapter
+from tasks.aws import rds as rds_adapter
 from tasks.aws.common import error_code, tag_dict
 from tasks.findings.model import Finding
-from tasks.remediation.actions.common import outcome, record_request, write
+from tasks.remediation.actions.common import outcome, record
 from tasks.remediation.actions.ebs import read_volume
 from tasks.remediation.actions.ec2 import read_instance
 from tasks.remediation.actions.rds import read_db
@@ -67,23 +68,13 @@ def _nat_read(ctx: ActionContext) -> dict[str, Any]:
 
 
 def _ec2_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
-    write(
-        ctx,
-        ctx.client("ec2"),
-        "create_tags",
-        Resources=[ctx.finding.resource_id],
-        Tags=[{"Key": key, "Value": value}],
-    )
+    ec2 = ctx.client("ec2")
+    record(ctx, ec2_adapter.apply_tag(ec2, ctx.finding.resource_id, key, value, ctx.dry_run))
 
 
 def _ec2_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
-    write(
-        ctx,
-        ctx.client("ec2"),
-        "delete_tags",
-        Resources=[ctx.finding.resource_id],
-        Tags=[{"Key": key}],
-    )
+    ec2 = ctx.client("ec2")
+    record(ctx, ec2_adapter.apply_untag(ec2, ctx.finding.resource_id, key, ctx.dry_run))
 
 
 def _is_classic(finding: Finding) -> bool:
@@ -103,38 +94,27 @@ def _elb_read(ctx: ActionContext) -> dict[str, Any]:
     return found
 
 
-def _elb_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
+def _elb_target(ctx: ActionContext, state: dict[str, Any]) -> tuple[Any, bool, str]:
+    """The client, whether it is Classic, and the name (Classic) or ARN (ALB/NLB) to tag."""
     if state["type"] == "classic":
-        response = ctx.client("elb").add_tags(
-            LoadBalancerNames=[ctx.finding.resource_id], Tags=[{"Key": key, "Value": value}]
-        )
-    else:
-        response = ctx.client("elbv2").add_tags(
-            ResourceArns=[state["arn"]], Tags=[{"Key": key, "Value": value}]
-        )
-    record_request(ctx, response)
+        return ctx.client("elb"), True, ctx.finding.resource_id
+    return ctx.client("elbv2"), False, state["arn"]
+
+
+def _elb_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
+    record(ctx, elb_adapter.apply_tag(*_elb_target(ctx, state), key, value))
 
 
 def _elb_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
-    if state["type"] == "classic":
-        response = ctx.client("elb").remove_tags(
-            LoadBalancerNames=[ctx.finding.resource_id], Tags=[{"Key": key}]
-        )
-    else:
-        response = ctx.client("elbv2").remove_tags(ResourceArns=[state["arn"]], TagKeys=[key])
-    record_request(ctx, response)
+    record(ctx, elb_adapter.apply_untag(*_elb_target(ctx, state), key))
 
 
 def _rds_add(ctx: ActionContext, state: dict[str, Any], key: str, value: str) -> None:
-    response = ctx.client("rds").add_tags_to_resource(
-        ResourceName=state["arn"], Tags=[{"Key": key, "Value": value}]
-    )
-    record_request(ctx, response)
+    record(ctx, rds_adapter.apply_tag(ctx.client("rds"), state["arn"], key, value))
 
 
 def _rds_remove(ctx: ActionContext, state: dict[str, Any], key: str) -> None:
-    response = ctx.client("rds").remove_tags_from_resource(ResourceName=state["arn"], TagKeys=[key])
-    record_request(ctx, response)
+    record(ctx, rds_adapter.apply_untag(ctx.client("rds"), state["arn"], key))
 
 
 _EC2_TAGGER = _Tagger("EC2 resource", _ec2_read, _ec2_add, _ec2_remove, dry_run_api=True)
