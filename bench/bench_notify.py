@@ -58,8 +58,8 @@ def main() -> int:
     from tasks.notify.deliver import build_channels, deliver_pending
     from tasks.notify.outbox import Outbox
     from tasks.notify.plan import PlanOptions, plan_report
-    from tasks.notify.render import template_summary
     from tasks.notify.secrets import resolve_secrets
+    from tasks.notify.texts import template_summary
 
     base = sample_digest(findings=args.findings, anomalies=3)
     flow_digest: list[float] = []

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from tasks.notify.bedrock import explain_anomaly, summarize_day
-from tasks.notify.render import template_explanation, template_summary
+from tasks.notify.texts import template_explanation, template_summary
 from tests.plugins.fake_services import sample_anomaly, sample_digest
 
 MODEL = "amazon.nova-lite-v1:0"

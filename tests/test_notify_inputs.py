@@ -13,7 +13,8 @@ from tasks.anomalies.report import anomaly_record
 from tasks.findings.store import FindingsStore
 from tasks.notify.inputs import digest_from_results, resolved_since, spend_figures
 from tasks.notify.models import AnomalySummary
-from tasks.notify.render import render_digest, template_summary
+from tasks.notify.render import render_digest
+from tasks.notify.texts import template_summary
 from tests.plugins.fake_services import sample_finding
 
 DAY = date(2026, 11, 25)

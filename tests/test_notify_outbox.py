@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from tasks.notify.deliver import Channels, build_channels, deliver_pending
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_report
-from tasks.notify.render import template_summary
 from tasks.notify.secrets import resolve_secrets
+from tasks.notify.texts import template_summary
 from tasks.settings import NotifySettings
 from tests.plugins.fake_services import (
     JIRA_API_TOKEN,

@@ -9,12 +9,8 @@ from tasks.notify.issues import group_issue, impact_level
 from tasks.notify.models import DigestLinks, group_findings
 from tasks.notify.narrate import figures_of_anomaly, figures_of_digest, unverified_numbers
 from tasks.notify.plan import PlanOptions, plan_report
-from tasks.notify.render import (
-    render_anomaly_alert,
-    render_digest,
-    template_explanation,
-    template_summary,
-)
+from tasks.notify.render import render_anomaly_alert, render_digest
+from tasks.notify.texts import template_explanation, template_summary
 from tests.plugins.fake_services import _block_error, sample_anomaly, sample_digest, sample_finding
 
 

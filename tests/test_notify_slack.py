@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from tasks.notify.render import render_digest, template_summary
+from tasks.notify.render import render_digest
 from tasks.notify.slack import SlackDeliveryError, SlackSender
+from tasks.notify.texts import template_summary
 from tests.plugins.fake_services import SLACK_TOKEN, FakeSlack, sample_digest
 
 

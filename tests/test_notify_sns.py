@@ -14,8 +14,8 @@ from moto.server import ThreadedMotoServer
 from tasks.notify.deliver import build_channels, deliver_pending
 from tasks.notify.outbox import Outbox
 from tasks.notify.plan import PlanOptions, plan_report
-from tasks.notify.render import template_summary
 from tasks.notify.secrets import resolve_secrets
+from tasks.notify.texts import template_summary
 from tasks.settings import NotifySettings
 from tests.plugins.fake_services import sample_digest
 

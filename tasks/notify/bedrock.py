@@ -24,7 +24,7 @@ from tasks.notify.narrate import (
     figures_of_digest,
     unverified_numbers,
 )
-from tasks.notify.render import template_explanation, template_summary
+from tasks.notify.texts import template_explanation, template_summary
 
 #: IAM action behind Converse (collected by tasks.aws.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("bedrock:InvokeModel",)

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.money import usd
 from tasks.notify.models import AnomalySummary, FindingGroup
-from tasks.notify.render import anomaly_period, pct, usd
+from tasks.notify.texts import anomaly_period, pct
 
 ImpactLevel = Literal["high", "medium", "low"]
 

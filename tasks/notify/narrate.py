@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from tasks.notify.models import AnomalySummary, DigestInput
-from tasks.notify.render import open_anomalies, savings_total
+from tasks.notify.texts import open_anomalies, savings_total
 
 #: ISO dates are compared as dates, before numbers are parsed.
 DATE_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")

@@ -15,13 +15,8 @@ from decimal import Decimal
 from tasks.notify.issues import anomaly_issue, group_issue, label_for
 from tasks.notify.models import AnomalySummary, DigestInput, group_findings
 from tasks.notify.outbox import NewMessage
-from tasks.notify.render import (
-    dumps,
-    render_anomaly_alert,
-    render_digest,
-    summary_json,
-    template_explanation,
-)
+from tasks.notify.render import render_anomaly_alert, render_digest
+from tasks.notify.texts import dumps, summary_json, template_explanation
 
 #: Anomaly statuses after which its alert is edited to say so and its Jira issue closed.
 CLOSED = frozenset({"resolved", "false_positive"})

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from tasks.notify.outbox import OutboxMessage
-from tasks.notify.render import slack_markdown
 
 STATUS_NOTE = {
     "pending": "pending: will be sent by the next run",
@@ -71,3 +70,33 @@ def outbox_markdown(
         lines.extend(["", "<details><summary>payload</summary>", "", "```json", payload, "```"])
         lines.extend(["", "</details>", ""])
     return "\n".join(lines)
+
+
+def _block_markdown(block: dict[str, Any]) -> str:
+    kind = block.get("type")
+    if kind == "header":
+        return f"### {block['text']['text']}"
+    if kind == "section":
+        return str(block.get("text", {}).get("text", ""))
+    if kind == "context":
+        return "_" + " ".join(str(e.get("text", "")) for e in block.get("elements", [])) + "_"
+    if kind == "divider":
+        return "---"
+    if kind == "actions":
+        return " · ".join(
+            f"[{e['text']['text']}]({e.get('url', '')})" for e in block.get("elements", [])
+        )
+    return f"({kind} block)"
+
+
+def slack_markdown(payload: dict[str, Any]) -> str:
+    """A readable preview of a Slack payload, for a Prefect markdown artifact.
+
+    Example:
+        >>> slack_markdown({"text": "t", "blocks": [{"type": "divider"}]})
+        '---'
+    """
+    blocks = payload.get("blocks") or []
+    if not blocks:
+        return str(payload.get("text", ""))
+    return "\n\n".join(_block_markdown(b) for b in blocks)

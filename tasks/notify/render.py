@@ -1,4 +1,4 @@
-"""Pure rendering of what people read: the Slack digest and alerts, their markdown preview, texts.
+"""Pure rendering of the Slack digest and alerts, as Block Kit messages (texts: ``texts.py``).
 
 Built with slack-sdk's Block Kit models, within Slack's limits: at most 50 blocks a message, 3000
 characters a section text, 150 a header, 75 a button label.  Long lists end with "and N more"
@@ -7,9 +7,8 @@ and continue in the thread.  No network, no Prefect.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -25,8 +24,9 @@ from slack_sdk.models.blocks import (
 )
 
 from tasks.findings.model import Finding
-from tasks.money import cents, usd
+from tasks.money import usd
 from tasks.notify.models import AnomalySummary, BudgetState, DigestInput, group_findings
+from tasks.notify.texts import anomaly_period, open_anomalies, pct, savings_total
 
 #: Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -58,18 +58,6 @@ class SlackMessage:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-def pct(value: float, signed: bool = False) -> str:
-    """Format a percentage with one decimal.
-
-    Example:
-        >>> pct(12.345, signed=True)
-        '+12.3%'
-    """
-    rounded = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    sign = "+" if signed and rounded > 0 else ""
-    return f"{sign}{rounded}%"
-
-
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -137,12 +125,6 @@ def _messages_from_blocks(blocks: list[Block], text: str) -> list[SlackMessage]:
 
 
 # -- lines about things -------------------------------------------------------------------------
-def anomaly_period(anomaly: AnomalySummary) -> str:
-    if anomaly.end is None or anomaly.end == anomaly.start:
-        return f"since {anomaly.start.isoformat()}"
-    return f"{anomaly.start.isoformat()} to {anomaly.end.isoformat()}"
-
-
 def cause_text(anomaly: AnomalySummary, limit: int = 3) -> str:
     """The top causes as ``service Amazon EC2 (80.0%, +$400.00)``."""
     parts = [
@@ -187,13 +169,6 @@ def budget_line(budget: BudgetState) -> str:
     return f"{line}: {status}"
 
 
-def savings_total(findings: list[Finding]) -> tuple[Decimal, int]:
-    """Known monthly savings (USD) and how many findings have no known price."""
-    known = sum((f.monthly_savings_usd or Decimal(0) for f in findings), Decimal(0))
-    unknown = sum(1 for f in findings if f.monthly_savings_usd is None)
-    return known, unknown
-
-
 def spend_line(digest: DigestInput) -> str:
     line = f"*Spend on {digest.day.isoformat()}:* {usd(digest.spend_usd)} USD"
     if digest.expected_usd is not None:
@@ -203,78 +178,6 @@ def spend_line(digest: DigestInput) -> str:
             line += f", {pct(float(delta / digest.expected_usd * 100), signed=True)}"
         line += ")"
     return line
-
-
-def open_anomalies(digest: DigestInput) -> list[AnomalySummary]:
-    items = [a for a in digest.anomalies if a.status in {"open", "acknowledged"}]
-    return sorted(items, key=lambda a: (-abs(a.impact_usd), a.id))
-
-
-# -- templates (the deterministic texts Bedrock may replace) ------------------------------------
-def template_summary(digest: DigestInput) -> str:
-    """A short plain-language summary of the day with exactly the computed figures.
-
-    Example:
-        >>> from datetime import date
-        >>> template_summary(DigestInput(day=date(2026, 11, 25), spend_usd=Decimal("10")))[:45]
-        'On 2026-11-25 the organisation spent $10.00 U'
-    """
-    parts = [f"On {digest.day.isoformat()} the organisation spent {usd(digest.spend_usd)} USD"]
-    if digest.expected_usd is not None:
-        delta = digest.spend_usd - digest.expected_usd
-        word = "above" if delta >= 0 else "below"
-        parts[0] += f", {usd(abs(delta))} USD {word} the expected {usd(digest.expected_usd)} USD"
-    parts[0] += "."
-    for budget in digest.budgets:
-        status = budget.effective_status
-        if status == "ok":
-            continue
-        text = f"The {budget.name} budget of {usd(budget.budget_usd)} USD "
-        forecast_over = (budget.forecast_pct or 0.0) >= 100 and budget.forecast_usd is not None
-        if status == "exceeded":
-            text += f"is exceeded ({pct(budget.used_pct)} used)."
-        elif forecast_over and budget.forecast_usd is not None:
-            text += (
-                f"is forecast to be exceeded: {usd(budget.forecast_usd)} USD "
-                f"({pct(budget.forecast_pct or 0.0)}), {pct(budget.used_pct)} used so far."
-            )
-        else:
-            text += f"is nearly used ({pct(budget.used_pct)} used)."
-        parts.append(text)
-    anomalies = open_anomalies(digest)
-    if anomalies:
-        impact = sum((a.impact_usd for a in anomalies), Decimal(0))
-        noun = "anomaly is" if len(anomalies) == 1 else "anomalies are"
-        parts.append(
-            f"{len(anomalies)} cost {noun} open with a total impact of "
-            f"{usd(impact, signed=True)} USD."
-        )
-    else:
-        parts.append("No cost anomaly is open.")
-    if digest.findings:
-        known, _ = savings_total(digest.findings)
-        noun = "resource" if len(digest.findings) == 1 else "resources"
-        parts.append(f"{len(digest.findings)} idle {noun} could save {usd(known)} USD per month.")
-    else:
-        parts.append("No idle resource was found.")
-    return " ".join(parts)
-
-
-def template_explanation(anomaly: AnomalySummary) -> str:
-    """A plain-language explanation of one anomaly from its computed figures only."""
-    direction = "more" if anomaly.impact_usd >= 0 else "less"
-    text = (
-        f"{anomaly.monitor} cost {usd(anomaly.actual_usd)} USD {anomaly_period(anomaly)}, "
-        f"{usd(abs(anomaly.impact_usd))} USD {direction} than the expected "
-        f"{usd(anomaly.expected_usd)} USD ({pct(anomaly.impact_pct, signed=True)})."
-    )
-    if anomaly.causes:
-        top = max(anomaly.causes, key=lambda c: abs(c.share))
-        text += (
-            f" The largest contributor is {top.dimension} {top.value} with "
-            f"{pct(top.share * 100)} of the change."
-        )
-    return text
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -420,93 +323,3 @@ def render_test_message(channel: str, at: str) -> SlackMessage:
     """The message ``finops notify test`` sends."""
     text = f"finops-flows test message ({channel}) sent at {at}"
     return SlackMessage(text=text, blocks=_dicts([_section(f":white_check_mark: {text}")]))
-
-
-# -- previews and summaries ---------------------------------------------------------------------
-def _block_markdown(block: dict[str, Any]) -> str:
-    kind = block.get("type")
-    if kind == "header":
-        return f"### {block['text']['text']}"
-    if kind == "section":
-        return str(block.get("text", {}).get("text", ""))
-    if kind == "context":
-        return "_" + " ".join(str(e.get("text", "")) for e in block.get("elements", [])) + "_"
-    if kind == "divider":
-        return "---"
-    if kind == "actions":
-        return " · ".join(
-            f"[{e['text']['text']}]({e.get('url', '')})" for e in block.get("elements", [])
-        )
-    return f"({kind} block)"
-
-
-def slack_markdown(payload: dict[str, Any]) -> str:
-    """A readable preview of a Slack payload, for a Prefect markdown artifact.
-
-    Example:
-        >>> slack_markdown({"text": "t", "blocks": [{"type": "divider"}]})
-        '---'
-    """
-    blocks = payload.get("blocks") or []
-    if not blocks:
-        return str(payload.get("text", ""))
-    return "\n\n".join(_block_markdown(b) for b in blocks)
-
-
-def summary_json(digest: DigestInput, summary: str) -> dict[str, Any]:
-    """The JSON summary published to SNS for other subscribers (amounts as decimal strings).
-
-    Example:
-        >>> from datetime import date
-        >>> summary_json(DigestInput(day=date(2026, 11, 25), spend_usd=Decimal("5")), "s")["type"]
-        'finops.daily_summary'
-    """
-    known, unknown = savings_total(list(digest.findings))
-    anomalies = open_anomalies(digest)
-    return {
-        "type": "finops.daily_summary",
-        "version": 1,
-        "date": digest.day.isoformat(),
-        "currency": "USD",
-        "spend_usd": cents(digest.spend_usd),
-        "expected_usd": None if digest.expected_usd is None else cents(digest.expected_usd),
-        "summary": summary,
-        "budgets": [
-            {
-                "name": b.name,
-                "period": b.period,
-                "budget_usd": cents(b.budget_usd),
-                "actual_usd": cents(b.actual_usd),
-                "forecast_usd": None if b.forecast_usd is None else cents(b.forecast_usd),
-                "status": b.effective_status,
-            }
-            for b in digest.budgets
-        ],
-        "anomalies": [
-            {
-                "id": a.id,
-                "monitor": a.monitor,
-                "start": a.start.isoformat(),
-                "end": a.end.isoformat() if a.end else None,
-                "impact_usd": cents(a.impact_usd),
-                "impact_pct": a.impact_pct,
-                "status": a.status,
-                "top_causes": [
-                    {"dimension": c.dimension, "value": c.value, "share": c.share}
-                    for c in a.causes[:3]
-                ],
-            }
-            for a in anomalies
-        ],
-        "findings": {
-            "count": len(digest.findings),
-            "monthly_savings_usd": cents(known),
-            "unknown_price": unknown,
-        },
-        "links": digest.links.model_dump(),
-    }
-
-
-def dumps(payload: Any) -> str:
-    """Stable JSON text (sorted keys) for previews and digests of content."""
-    return json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
