@@ -26,6 +26,10 @@ hours keep hourly points on the hour, so period boundaries stay aligned.  The fl
 history ends with the hour before the seeding hour, so at any moment the newest point is the
 last complete hour, as with real CloudWatch hourly statistics.  Data put through the API
 (PutMetricData) carry real timestamps and are never shifted.
+
+Over 400 lines on purpose: the index, the moto methods it patches and the stock fallbacks it
+compares against change together whenever moto's CloudWatch internals do, so they are read and
+upgraded as one file.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Resources are created by calling moto's EC2 backend of the server's own process,
 XML replies costs about 10 ms per instance, which a 10,000-instance fleet cannot afford (the
 objects are the same either way, and every describe call serves them).  Metrics are written in
 bulk with ``put_metric_series`` and ages set on the backend objects (:mod:`sandbox.fleet_moto`).
+
+A little over 400 lines: every compute resource of one account x region is seeded here, in the
+order the ground truth records them.
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ Example:
     ...                          date(2026, 1, 1), 120)
     >>> ledger.first_day, ledger.last_day
     (datetime.date(2025, 9, 3), datetime.date(2025, 12, 31))
+
+Over 400 lines on purpose: the whole cost model is one function read top to bottom (days, usage,
+commitments, support, tax, credits, injected anomalies), because every figure of the ground truth
+must be traceable to one line of it.
 """
 
 from __future__ import annotations

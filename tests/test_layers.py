@@ -72,3 +72,18 @@ def test_each_forbidden_arrow_breaks_its_contract(
     # A contract's line ends "BROKEN", or "BROKEN (n ignored imports)" when it lists exceptions.
     broken = [row for row in result.stdout.splitlines() if re.search(r"\bBROKEN\b", row)]
     assert any(contract in row for row in broken), result.stdout[-2000:]
+
+
+def test_a_module_over_400_lines_says_why_at_its_top() -> None:
+    import ast
+
+    unexplained = []
+    for package in ("finops", "flows", "tasks", "sandbox", "deployments"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            source = path.read_text()
+            if source.count("\n") <= 410:
+                continue
+            docstring = ast.get_docstring(ast.parse(source)) or ""
+            if "400 lines" not in docstring:
+                unexplained.append(f"{path.relative_to(ROOT)} ({source.count(chr(10))} lines)")
+    assert unexplained == []

@@ -5,6 +5,9 @@
 allows two GroupBy keys; REGION / RECORD_TYPE detail (when configured) is gathered by extra
 passes: one discovery pass grouping by the detail dimension, then one pass per detail value
 filtered on it and grouped by the configured pair.
+
+A little over 400 lines with its documentation (under 300 of code): the requests, their paging and
+backoff, and the transform of their pages into the cost frame are one API's adapter.
 """
 
 from __future__ import annotations

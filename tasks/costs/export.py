@@ -10,6 +10,10 @@ manifest appears for a period the whole period is read again and replaces the st
 Files are read one record batch at a time and folded into per-day key totals, so memory stays
 flat however large the export is; a file that cannot be read is reported by name before any
 row of its period is written.
+
+A little over 400 lines with its documentation (about 330 of code): discovery, reading and FOCUS
+normalisation share the column maps and ExportError, and a reader follows one file from its
+manifest to the cost frame here.
 """
 
 from __future__ import annotations
