@@ -11,7 +11,7 @@ import datetime as dt
 
 from prefect import flow
 
-from tasks.anomalies.models import AnomalyCheckResult
+from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
 from tasks.anomalies.report import anomaly_record
 from tasks.anomalies.tasks import (
     budgets_task,
@@ -20,7 +20,6 @@ from tasks.anomalies.tasks import (
     publish_task,
     record_task,
 )
-from tasks.notify.models import AnomalySummary
 from tasks.settings import load_settings
 
 

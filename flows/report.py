@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from prefect import flow
 from prefect.runtime import flow_run
 
-from tasks.anomalies.models import AnomalyCheckResult
+from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
 from tasks.findings.model import Finding
-from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks, ReportResult
+from tasks.notify.models import DigestInput, DigestLinks, ReportResult
 from tasks.notify.tasks import (
     collect_report_input,
     flow_run_url,

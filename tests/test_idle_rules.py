@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.findings.store import FindingsStore
-from tasks.idle.checks import CHECKS, IAM_READ_PERMISSIONS
-from tasks.idle.records import (
+from tasks.aws.records import (
     Address,
     Bucket,
     Image,
@@ -23,6 +21,8 @@ from tasks.idle.records import (
     Snapshot,
     Volume,
 )
+from tasks.findings.store import FindingsStore
+from tasks.idle.checks import CHECKS, IAM_READ_PERMISSIONS
 from tasks.idle.registry import CheckConfigError, RuleContext, resolve_params, run_check
 from tasks.idle.rules_storage import unattached_key
 from tasks.pricing.book import BundledPrices

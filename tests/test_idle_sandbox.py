@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from tasks.aws.records import MetricRequest
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.store import FindingsStore
 from tasks.idle import aws
 from tasks.idle.checks import CHECKS, select_checks
-from tasks.idle.records import MetricRequest
 from tasks.idle.registry import resolve_params
 from tasks.idle.scan import IdleScanner, TargetScan
 from tasks.pricing.book import BundledPrices

@@ -1,5 +1,5 @@
 """The flow role's IAM grants equal what the code declares, and remediation never touches protected
-resources: the Terraform policy documents (parsed HCL) against ``tasks.aws.permissions``."""
+resources: the Terraform policy documents (parsed HCL) against ``tasks.permissions``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tasks.aws.permissions import declared_permissions, is_read_only
+from tasks.permissions import declared_permissions, is_read_only
 from tests.test_infra_structure import INFRA, blocks, named
 
 IAM_MAIN = INFRA / "modules" / "iam" / "main.tf"

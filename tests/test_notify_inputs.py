@@ -7,12 +7,11 @@ from decimal import Decimal
 
 from tasks.anomalies.budget import evaluate_budget
 from tasks.anomalies.grouping import Anomaly
-from tasks.anomalies.models import AnomalyCheckResult
+from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
 from tasks.anomalies.monitors import Monitor
 from tasks.anomalies.report import anomaly_record
 from tasks.findings.store import FindingsStore
 from tasks.notify.inputs import digest_from_results, resolved_since, spend_figures
-from tasks.notify.models import AnomalySummary
 from tasks.notify.render import render_digest
 from tasks.notify.texts import template_summary
 from tests.plugins.fake_services import sample_finding

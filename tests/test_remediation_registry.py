@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from tasks.aws.permissions import declared_permissions
 from tasks.idle.checks import CHECKS, ORDER, ordered, validate_menus
 from tasks.idle.registry import REGISTRY
+from tasks.permissions import declared_permissions
 from tasks.remediation.actions import (
     ACTIONS,
     explicit_actions,

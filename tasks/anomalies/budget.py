@@ -32,7 +32,7 @@ from tasks.money import to_cents
 
 #: Money shown to people is rounded to cents.
 
-#: IAM action behind DescribeBudgets (collected by tasks.aws.permissions).
+#: IAM action behind DescribeBudgets (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("budgets:ViewBudget",)
 
 Period = Literal["daily", "monthly", "quarterly", "annually"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks.aws.common import chunks, utc
-from tasks.idle.records import (
+from tasks.aws.records import (
     MetricFrame,
     MetricRequest,
     MetricSeries,

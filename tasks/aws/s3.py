@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tasks.aws.common import Written, apply, error_code, paginate, tag_dict, utc
-from tasks.idle.records import (
+from tasks.aws.records import (
     Bucket,
     MultipartUpload,
 )

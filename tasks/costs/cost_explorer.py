@@ -35,7 +35,7 @@ CE_REGION = "us-east-1"
 #: AWS price of one Cost Explorer API request (each page is a request), USD.
 CE_REQUEST_USD = 0.01
 
-#: IAM actions this adapter calls (collected by tasks.aws.permissions for the Terraform policy).
+#: IAM actions this adapter calls (collected by tasks.permissions for the Terraform policy).
 IAM_PERMISSIONS: tuple[str, ...] = ("ce:GetCostAndUsage",)
 METRICS: tuple[str, ...] = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
 

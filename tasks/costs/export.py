@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.store import resolve_filesystem
 
-#: IAM actions reading the data export in S3 (collected by tasks.aws.permissions).
+#: IAM actions reading the data export in S3 (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject", "s3:ListBucket")
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from tasks.costs.schema import COST_COLUMNS, COST_SCHEMA, KEY_COLUMNS, MONEY_COL
 
 DATA_FILE = "data.parquet"
 
-#: IAM actions of an s3:// cost store (collected by tasks.aws.permissions).
+#: IAM actions of an s3:// cost store (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = (
     "s3:DeleteObject",
     "s3:GetObject",

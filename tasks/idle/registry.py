@@ -18,8 +18,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tasks.aws.records import Inventory, MetricFrame, MetricRequest, Tags
 from tasks.findings.model import Finding, Risk
-from tasks.idle.records import Inventory, MetricFrame, MetricRequest, Tags
 from tasks.pricing.book import Prices
 
 #: CloudWatch keeps 1-hour datapoints for 455 days (15 months); daily statistics cannot look

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tasks.idle.records import Instance, Inventory, MetricFrame, MetricRequest, MetricSeries
+from tasks.aws.records import Instance, Inventory, MetricFrame, MetricRequest, MetricSeries
 from tasks.idle.registry import (
     REGISTRY,
     CheckParams,

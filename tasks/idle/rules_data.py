@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from tasks.idle.records import Inventory, MetricFrame, MetricRequest, MetricSeries
+from tasks.aws.records import Inventory, MetricFrame, MetricRequest, MetricSeries
 from tasks.idle.registry import (
     REGISTRY,
     CheckParams,

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from tasks.idle.records import Inventory, MetricFrame, MetricRequest, MetricSeries, Volume
+from tasks.aws.records import Inventory, MetricFrame, MetricRequest, MetricSeries, Volume
 from tasks.idle.registry import (
     REGISTRY,
     CheckParams,

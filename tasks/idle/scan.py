@@ -18,12 +18,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.aws.common import error_code, error_message
+from tasks.aws.records import Inventory, MetricFrame, MetricRequest
 from tasks.aws.session import TARGET_ERROR_HINTS, AwsAccess, Target
 from tasks.findings.model import Finding
 from tasks.findings.store import FindingsStore
 from tasks.idle import aws
 from tasks.idle.checks import CHECKS
-from tasks.idle.records import Inventory, MetricFrame, MetricRequest
 from tasks.idle.registry import (
     Check,
     CheckParams,

@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.anomalies.models import AnomalySummary
 from tasks.aws.common import error_code
 from tasks.aws.session import boto_config
-from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.notify.models import DigestInput
 from tasks.notify.narrate import (
     SYSTEM_PROMPT,
     anomaly_prompt,
@@ -26,7 +27,7 @@ from tasks.notify.narrate import (
 )
 from tasks.notify.texts import template_explanation, template_summary
 
-#: IAM action behind Converse (collected by tasks.aws.permissions).
+#: IAM action behind Converse (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("bedrock:InvokeModel",)
 
 log = logging.getLogger("finops.notify.bedrock")

@@ -18,12 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from tasks.findings.model import Finding, FindingStatus
-from tasks.notify.models import (
-    BudgetState,
-    DailyCost,
-    DigestInput,
-    DigestLinks,
-)
+from tasks.notify.models import BudgetState, DailyCost, DigestInput, DigestLinks
 
 if TYPE_CHECKING:
     from tasks.anomalies.models import AnomalyCheckResult

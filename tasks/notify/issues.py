@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.anomalies.models import AnomalySummary
 from tasks.money import usd
-from tasks.notify.models import AnomalySummary, FindingGroup
+from tasks.notify.models import FindingGroup
 from tasks.notify.texts import anomaly_period, pct
 
 ImpactLevel = Literal["high", "medium", "low"]

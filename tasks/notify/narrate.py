@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.anomalies.models import AnomalySummary
+from tasks.notify.models import DigestInput
 from tasks.notify.texts import open_anomalies, savings_total
 
 #: ISO dates are compared as dates, before numbers are parsed.

@@ -12,8 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tasks.anomalies.models import AnomalySummary
 from tasks.notify.issues import anomaly_issue, group_issue, label_for
-from tasks.notify.models import AnomalySummary, DigestInput, group_findings
+from tasks.notify.models import DigestInput, group_findings
 from tasks.notify.outbox import NewMessage
 from tasks.notify.render import render_anomaly_alert, render_digest
 from tasks.notify.texts import dumps, summary_json, template_explanation

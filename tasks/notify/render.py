@@ -23,9 +23,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from tasks.anomalies.models import AnomalySummary
 from tasks.findings.model import Finding
 from tasks.money import usd
-from tasks.notify.models import AnomalySummary, BudgetState, DigestInput, group_findings
+from tasks.notify.models import BudgetState, DigestInput, group_findings
 from tasks.notify.texts import anomaly_period, open_anomalies, pct, savings_total
 
 #: Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).

@@ -15,7 +15,7 @@ PERMANENT_CODES = frozenset(
     {"NotFound", "InvalidParameter", "AuthorizationError", "InvalidClientTokenId"}
 )
 
-#: IAM action of this adapter (collected by tasks.aws.permissions).
+#: IAM action of this adapter (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("sns:Publish",)
 
 

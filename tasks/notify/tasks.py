@@ -14,12 +14,12 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from tasks.anomalies.models import AnomalyCheckResult
+from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
 from tasks.findings.model import Finding
 from tasks.notify.bedrock import bedrock_client, explain_anomaly, summarize_day
 from tasks.notify.deliver import DeliveryReport, connect_channels, deliver_pending
 from tasks.notify.inputs import digest_from_results, resolved_since
-from tasks.notify.models import AnomalySummary, DigestInput, DigestLinks, ReportResult
+from tasks.notify.models import DigestInput, DigestLinks, ReportResult
 from tasks.notify.outbox import NewMessage, Outbox, OutboxStatus
 from tasks.notify.plan import PlanOptions, plan_alerts, plan_report, should_alert
 from tasks.notify.preview import outbox_markdown

@@ -10,9 +10,10 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tasks.anomalies.models import AnomalySummary
 from tasks.findings.model import Finding
 from tasks.money import cents, usd
-from tasks.notify.models import AnomalySummary, DigestInput
+from tasks.notify.models import DigestInput
 
 
 def pct(value: float, signed: bool = False) -> str:

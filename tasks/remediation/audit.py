@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-#: IAM actions of an s3:// audit log (collected by tasks.aws.permissions).
+#: IAM actions of an s3:// audit log (collected by tasks.permissions).
 IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject", "s3:ListBucket", "s3:PutObject")
 
 RecordKind = Literal["approval", "action"]

@@ -565,7 +565,7 @@ def sample_anomaly(anomaly_id: str = "anom-ec2", impact: str = "412.50", **chang
     from datetime import date
     from decimal import Decimal
 
-    from tasks.notify.models import AnomalyCause, AnomalySummary
+    from tasks.anomalies.models import AnomalyCause, AnomalySummary
 
     impact_usd = Decimal(impact)
     values: dict[str, Any] = {

@@ -1,5 +1,5 @@
 # Roles of the ECS tasks.  The flow task role's actions equal what the code declares
-# (tasks/aws/permissions.py; tests/test_infra_iam.py compares them): a read-only scan policy,
+# (tasks/permissions.py; tests/test_infra_iam.py compares them): a read-only scan policy,
 # a pipeline policy for the project's own buckets and topic, and a remediation policy whose
 # writes are conditioned on tags and explicitly denied on finops:protected=true resources.
 
