@@ -114,7 +114,8 @@ class AnomalyStore:
     """Cost anomalies with their lifecycle, in the findings database (SQLite or PostgreSQL).
 
     Example:
-        >>> AnomalyStore("sqlite://").list()
+        >>> import tempfile
+        >>> AnomalyStore(f"sqlite:///{tempfile.mkdtemp()}/findings.db").list()
         []
     """
 

@@ -98,7 +98,8 @@ class FindingsStore:
     """Findings with their lifecycle, in SQLite or PostgreSQL.
 
     Example:
-        >>> store = FindingsStore("sqlite://")
+        >>> import tempfile
+        >>> store = FindingsStore(f"sqlite:///{tempfile.mkdtemp()}/findings.db")
         >>> store.list()
         []
     """
@@ -298,7 +299,8 @@ class FindingsStore:
         ``now``.  Keys already known keep their first sighting.
 
         Example:
-            >>> store = FindingsStore("sqlite://")
+            >>> import tempfile
+            >>> store = FindingsStore(f"sqlite:///{tempfile.mkdtemp()}/findings.db")
             >>> first = store.observe(["unattached|111111111111|us-east-1|vol-1"])
         """
         now = now or _now()

@@ -223,7 +223,8 @@ def deliver_pending(outbox: Outbox, channels: Channels) -> DeliveryReport:
     """Send every pending message of the configured channels, oldest first.
 
     Example:
-        >>> deliver_pending(Outbox("sqlite://"), Channels()).sent
+        >>> import tempfile
+        >>> deliver_pending(Outbox(f"sqlite:///{tempfile.mkdtemp()}/f.db"), Channels()).sent
         []
     """
     report = DeliveryReport()

@@ -110,7 +110,8 @@ class Outbox:
     """The outbox in the findings database (SQLite or PostgreSQL).
 
     Example:
-        >>> box = Outbox("sqlite://")
+        >>> import tempfile
+        >>> box = Outbox(f"sqlite:///{tempfile.mkdtemp()}/findings.db")
         >>> box.enqueue([NewMessage(key="k", channel="sns", kind="t", op="publish",
         ...                         payload={})], enabled={"sns"})
         ['k']

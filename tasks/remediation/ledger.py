@@ -66,7 +66,8 @@ class RemediationLedger:
     """Approved actions and their progress, in the findings database.
 
     Example:
-        >>> ledger = RemediationLedger("sqlite://")
+        >>> import tempfile
+        >>> ledger = RemediationLedger(f"sqlite:///{tempfile.mkdtemp()}/findings.db")
         >>> entry = ledger.approve("run-1", "5f6c", "delete", approver="ana")
         >>> ledger.approve("run-1", "5f6c", "delete", approver="ana").id == entry.id
         True
