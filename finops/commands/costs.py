@@ -2,7 +2,8 @@
 
 ``finops ingest`` runs the ``ingest-costs`` flow (incremental by default, or an explicit
 ``--start``/``--end`` window); ``finops costs`` shows the last 30 days by service, and
-``finops costs --sql "..."`` runs DuckDB SQL over the store (the table is ``costs``).
+``finops costs --sql "..."`` runs one read-only DuckDB SELECT over the store (the table is
+``costs``; no files, network, extensions or settings: see ``CostStore.query``).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def ingest(
 
 
 def costs(
-    sql: str = typer.Option(None, "--sql", help="DuckDB SQL over the table `costs`."),
+    sql: str = typer.Option(
+        None, "--sql", help="One read-only DuckDB SELECT over the table `costs`."
+    ),
     days: int = typer.Option(30, "--days", help="Days shown by service (before today, UTC)."),
 ) -> None:
     """Show the last N days of cost by service, or run SQL over the cost store."""

@@ -101,6 +101,77 @@ def resolve_filesystem(url: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), path
 
 
+#: What :meth:`CostStore.query` runs; every refusal ends with it.
+ALLOWED_SQL = "allowed: one read-only SELECT (or WITH ... SELECT) over the table costs"
+
+#: The DuckDB configuration of :meth:`CostStore.query`: no file or network access (so no COPY,
+#: ATTACH, read_csv/read_text, INSTALL), no extension loaded or installed behind the query's
+#: back, no Python variables scanned as tables, and the configuration locked from the start so
+#: that no SET/PRAGMA/RESET or table function can undo any of it.
+QUERY_CONFIG: dict[str, bool] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "python_enable_replacements": False,
+    "lock_configuration": True,
+}
+
+#: DuckDB errors that mean "this reaches outside the table costs" rather than a mistake in it.
+_OUTSIDE_ERRORS = ("Catalog Error", "Parser Error", "Permission Error", "has been locked")
+
+#: The SQL words behind DuckDB statement types whose name hides them (INSTALL parses as LOAD).
+_STATEMENT_WORDS = {
+    "LOAD": "INSTALL/LOAD",
+    "SET": "SET/PRAGMA/RESET/USE",
+    "VARIABLE_SET": "SET VARIABLE",
+}
+
+
+def read_only_refusal(kinds: Sequence[str]) -> str | None:
+    """Why statements of these DuckDB statement types may not run as a query; None when allowed.
+
+    Only exactly one SELECT passes (DuckDB parses WITH ... SELECT, VALUES, FROM-first and
+    DESCRIBE as SELECT too): anything else can write, attach, load or reconfigure.
+
+    Example:
+        >>> read_only_refusal(["SELECT"]) is None
+        True
+        >>> read_only_refusal(["LOAD"])
+        'INSTALL/LOAD statements are not read-only; allowed: one read-only SELECT (or WITH ... \
+SELECT) over the table costs'
+        >>> read_only_refusal(["SELECT", "COPY"]).startswith("2 statements given; allowed: ")
+        True
+    """
+    if not kinds:
+        return f"no statement given; {ALLOWED_SQL}"
+    if len(kinds) > 1:
+        return f"{len(kinds)} statements given; {ALLOWED_SQL}"
+    if kinds[0] != "SELECT":
+        words = _STATEMENT_WORDS.get(kinds[0], kinds[0])
+        return f"{words} statements are not read-only; {ALLOWED_SQL}"
+    return None
+
+
+def query_failure(error: Exception) -> str:
+    """The one line a failed query gives: DuckDB's first line, and what is allowed when the SQL
+    tried to reach outside the table ``costs`` (a file, a setting, a table that is not there).
+
+    Example:
+        >>> query_failure(RuntimeError("Binder Error: column nope not found\\nLINE 1: ..."))
+        'query failed: Binder Error: column nope not found'
+        >>> query_failure(RuntimeError("Permission Error: Cannot access file x.csv")).endswith(
+        ...     "; " + ALLOWED_SQL)
+        True
+    """
+    lines = str(error).strip().splitlines()
+    first_line = lines[0] if lines else type(error).__name__
+    if any(marker in first_line for marker in _OUTSIDE_ERRORS):
+        return f"query failed: {first_line}; {ALLOWED_SQL}"
+    return f"query failed: {first_line}"
+
+
 class CostStore:
     """Read and replace windows of the Parquet cost store.
 
@@ -283,22 +354,33 @@ class CostStore:
         return ds.dataset(paths, schema=COST_SCHEMA, format="parquet", filesystem=self.fs)
 
     def query(self, sql: str) -> pd.DataFrame:
-        """Run DuckDB SQL over the store, exposed as the table ``costs``.
+        """Run one read-only DuckDB SELECT over the store, exposed as the table ``costs``.
+
+        The SQL may come from a user (``finops costs --sql``), so it runs in an in-memory DuckDB
+        that can reach nothing but the store's data: :data:`QUERY_CONFIG` turns off files, the
+        network and extensions and locks the configuration, and only a single SELECT (or
+        WITH ... SELECT) statement runs.  The store's Parquet files (local or S3) are read by
+        pyarrow and handed to DuckDB as a registered dataset, so S3 stores need no DuckDB
+        network access.
 
         Raises:
-            CostStoreError: the SQL is not valid (DuckDB's message, one line).
+            CostStoreError: the SQL is not one SELECT, reaches outside ``costs``, or is not valid
+                (one line: DuckDB's message and, for a refusal, what is allowed).
 
         Example:
             >>> CostStore(".finops/costs").query(
             ...     "select service, sum(effective_cost) from costs group by 1")  # doctest: +SKIP
         """
-        connection = duckdb.connect()
+        connection = duckdb.connect(config=dict(QUERY_CONFIG))
         try:
+            statements = connection.extract_statements(sql)
+            refusal = read_only_refusal([statement.type.name for statement in statements])
+            if refusal:
+                raise CostStoreError(f"query refused: {refusal}")
             connection.register("costs", self.dataset())
-            return connection.execute(sql).df()
+            return connection.execute(statements[0]).df()
         except duckdb.Error as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise CostStoreError(f"query failed: {first_line}") from None
+            raise CostStoreError(query_failure(error)) from None
         finally:
             connection.close()
 
