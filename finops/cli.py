@@ -8,7 +8,7 @@ import typer
 
 from finops import __version__
 from finops.commands.errors import OneLineErrorsGroup
-from tasks.settings import SettingsError, load_settings, settings_markdown, settings_table
+from tasks.settings import SettingsError, load_settings, unknown_variables
 
 #: The root group turns a user's mistake in any command (a wrong option, setting, file or id)
 #: into one line on stderr and exit status 2 (1 when the environment is at fault).
@@ -23,6 +23,7 @@ app = typer.Typer(
 
 #: Each module registers its commands with ``register(app)``; one module per capability.
 COMMAND_MODULES: tuple[str, ...] = (
+    "finops.commands.settings",
     "finops.commands.sandbox",
     "finops.commands.costs",
     "finops.commands.anomalies",
@@ -49,26 +50,6 @@ def main(
     """FinOps automation for AWS on Prefect 3."""
 
 
-@app.command("settings")
-def show_settings(
-    check: bool = typer.Option(False, "--check", help="Only validate the settings."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
-) -> None:
-    """Validate the settings (environment and finops.toml) and list every knob with its default.
-
-    List settings take comma-separated values or a JSON list, mappings a JSON object.
-    """
-    load_settings()  # a wrong setting is one line (the root group reports it)
-    if check:
-        typer.echo("settings are valid")
-        return
-    if markdown:
-        typer.echo(settings_markdown())
-        return
-    for name, default, description in settings_table():
-        typer.echo(f"{name:<48} {default:<28} {description}")
-
-
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
@@ -85,7 +66,13 @@ def _prepare_runtime() -> None:
 
 
 def run() -> None:
-    """Entry point that turns a settings error anywhere into a one-line message and exit 2."""
+    """Entry point that turns a settings error anywhere into a one-line message and exit 2.
+
+    A ``FINOPS_`` variable that is no setting (a misspelt one) is named on stderr first, one line
+    each, with the nearest setting: the settings would otherwise ignore it without a word.
+    """
+    for line in unknown_variables():
+        typer.echo(line, err=True)
     _prepare_runtime()
     try:
         app()

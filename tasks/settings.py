@@ -4,7 +4,14 @@ Nested sections are set from the environment with a double underscore, e.g.
 ``FINOPS_AWS__REGIONS=us-east-1,eu-west-1`` or ``FINOPS_BUDGET__DAILY_USD=1500``.  List settings
 take comma-separated values or a JSON list (``'["us-east-1","eu-west-1"]'``); mapping settings
 (``FINOPS_IDLE__PARAMS`` ...) take a JSON object.  Secrets are ``SecretStr``: read only when a
-channel is used, never printed.
+channel is used, never printed, not even in the error about the setting that holds them (values of
+secret-like keys and token-shaped text are left out of every message, see :func:`redact`).
+
+Every number is finite, every key known at every level, every URL has a scheme its reader takes,
+and every rule a run would refuse later (GroupBy keys ingest accepts, IAM role names, conflicting
+windows) is refused here, in one line.  Cross-checks that need the rest of the project (idle check
+names and their parameters) are in ``finops settings --check`` (``finops/commands/settings.py``):
+this module imports nothing of the project.
 
 Over 400 lines on purpose: every setting of the project, its default, its bounds and its one-line
 error live in this one module, so `finops settings` lists them all from one place and no default is
@@ -15,15 +22,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,8 +41,9 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -43,10 +54,64 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as SourceError
 
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+#: IAM role names (IAM API reference, CreateRole RoleName): letters, digits and ``+=,.@_-``.
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+#: The Cost Explorer dimensions the cost store has a column for (what ingest accepts; a test
+#: holds this to ``tasks.costs.cost_explorer.DIMENSION_COLUMNS``).
+GROUP_BY_DIMENSIONS: tuple[str, ...] = (
+    "LINKED_ACCOUNT",
+    "SERVICE",
+    "REGION",
+    "RECORD_TYPE",
+    "USAGE_TYPE",
+)
+#: FINOPS_ variables that are not settings but are read elsewhere (the image deployments run,
+#: read by ``finops deploy check``): never reported as unknown.
+NOT_SETTINGS = frozenset({"FINOPS_IMAGE"})
+
+#: A key whose value is a secret (its value is never shown, whatever is wrong with it).
+SECRET_NAME_RE = re.compile(
+    r"token|secret|passw|webhook|api_?key|credential|private_?key|auth|(?:^|_)pat(?:$|_)", re.I
+)
+#: Text that is a secret whatever key holds it: Slack tokens and webhooks, Jira Cloud API tokens,
+#: AWS access key ids, GitHub/GitLab tokens, and the password in ``scheme://user:password@host``.
+_SECRET_TEXT = (
+    (re.compile(r"xox[a-z]-[\w-]+", re.I), "xox?-***"),
+    (re.compile(r"https?://hooks\.slack\.com/\S*", re.I), "https://hooks.slack.com/***"),
+    (re.compile(r"\bATATT[\w=-]+"), "ATATT***"),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}"), "AKIA***"),
+    (re.compile(r"\b(?:ghp|gho|ghs|github_pat|glpat)[_-][\w-]+"), "***"),
+    (re.compile(r"([\w.%+-]*):([^\s/@:'\"]+)@"), r"\1:***@"),
+)
 
 
 class SettingsError(ValueError):
     """A setting has a value that is not allowed; the message is one line naming it."""
+
+
+def redact(text: str) -> str:
+    """Text with every secret-shaped part replaced (Slack tokens and webhooks, URL passwords ...).
+
+    Every settings error passes through here, and so does every ``error:`` line of the CLI: a
+    secret pasted into the wrong key is still never printed.
+
+    Example:
+        >>> redact("got 'xoxb-1-2-abc' for postgresql://app:hunter2@db/finops")
+        "got 'xox?-***' for postgresql://app:***@db/finops"
+    """
+    for pattern, replacement in _SECRET_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def looks_secret(text: str) -> bool:
+    """True when text holds something :func:`redact` would hide.
+
+    Example:
+        >>> looks_secret("xoxb-123"), looks_secret("us-east-1")
+        (True, False)
+    """
+    return redact(text) != text
 
 
 #: How a list setting is written, and a mapping setting, for messages and the settings table.
@@ -110,9 +175,85 @@ EnvMapping = Annotated[dict[K, V], NoDecode, BeforeValidator(_mapping_value)]
 
 
 class Section(BaseModel):
-    """A settings section: an unknown key (a misspelt variable) is an error, never ignored."""
+    """A settings section: an unknown key (a misspelt variable) is an error, never ignored, and
+    every number is finite (an ``inf`` budget or cap is a guard that never fires)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _conflict(setting: str, message: str) -> PydanticCustomError:
+    """A rule between two settings, reported on ``setting`` (a section's model validator)."""
+    return PydanticCustomError("conflict", message, {"setting": setting})
+
+
+def _finite(value: Any, where: str = "") -> Any:
+    """Refuse a non-finite number anywhere in a free-form mapping (``idle.params`` ...)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: Input should be a finite number, not {value}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite(item, f"{where} item {index + 1}")
+    return value
+
+
+def _role_name(value: str | None) -> str | None:
+    if value is not None and not ROLE_NAME_RE.match(value):
+        raise ValueError(
+            "not an IAM role name; use 1 to 64 letters, digits and +=,.@_- "
+            "(a role name, not a path or an ARN), e.g. 'OrganizationAccountAccessRole'"
+        )
+    return value
+
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def _location(value: str, *, what: str) -> str:
+    """A folder/file path, ``file://`` path or ``s3://bucket[/prefix]`` (cost store, export root,
+    audit log): anything else with a scheme is refused."""
+    if not value:
+        return value
+    match = _SCHEME_RE.match(value)
+    if match is None or len(match.group(1)) == 1:  # no scheme (or a Windows drive letter)
+        return value
+    scheme = match.group(1).lower()
+    if scheme == "s3" and value.lower().startswith("s3://"):
+        if not value[5:].split("/", 1)[0]:
+            raise ValueError(f"{what} names no bucket; use s3://bucket/prefix")
+        return value
+    if scheme == "file" and value.lower().startswith("file://"):
+        return value
+    raise ValueError(f"not a {what}; use a folder path or s3://bucket/prefix")
+
+
+def _http_url(value: str) -> str:
+    if value and not re.match(r"^https?://[^/\s]+", value, re.I):
+        raise ValueError("not a URL; write it in full with its scheme, e.g. https://host/path")
+    return value
+
+
+def _sqlalchemy_url(value: str) -> str:
+    if value and not re.match(r"^[A-Za-z][A-Za-z0-9+]*://", value):
+        raise ValueError(
+            "not an SQLAlchemy URL; use e.g. sqlite:///findings.db or "
+            "postgresql+psycopg://user@host/db, or '' for SQLite in data_dir"
+        )
+    return value
+
+
+def _sns_arn(value: str) -> str:
+    if value and not re.match(r"^arn:[^:]+:sns:[^:]+:[^:]*:.+", value):  # what SNS reads
+        raise ValueError(
+            "not an SNS topic ARN; use arn:aws:sns:REGION:ACCOUNT:TOPIC, or '' for no SNS"
+        )
+    return value
+
+
+#: A URL of an HTTP(S) service (Slack, Jira, the Prefect UI, SQS queues); '' = not set.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 @lru_cache(maxsize=1)
@@ -144,11 +285,11 @@ class AwsSettings(Section):
         default_factory=list,
         description="Member account ids to scan; empty means Organizations ListAccounts.",
     )
-    member_role_name: str = Field(
+    member_role_name: Annotated[str, AfterValidator(_role_name)] = Field(
         "OrganizationAccountAccessRole",
         description="Role assumed in each member account for reading.",
     )
-    remediation_role_name: str | None = Field(
+    remediation_role_name: Annotated[str | None, AfterValidator(_role_name)] = Field(
         None, description="Role assumed for writes; defaults to member_role_name."
     )
     max_attempts: int = Field(6, ge=1, le=20, description="botocore standard-mode attempts.")
@@ -224,7 +365,23 @@ class CostSettings(Section):
     def _two_groups(cls, value: list[str]) -> list[str]:
         if not 1 <= len(value) <= 2:
             raise ValueError("Cost Explorer accepts one or two GroupBy keys")
+        for index, key in enumerate(value):
+            if key not in GROUP_BY_DIMENSIONS:
+                raise ValueError(
+                    f"item {index + 1}: GroupBy {key!r} is not supported by the cost store; "
+                    f"use one or two of {', '.join(GROUP_BY_DIMENSIONS)}"
+                )
         return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_location(cls, value: str) -> str:
+        return _location(value, what="cost store URL")
+
+    @field_validator("export_url")
+    @classmethod
+    def _export_location(cls, value: str) -> str:
+        return _location(value, what="data export URL")
 
 
 class AnomalySettings(Section):
@@ -259,6 +416,30 @@ class AnomalySettings(Section):
         description="Per-monitor overrides by monitor id or type: min_impact_usd, min_impact_pct.",
     )
 
+    @field_validator("monitor_thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        allowed = ("min_impact_usd", "min_impact_pct")
+        for monitor, thresholds in value.items():
+            unknown = [key for key in thresholds if key not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"monitor {monitor!r}: unknown threshold {unknown[0]!r}; use "
+                    f"{' or '.join(allowed)}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _history_fits_the_lookback(self) -> AnomalySettings:
+        if self.min_history_days > self.lookback_days:
+            raise _conflict(
+                "min_history_days",
+                f"min_history_days={self.min_history_days} is above lookback_days="
+                f"{self.lookback_days}: the daily run would never read enough history to alert; "
+                "lower it or raise FINOPS_ANOMALIES__LOOKBACK_DAYS",
+            )
+        return self
+
 
 class BudgetSettings(Section):
     """The budget guardrail."""
@@ -292,6 +473,12 @@ class IdleSettings(Section):
             raise ValueError("use KEY=VALUE, e.g. 'finops:exclude=true'")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _finite_params(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # check names and parameter schemas are the registry's: `finops settings --check`
+        return _finite(value)
+
 
 class RemediationSettings(Section):
     """Approval gate and remediation safety."""
@@ -303,6 +490,12 @@ class RemediationSettings(Section):
         10000.0, ge=0, description="At most this much monthly spend acted on per run, USD."
     )
     audit_log_url: str = Field("", description="Audit JSONL path or s3:// URL; '' = data_dir.")
+
+    @field_validator("audit_log_url")
+    @classmethod
+    def _audit_location(cls, value: str) -> str:
+        return _location(value, what="audit log URL")
+
     wait_mode: Literal["auto", "pause", "suspend"] = Field(
         "auto",
         description="Approval wait: suspend (deployments; frees the worker), pause (in process); "
@@ -321,16 +514,18 @@ class NotifySettings(Section):
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook URL.")
     slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...).")
     slack_channel: str = Field("", description="Channel for the bot token.")
-    slack_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
-    jira_url: str = Field("", description="Jira base URL.")
+    slack_base_url: HttpUrl = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    jira_url: HttpUrl = Field("", description="Jira base URL.")
     jira_email: str = Field("", description="Jira Cloud user email (with jira_api_token).")
     jira_api_token: SecretStr | None = Field(None, description="Jira Cloud API token.")
     jira_pat: SecretStr | None = Field(None, description="Jira Server/DC personal access token.")
     jira_project: str = Field("FINOPS", description="Jira project key.")
     jira_issue_type: str = Field("Task", description="Jira issue type.")
-    sns_topic_arn: str = Field("", description="SNS topic for the JSON summary.")
+    sns_topic_arn: Annotated[str, AfterValidator(_sns_arn)] = Field(
+        "", description="SNS topic for the JSON summary."
+    )
     bedrock_model_id: str = Field("", description="Bedrock model id; '' = template summaries.")
-    prefect_ui_url: str = Field("http://127.0.0.1:4200", description="Links in messages.")
+    prefect_ui_url: HttpUrl = Field("http://127.0.0.1:4200", description="Links in messages.")
     slack_webhook_block: str = Field(
         "", description="Prefect Secret block holding the webhook URL; '' = slack_webhook_url."
     )
@@ -377,6 +572,21 @@ class NotifySettings(Section):
         20, ge=1, le=1000, description="Delivery attempts before a message is marked failed."
     )
 
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            _http_url(value.get_secret_value())
+        return value
+
+    @field_validator("jira_priorities")
+    @classmethod
+    def _impact_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [key for key in value if key not in ("high", "medium", "low")]
+        if unknown:
+            raise ValueError(f"unknown impact level {unknown[0]!r}; use high, medium or low")
+        return value
+
 
 class SandboxSettings(Section):
     """The embedded AWS organisation."""
@@ -388,8 +598,8 @@ class SandboxSettings(Section):
 class EventSettings(Section):
     """The event listener (`finops listen`): SQS queue fed by EventBridge and SNS."""
 
-    queue_url: str = Field("", description="SQS queue URL the listener long-polls.")
-    dead_letter_queue_url: str = Field(
+    queue_url: HttpUrl = Field("", description="SQS queue URL the listener long-polls.")
+    dead_letter_queue_url: HttpUrl = Field(
         "", description="SQS queue for malformed/unknown messages, with the reason."
     )
     wait_time_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait, seconds.")
@@ -407,10 +617,13 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         toml_file="finops.toml",
         extra="forbid",
+        allow_inf_nan=False,
     )
 
     data_dir: Path = Field(Path(".finops"), description="Local state: stores, logs, outbox.")
-    findings_db_url: str = Field("", description="SQLAlchemy URL; '' = SQLite in data_dir.")
+    findings_db_url: Annotated[str, AfterValidator(_sqlalchemy_url)] = Field(
+        "", description="SQLAlchemy URL; '' = SQLite in data_dir."
+    )
     aws: AwsSettings = Field(default_factory=AwsSettings)
     costs: CostSettings = Field(default_factory=CostSettings)
     anomalies: AnomalySettings = Field(default_factory=AnomalySettings)
@@ -477,30 +690,80 @@ def _field_at(loc: tuple[int | str, ...]) -> Any:
     return annotation
 
 
+def _split_at_setting(loc: tuple[int | str, ...]) -> tuple[list[str], list[int | str]]:
+    """A location as (the setting's path, the list items and mapping keys inside its value).
+
+    Example:
+        >>> _split_at_setting(("anomalies", "monitor_thresholds", "m", "min_impact_usd"))
+        (['anomalies', 'monitor_thresholds'], ['m', 'min_impact_usd'])
+    """
+    model: Any = Settings
+    names: list[str] = []
+    for index, part in enumerate(loc):
+        fields = getattr(model, "model_fields", None)
+        if fields and isinstance(part, str) and part not in fields:  # an unknown key
+            return [*names, part], list(loc[index + 1 :])
+        if isinstance(part, int) or not fields:  # inside a list or a mapping setting
+            return names, list(loc[index:])
+        names.append(part)
+        model = fields[part].annotation
+    return names, []
+
+
+def _holds_secret(annotation: Any) -> bool:
+    """True when a setting is, or a section holds, a ``SecretStr``."""
+    if "SecretStr" in repr(annotation):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(f.annotation) for f in annotation.model_fields.values())
+    return any(_holds_secret(arg) for arg in get_args(annotation))
+
+
 def _from_toml(variable: str) -> bool:
     """True when a setting's value can only have come from finops.toml (not the environment)."""
     in_env = variable.lower() in {name.lower() for name in os.environ}
     return not in_env and Path("finops.toml").is_file()
 
 
-def _describe(detail: ErrorDetails) -> str:
-    loc = tuple(detail["loc"])
-    names = [str(p) for p in loc if not isinstance(p, int)]
-    variable = "FINOPS_" + "__".join(names).upper()
+def setting_label(variable: str, toml: str) -> str:
+    """How a message names a setting: ``setting VAR``, plus where in finops.toml it was set.
+
+    Args:
+        variable: the environment variable, e.g. ``FINOPS_IDLE__PARAMS``.
+        toml: the same place in finops.toml, e.g. ``[idle.params.ebs-unattached] days``.
+    """
     where = f"setting {variable}"
     if _from_toml(variable):
-        table = ".".join(names[:-1])
-        where += f" (finops.toml: {f'[{table}] ' if table else ''}{names[-1]})"
-    items = [f"item {p + 1}" for p in loc if isinstance(p, int)]
+        where += f" (finops.toml: {toml})"
+    return where
+
+
+def _describe(detail: ErrorDetails) -> str:
+    loc = tuple(detail["loc"])
+    value = detail.get("input")
+    setting = (detail.get("ctx") or {}).get("setting")
+    if setting:  # a rule between settings, reported on the one it names
+        loc, value = (*loc, setting), None
+    names, keys = _split_at_setting(loc)
+    variable = "FINOPS_" + "__".join(names).upper()
+    table = ".".join(names[:-1])
+    where = setting_label(variable, f"{f'[{table}] ' if table else ''}{names[-1]}")
+    path = ".".join(str(p) for p in keys if not isinstance(p, int))  # keys inside a mapping
+    items = [f"item {p + 1}" for p in keys if isinstance(p, int)] + ([path] if path else [])
     if detail["type"] == "extra_forbidden":
         known = [name for name, _, _ in settings_table()]
         close = difflib.get_close_matches(variable, known, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         return f"{where}: there is no such setting; {hint}`finops settings` lists them all"
     message = detail["msg"].removeprefix("Value error, ")
-    value = detail.get("input")
-    secret = "SecretStr" in repr(_field_at(loc))
-    shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
+    hidden = (
+        _holds_secret(_field_at(loc))
+        or any(SECRET_NAME_RE.search(name) for name in names)
+        or isinstance(value, (dict, BaseModel))
+        or value is None
+        or looks_secret(repr(value))
+    )
+    shown = "" if hidden else f" (got {value!r})"
     return f"{where}: {': '.join([*items, message])}{shown}"
 
 
@@ -542,9 +805,47 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
+        raise SettingsError(redact(_one_line(error))) from None
     except SourceError as error:
-        raise SettingsError(_source_line(error)) from None
+        raise SettingsError(redact(_source_line(error))) from None
+
+
+def _known_variables() -> set[str]:
+    """Every variable a setting can be set with, and each section's (a JSON object)."""
+    names = {name for name, _, _ in settings_table()}
+    names |= {f"FINOPS_{name.upper()}" for name in Settings.model_fields}
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning line per ``FINOPS_`` variable that is no setting (a misspelt secret would
+    otherwise be ignored without a word), naming the nearest setting; never its value.
+
+    A variable inside a section (``FINOPS_AWS__...``) is not listed: the settings refuse an
+    unknown one themselves.
+
+    Example:
+        >>> unknown_variables({"FINOPS_DAT_DIR": "x"})
+        ['warning: FINOPS_DAT_DIR is no setting and is ignored; did you mean FINOPS_DATA_DIR?']
+    """
+    environ = os.environ if environ is None else environ
+    known = _known_variables()
+    sections = tuple(
+        f"FINOPS_{name.upper()}__"
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    )
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("FINOPS_") or upper in known or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(sections):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "`finops settings` lists them all"
+        lines.append(f"warning: {name} is no setting and is ignored; {hint}")
+    return lines
 
 
 def _is_list(annotation: Any) -> bool:

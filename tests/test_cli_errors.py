@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import typer
 from typer.main import get_command
 
 from finops.cli import app
@@ -41,6 +42,11 @@ def _corrupt_findings_db(folder: Path) -> None:
 def _corrupt_audit_log(folder: Path) -> None:
     (folder / "data").mkdir(exist_ok=True)
     (folder / "data" / "audit.jsonl").write_text('{"kind": "approval", "run_id": "r1"}\n{oops\n')
+
+
+def _secret_at_top_of_toml(folder: Path) -> None:
+    # a token pasted as a section's value: the error about it must not print it
+    (folder / "finops.toml").write_text('notify = "xoxb-1-2-SECRET"\n')
 
 
 def _bad_toml(folder: Path) -> None:
@@ -82,6 +88,26 @@ CASES: dict[str, Case] = {
         env={"FINOPS_AWS__REGION": "us-east-1"},
     ),
     "settings-toml": Case(("settings", "--check"), ("finops.toml", "TOML"), setup=_bad_toml),
+    "settings-infinite-budget": Case(
+        ("settings", "--check"),
+        ("FINOPS_BUDGET__DAILY_USD", "finite number"),
+        env={"FINOPS_BUDGET__DAILY_USD": "inf"},
+    ),
+    "settings-unknown-check": Case(
+        ("settings", "--check"),
+        ("FINOPS_IDLE__CHECKS", "'ec2-idel'", "did you mean 'ec2-idle'?"),
+        env={"FINOPS_IDLE__CHECKS": "ec2-idel"},
+    ),
+    "settings-check-params": Case(
+        ("settings", "--check"),
+        ("FINOPS_IDLE__PARAMS", "ebs-unattached", "days"),
+        env={"FINOPS_IDLE__PARAMS": '{"ebs-unattached": {"days": -1}}'},
+    ),
+    "settings-secret-at-top-of-toml": Case(
+        ("settings", "--check"),
+        ("FINOPS_NOTIFY", "finops.toml"),
+        setup=_secret_at_top_of_toml,
+    ),
     # costs
     "ingest-export-unset": Case(
         ("ingest", "--source", "export"),
@@ -258,3 +284,18 @@ def test_every_command_has_a_mistake_case() -> None:
             covered.add(case.args[:size])
     missing = sorted(" ".join(p) for p in _leaf_commands(get_command(app)) - covered)
     assert missing == [], f"commands without a wrong-input case: {missing}"
+
+
+def test_no_error_line_shows_a_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    from finops.commands.errors import fail, one_line_errors
+
+    with pytest.raises(typer.Exit), one_line_errors():
+        raise fail("Slack refused https://hooks.slack.com/services/T0/B0/SECRET (xoxb-1-SECRET)")
+    assert "SECRET" not in capsys.readouterr().err
+
+
+def test_a_secret_in_finops_toml_is_never_printed(tmp_path: Path) -> None:
+    case = CASES["settings-secret-at-top-of-toml"]
+    result = _run(tmp_path, case)
+    _assert_one_line(result, case)
+    assert "SECRET" not in result.stdout + result.stderr

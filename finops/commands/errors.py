@@ -257,8 +257,16 @@ def one_line_errors() -> Iterator[None]:
         if known is None:
             raise
         message, code = known
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"error: {_redacted(message)}", err=True)
         raise typer.Exit(code) from None
+
+
+def _redacted(message: str) -> str:
+    """The line with secret-shaped text hidden (a token in a library's message, a URL password):
+    secrets never reach the terminal, whichever error carries them."""
+    from tasks.settings import redact
+
+    return redact(message)
 
 
 def usage_line(error: typer.TyperException) -> str:
