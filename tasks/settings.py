@@ -817,6 +817,18 @@ def _known_variables() -> set[str]:
     return names
 
 
+def _nearest(name: str, known: set[str]) -> str | None:
+    """The setting a misspelt variable name (without ``FINOPS_``) most likely meant: by its whole
+    name, else by its last part (``SLACK_BOT_TOKEN`` set outside its section ``NOTIFY``)."""
+    by_name = {variable.removeprefix("FINOPS_"): variable for variable in sorted(known)}
+    close = difflib.get_close_matches(name, list(by_name), n=1)
+    if close:
+        return by_name[close[0]]
+    by_leaf = {short.rsplit("__", 1)[-1]: variable for short, variable in by_name.items()}
+    close = difflib.get_close_matches(name, list(by_leaf), n=1)
+    return by_leaf[close[0]] if close else None
+
+
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """One warning line per ``FINOPS_`` variable that is no setting (a misspelt secret would
     otherwise be ignored without a word), naming the nearest setting; never its value.
@@ -842,8 +854,8 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
             continue
         if upper.startswith(sections):
             continue
-        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "`finops settings` lists them all"
+        close = _nearest(upper.removeprefix("FINOPS_"), known)
+        hint = f"did you mean {close}?" if close else "`finops settings` lists them all"
         lines.append(f"warning: {name} is no setting and is ignored; {hint}")
     return lines
 

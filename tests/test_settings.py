@@ -353,6 +353,8 @@ def test_an_unknown_finops_variable_is_named_with_the_nearest_setting() -> None:
     assert "FINOPS_SLACK_BOT_TOKEN" in lines[0]
     assert "FINOPS_NOTIFY__SLACK_BOT_TOKEN" in lines[0]
     assert SECRET not in lines[0]
+    (far,) = unknown_variables({"FINOPS_SLAK": "1"})
+    assert far.endswith("`finops settings` lists them all"), far
 
 
 def _check(tmp_path: Path, toml: str) -> str:
