@@ -220,7 +220,9 @@ def collect_ce(
     if sleep is not None:
         retry["sleep"] = sleep
     region = getattr(getattr(client, "meta", None), "region_name", CE_REGION)
-    if region != CE_REGION:
+    # botocore names a us-east-1 Cost Explorer client on AWS's own endpoint 'aws-global' (its
+    # global endpoint ce.us-east-1.amazonaws.com); with an endpoint override it says us-east-1.
+    if region not in (CE_REGION, "aws-global"):
         raise ValueError(f"Cost Explorer answers in {CE_REGION} only; the client is in {region}")
     return sync_cost_explorer(
         client,
