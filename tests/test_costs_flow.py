@@ -3,6 +3,7 @@ the store untouched."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from flows.ingest_costs import ingest_costs
 from tasks.costs.export import ExportError
 from tasks.costs.quality import QualityError
 from tasks.costs.store import CostStore
-from tests.plugins.costs import write_export
+from tasks.costs.sync import EXPORT_VERSIONS
+from tests.plugins.costs import with_value, write_export
 
 NAME = "focus-flow"
 
@@ -132,3 +134,53 @@ def test_a_batch_failing_the_suite_is_not_written(
     with pytest.raises(QualityError, match="expect_column_unique_value_count_to_be_between"):
         ingest_costs(source="export")
     assert snapshot(store_root) == {}
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("BilledCost", math.inf), ("EffectiveCost", -math.inf), ("BilledCost", math.nan)],
+)
+def test_a_non_finite_cost_is_refused_stored_nowhere_and_read_again(
+    export_env: tuple[Path, Path], focus_sample: pd.DataFrame, column: str, value: float
+) -> None:
+    export_root, store_root = export_env
+    tables = focus_tables(focus_sample)
+    broken = [with_value(tables[0], column, 3, value), tables[1]]
+    write_export(export_root, NAME, "2024-09", broken, "exec-1")
+    with pytest.raises(QualityError, match=r"billed_cost|effective_cost"):
+        ingest_costs(source="export")
+    store = CostStore(str(store_root))
+    assert snapshot(store_root) == {} and store.stored_days("export") == set()
+    assert "2024-09" not in store.read_meta(EXPORT_VERSIONS)
+    # The file is fixed in place (same execution id): the next run reads the period again.
+    write_export(export_root, NAME, "2024-09", tables, "exec-1")
+    summary = ingest_costs(source="export")
+    assert summary.export_line_items == 1000 and summary.skipped == []
+    assert str(summary.totals["export"].billed_cost) == f"{focus_sample['BilledCost'].sum():.2f}"
+    assert store.read_meta(EXPORT_VERSIONS) == {"2024-09": "exec-1"}
+
+
+def test_a_refused_restatement_keeps_the_stored_period_and_is_read_again(
+    export_env: tuple[Path, Path], focus_sample: pd.DataFrame
+) -> None:
+    export_root, store_root = export_env
+    tables = focus_tables(focus_sample)
+    write_export(export_root, NAME, "2024-09", tables, "exec-1")
+    ingest_costs(source="export")
+    before = snapshot(store_root)
+    write_export(
+        export_root,
+        NAME,
+        "2024-09",
+        [tables[0], with_value(tables[1], "BilledCost", 0, math.inf)],
+        "exec-2",
+    )
+    with pytest.raises(QualityError, match="billed_cost"):
+        ingest_costs(source="export")
+    store = CostStore(str(store_root))
+    assert snapshot(store_root) == before
+    assert store.read_meta(EXPORT_VERSIONS) == {"2024-09": "exec-1"}
+    write_export(export_root, NAME, "2024-09", tables, "exec-2")
+    again = ingest_costs(source="export")
+    assert again.skipped == [] and again.export_line_items == 1000
+    assert store.read_meta(EXPORT_VERSIONS) == {"2024-09": "exec-2"}

@@ -4,10 +4,13 @@
 ``NextPageToken`` itself.  Every request costs $0.01, so the requests are counted.  Cost Explorer
 allows two GroupBy keys; REGION / RECORD_TYPE detail (when configured) is gathered by extra
 passes: one discovery pass grouping by the detail dimension, then one pass per detail value
-filtered on it and grouped by the configured pair.
+filtered on it and grouped by the configured pair.  An answer that does not hold what the API
+promises (a result without TimePeriod, a day that is not a date, an amount that is not a number)
+is one :class:`CostExplorerError` line saying what AWS returned.
 
-A little over 400 lines with its documentation (under 300 of code): the requests, their paging and
-backoff, and the transform of their pages into the cost frame are one API's adapter.
+Over 400 lines (about 500 with its documentation, 340 of code): the requests, their paging and
+backoff, the checks of what the pages hold and their transform into the cost frame are one API's
+adapter.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from botocore.exceptions import ClientError
 
@@ -227,11 +231,66 @@ def get_cost_and_usage(
             return
 
 
-def _amount(metrics: dict[str, Any], name: str) -> float | None:
+#: What a malformed answer's error adds: the user cannot fix AWS, only retry or fix a stand-in.
+MALFORMED_HINT = (
+    "run again later; if it persists, check AWS_ENDPOINT_URL (a proxy or stand-in answering "
+    "for Cost Explorer)"
+)
+
+
+def _malformed(what: str) -> CostExplorerError:
+    return CostExplorerError(f"Cost Explorer returned {what}; {MALFORMED_HINT}")
+
+
+def _listed(container: Any, name: str, where: str) -> list[Any]:
+    # A list member of the answer ([] when absent); anything else is a malformed answer.
+    value = container.get(name, []) if isinstance(container, dict) else None
+    if not isinstance(value, list):
+        raise _malformed(f"{name} that is not a list ({type(value).__name__}) in {where}")
+    return value
+
+
+def _result_day(result: Any) -> date:
+    """The day of one ``ResultsByTime`` entry (its ``TimePeriod.Start``)."""
+    period = result.get("TimePeriod") if isinstance(result, dict) else None
+    if not isinstance(period, dict):
+        raise _malformed("a ResultsByTime entry without TimePeriod")
+    start = period.get("Start")
+    if not isinstance(start, str):
+        raise _malformed("a ResultsByTime entry without TimePeriod.Start")
+    try:
+        return date.fromisoformat(start[:10])
+    except ValueError:
+        raise _malformed(f"TimePeriod.Start {start!r}, which is not a date (YYYY-MM-DD)") from None
+
+
+def _group_keys(group: Any, count: int, where: str) -> list[str]:
+    """A group's ``Keys``: one string per GroupBy dimension."""
+    keys = group.get("Keys") if isinstance(group, dict) else None
+    if (
+        not isinstance(keys, list)
+        or len(keys) != count
+        or not all(isinstance(k, str) for k in keys)
+    ):
+        raise _malformed(f"Keys {keys!r} for {count} GroupBy dimension(s) on {where}")
+    return keys
+
+
+def _amount(metrics: dict[str, Any], name: str, where: str) -> float | None:
+    # A metric's Amount as a float (None when absent).  "Infinity" and "NaN" parse: whether a
+    # figure is an acceptable cost is the quality suite's decision, which refuses them.
     value = metrics.get(name)
-    if value is None or value.get("Amount") in (None, ""):
+    if value is None:
         return None
-    return float(value["Amount"])
+    amount = value.get("Amount") if isinstance(value, dict) else value
+    if amount in (None, ""):
+        return None
+    try:
+        return float(amount)
+    except (TypeError, ValueError):
+        raise _malformed(
+            f"{name} Amount {amount!r} on {where}, which is not a number like '12.34'"
+        ) from None
 
 
 def transform_pages(
@@ -248,6 +307,11 @@ def transform_pages(
     same category are summed.  Effective cost is NetAmortizedCost (FOCUS EffectiveCost is after
     negotiated discounts), falling back to AmortizedCost.
 
+    Raises:
+        CostExplorerError: the answer is malformed (a result without TimePeriod, a day that is
+            not a date, an amount that is not a number, Keys not matching the GroupBy); one line
+            saying what AWS returned.
+
     Example:
         >>> page = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-01-01", "End": "2026-01-02"},
         ...   "Estimated": True, "Groups": [{"Keys": ["111111111111", "Amazon S3"], "Metrics": {
@@ -259,18 +323,22 @@ def transform_pages(
     fixed = dict(fixed or {})
     records: list[dict[str, Any]] = []
     for page in pages:
-        for result in page.get("ResultsByTime", []):
-            day = date.fromisoformat(result["TimePeriod"]["Start"][:10])
+        for result in _listed(page, "ResultsByTime", "a GetCostAndUsage page"):
+            day = _result_day(result)
             estimated = bool(result.get("Estimated", False))
-            for group in result.get("Groups", []):
-                metrics = group.get("Metrics", {})
-                billed = _amount(metrics, "UnblendedCost")
+            for group in _listed(result, "Groups", f"the result of {day}"):
+                keys = _group_keys(group, len(group_by), str(day))
+                where = f"{day} for {keys}"
+                metrics = group.get("Metrics") or {}
+                if not isinstance(metrics, dict):
+                    raise _malformed(f"Metrics {metrics!r} on {where}")
+                billed = _amount(metrics, "UnblendedCost", where)
                 if billed is None:
                     continue
-                amortized = _amount(metrics, "AmortizedCost")
-                net_amortized = _amount(metrics, "NetAmortizedCost")
+                amortized = _amount(metrics, "AmortizedCost", where)
+                net_amortized = _amount(metrics, "NetAmortizedCost", where)
                 effective = net_amortized if net_amortized is not None else amortized
-                quantity = _amount(metrics, "UsageQuantity")
+                quantity = _amount(metrics, "UsageQuantity", where)
                 unit = (metrics.get("UsageQuantity") or {}).get("Unit") or None
                 record: dict[str, Any] = {
                     "charge_date": day,
@@ -291,7 +359,7 @@ def transform_pages(
                     "source": "ce",
                     "estimated": estimated,
                 }
-                for key, value in zip(group_by, group.get("Keys", []), strict=False):
+                for key, value in zip(group_by, keys, strict=True):
                     # CE names global charges' region 'NoRegion'; the store says ''.
                     record[DIMENSION_COLUMNS[key]] = "" if value == NO_REGION else value
                 record.update(fixed)
@@ -334,6 +402,13 @@ def aggregate_keys(frame: pd.DataFrame) -> pd.DataFrame:
         min_count=1
     )
     aggregated["usage_quantity"] = quantity.to_numpy()
+    # pandas sums skip NaN: a key with a NaN part stays NaN, for the quality suite to refuse,
+    # rather than quietly losing that part of its cost.
+    costs = numeric[:2]
+    missing = frame.assign(**{c: frame[c].isna() for c in costs})
+    poisoned = missing.groupby(KEY_COLUMNS, sort=True, dropna=False)[costs].any()
+    for column in costs:
+        aggregated.loc[poisoned[column].to_numpy(), column] = np.nan
     # Estimated if any contributing day result was.
     aggregated["estimated"] = (
         frame.groupby(KEY_COLUMNS, sort=True, dropna=False)["estimated"].any().to_numpy()
@@ -366,8 +441,9 @@ def plan_passes(
         for page in get_cost_and_usage(
             client, window, [dimension], counter, metrics=("UnblendedCost",), **retry
         ):
-            for result in page.get("ResultsByTime", []):
-                found.update(g["Keys"][0] for g in result.get("Groups", []))
+            for result in _listed(page, "ResultsByTime", "a GetCostAndUsage page"):
+                groups = _listed(result, "Groups", f"the {dimension} discovery")
+                found.update(_group_keys(g, 1, f"the {dimension} discovery")[0] for g in groups)
         values.append(sorted(found))
     passes: list[CePass] = []
     for combination in itertools.product(*values):

@@ -5,21 +5,23 @@ The export is found through its manifests, laid out as AWS Data Exports writes t
     <prefix>/<export-name>/metadata/BILLING_PERIOD=YYYY-MM/[<version>/]<export-name>-Manifest.json
     <prefix>/<export-name>/data/BILLING_PERIOD=YYYY-MM/[<version>/]<export-name>-00001.snappy.parquet
 
-A manifest names its billing period and data files.  AWS restates whole months, so when a newer
-manifest appears for a period the whole period is read again and replaces the stored one.
-Files are read one record batch at a time and folded into per-day key totals, so memory stays
-flat however large the export is; a file that cannot be read is reported by name before any
-row of its period is written.
+A manifest names its billing period and data files.  It is trusted only inside the export's own
+prefix (a data file elsewhere refuses the manifest), and a file it lists twice is read once.  AWS
+restates whole months, so when a newer manifest appears for a period the whole period is read
+again and replaces the stored one.  Files are read one record batch at a time and folded into
+per-day key totals, so memory stays flat however large the export is; a file that cannot be read
+is reported by name before any row of its period is written.
 
-A little over 400 lines with its documentation (about 330 of code): discovery, reading and FOCUS
-normalisation share the column maps and ExportError, and a reader follows one file from its
-manifest to the cost frame here.
+Over 400 lines (about 580 with its documentation, 380 of code): discovery with the manifests'
+trust rules, reading and FOCUS normalisation share the column maps and ExportError, and a reader
+follows one file from its manifest to the cost frame here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -157,13 +159,60 @@ class ExportLocation:
     def metadata_root(self) -> str:
         return f"{self.root}/{self.export_name}/metadata"
 
+    @property
+    def export_root(self) -> str:
+        """The export's own prefix: every file a manifest names must lie under it."""
+        return f"{self.root}/{self.export_name}"
+
     def resolve(self, data_file: str) -> str:
-        """A manifest's data file entry as a path on this location's filesystem."""
+        """A manifest's data file entry as a path on this location's filesystem.
+
+        An entry is an ``s3://`` URL, an absolute path, or a path relative to the location.  It
+        is trusted only inside the export's own prefix (after ``..`` is folded away): a manifest
+        naming a file of another bucket, prefix or export is refused, never read.
+
+        Raises:
+            ExportError: the entry lies outside the export (one line naming it).
+
+        Example:
+            >>> location = ExportLocation("s3://cur-bucket/cur", "focus")
+            >>> location.resolve("s3://cur-bucket/cur/focus/data/focus-00001.snappy.parquet")
+            'cur-bucket/cur/focus/data/focus-00001.snappy.parquet'
+            >>> location.resolve("s3://cur-bucket/cur/focus/../hr/x")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            tasks.costs.export.ExportError: data file 's3://cur-bucket/cur/focus/../hr/x' is ...
+        """
         if data_file.startswith("s3://"):
-            return data_file.removeprefix("s3://")
-        if data_file.startswith("/") or data_file.startswith(self.root + "/"):
-            return data_file
-        return f"{self.root}/{data_file.lstrip('/')}"
+            path = data_file.removeprefix("s3://")
+        elif data_file.startswith("/") or data_file.startswith(self.root + "/"):
+            path = data_file
+        else:
+            path = f"{self.root}/{data_file}"
+        path = posixpath.normpath(path)
+        if not path.startswith(self.export_root + "/"):
+            raise ExportError(
+                f"data file {data_file!r} is outside the export "
+                f"{self.url.rstrip('/')}/{self.export_name}"
+            )
+        return path
+
+
+def _data_files(
+    location: ExportLocation, entries: list[Any], manifest: str
+) -> tuple[tuple[str, ...], list[str]]:
+    # Each entry resolved inside the export, each file once (a manifest listing a file twice
+    # would otherwise count its costs twice); returns the files and the names listed repeatedly.
+    paths: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ExportError(f"manifest {manifest}: data file entry {entry!r} is not a path")
+        try:
+            paths.append(location.resolve(entry))
+        except ExportError as error:
+            raise ExportError(f"manifest {manifest}: {error}; the manifest is refused") from None
+    repeated = sorted({p.rsplit("/", 1)[-1] for p in paths if paths.count(p) > 1})
+    return tuple(dict.fromkeys(paths)), repeated
 
 
 def _manifest_period(manifest: dict[str, Any], path: str) -> str:
@@ -199,7 +248,8 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
     a new id means AWS wrote the period again.
 
     Raises:
-        ExportError: no manifest, or a manifest that is not valid JSON / names no data files.
+        ExportError: no manifest, or a manifest that is not valid JSON, names no data files, or
+            names one outside the export (see :meth:`ExportLocation.resolve`).
 
     Example:
         >>> discover_periods(ExportLocation("s3://finops-sandbox-cur/cur",
@@ -218,24 +268,32 @@ def discover_periods(location: ExportLocation) -> dict[str, ExportPeriod]:
             "FINOPS_COSTS__EXPORT_URL (or FINOPS_COSTS__EXPORT_BUCKET and "
             "FINOPS_COSTS__EXPORT_PREFIX), FINOPS_COSTS__EXPORT_NAME, and that the export has run"
         )
-    newest: dict[str, tuple[tuple[bool, str], ExportPeriod]] = {}
+    newest: dict[str, tuple[tuple[bool, str], ExportPeriod, list[str]]] = {}
     for info in infos:
         try:
             with location.fs.open_input_stream(info.path) as stream:
                 manifest = json.loads(stream.read())
         except (OSError, ValueError) as error:
             raise ExportError(f"manifest {info.path} is not readable JSON: {error}") from None
+        if not isinstance(manifest, dict):
+            raise ExportError(f"manifest {info.path} is not a JSON object")
         files = manifest.get("dataFiles") or manifest.get("reportKeys")
         if not files or not isinstance(files, list):
             raise ExportError(f"manifest {info.path} lists no dataFiles")
         period = _manifest_period(manifest, info.path)
         order = (_is_current(info.path, location), _manifest_order(manifest, info))
         version = str(manifest.get("executionId") or manifest.get("assemblyId") or order[1])
-        candidate = ExportPeriod(
-            period, version, info.path, tuple(location.resolve(str(f)) for f in files)
-        )
+        data_files, repeated = _data_files(location, files, info.path)
+        candidate = ExportPeriod(period, version, info.path, data_files)
         if period not in newest or order > newest[period][0]:
-            newest[period] = (order, candidate)
+            newest[period] = (order, candidate, repeated)
+    for _, chosen, repeated in newest.values():
+        if repeated:
+            log.warning(
+                "manifest %s lists data files more than once (%s); each file is read once",
+                chosen.manifest,
+                ", ".join(repeated),
+            )
     return {period: item[1] for period, item in sorted(newest.items())}
 
 
@@ -474,7 +532,7 @@ def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.Data
     """
     totals: pa.Table | None = None
     line_items = 0
-    for path in period.data_files:
+    for path in dict.fromkeys(period.data_files):  # each file once, however it was listed
         for batch in iter_file_batches(location, path):
             try:
                 rows = normalize_table(batch, name=f"export file {path}")

@@ -4,13 +4,15 @@ The batch is validated with GX's own expectations in an ephemeral context over a
 datasource.  A few rules need a figure computed from the batch first (a cost that must not be
 negative, a day's ratio to its trailing history, the age of an estimated row); those figures are
 added as ``check_*`` columns and judged by plain GX expectations, so every failure is reported by
-GX with the indices of its offending rows.
+GX with the indices of its offending rows.  Costs and quantities must be finite numbers: an
+infinite or NaN figure fails the suite, so it is never stored.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -51,6 +53,9 @@ REQUIRED_TYPES: dict[str, list[str]] = {
         )
     },
 }
+#: Figures that must be finite numbers where present: an infinite cost (or a NaN one, which the
+#: not-null expectation reports) would be stored and break every sum made from it afterwards.
+FINITE = ["billed_cost", "effective_cost", "list_cost", "usage_quantity"]
 NON_NULL = [
     *KEY_COLUMNS,
     "billing_period",
@@ -220,6 +225,13 @@ def _suite_expectations(policy: QualityPolicy) -> list[Any]:
         for c, t in REQUIRED_TYPES.items()
     ]
     expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in NON_NULL]
+    # Between the largest finite floats: exactly the finite numbers (infinities are outside).
+    expectations += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=c, min_value=-sys.float_info.max, max_value=sys.float_info.max
+        )
+        for c in FINITE
+    ]
     expectations += [
         gxe.ExpectColumnValueLengthsToBeBetween(column="sub_account_id", min_value=1),
         gxe.ExpectColumnValuesToBeInSet(

@@ -4,6 +4,10 @@
 * ``write_export(root, export_name, period, tables, execution_id)``: one billing period of a FOCUS
   export in a folder (``data/BILLING_PERIOD=.../<execution>/...parquet`` plus the current and
   the execution's ``Manifest.json``), as the sandbox and AWS Data Exports lay it out.
+* ``rewrite_manifest(...)``: the same period's manifests listing other data file entries (a
+  tampered or broken manifest).
+* ``with_value(table, column, row, value)``: a table with one cell replaced, NaN kept as NaN
+  (pandas would turn it into a null on the way to Arrow).
 * ``focus_sample`` (fixture): the real FOCUS 1.0 rows of ``../shared/data/focus/focus_sample.csv``
   read in place (never copied into the project).
 """
@@ -103,6 +107,28 @@ def write_export(
     (metadata / execution_id / f"{export_name}-Manifest.json").write_text(text)
     (metadata / f"{export_name}-Manifest.json").write_text(text)
     return files
+
+
+def rewrite_manifest(
+    root: Path, export_name: str, period: str, execution_id: str, data_files: Sequence[str]
+) -> None:
+    """List ``data_files`` in the period's current and execution manifests (entries as given)."""
+    metadata = root / export_name / "metadata" / f"BILLING_PERIOD={period}"
+    for path in (
+        metadata / f"{export_name}-Manifest.json",
+        metadata / execution_id / f"{export_name}-Manifest.json",
+    ):
+        manifest = json.loads(path.read_text())
+        manifest["dataFiles"] = list(data_files)
+        path.write_text(json.dumps(manifest))
+
+
+def with_value(table: pa.Table, column: str, row: int, value: float) -> pa.Table:
+    """``table`` with ``column[row]`` set to ``value`` (a float64 column; NaN stays NaN)."""
+    values = table.column(column).to_pylist()
+    values[row] = value
+    index = table.column_names.index(column)
+    return table.set_column(index, column, pa.array(values, pa.float64()))
 
 
 def read_focus_sample() -> pd.DataFrame:
