@@ -39,11 +39,6 @@ def _corrupt_findings_db(folder: Path) -> None:
     (folder / "data" / "findings.db").write_bytes(b"this is not a SQLite database\n" * 20)
 
 
-def _corrupt_audit_log(folder: Path) -> None:
-    (folder / "data").mkdir(exist_ok=True)
-    (folder / "data" / "audit.jsonl").write_text('{"kind": "approval", "run_id": "r1"}\n{oops\n')
-
-
 def _secret_at_top_of_toml(folder: Path) -> None:
     # a token pasted as a section's value: the error about it must not print it
     (folder / "finops.toml").write_text('notify = "xoxb-1-2-SECRET"\n')
@@ -163,7 +158,8 @@ CASES: dict[str, Case] = {
     "dismiss-unknown": Case(("dismiss", "abcd1234"), ("abcd1234", "finops findings")),
     "snooze-date": Case(("snooze", "abcd1234", "--until", "tomorrow"), ("--until", "YYYY-MM-DD")),
     "approve-run-id": Case(("approve", "not-a-run", "--as", "ana"), ("not-a-run", "flow run id")),
-    "audit-log": Case(("audit",), ("audit.jsonl", "line 2"), code=1, setup=_corrupt_audit_log),
+    # a damaged audit.jsonl is not a mistake: `finops audit` warns and reads past it
+    # (tests/test_hostile_approval.py)
     "audit-limit": Case(("audit", "--limit", "0"), ("--limit",)),
     # notifications
     "notify-test": Case(

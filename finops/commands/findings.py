@@ -124,10 +124,17 @@ def approve(
     comment: str = typer.Option("", "--comment", help="Free text for the audit log."),
 ) -> None:
     """Answer a waiting remediation run, exactly as the Prefect UI's Resume form does."""
+    from tasks.remediation.approval import clean_approver
+
     try:
         flow_run_id = UUID(run_id)
     except ValueError:
         raise fail(f"{run_id!r} is not a flow run id; copy it from the run's page") from None
+    try:
+        # checked before the server is asked anything: a bad name is never sent or recorded
+        approver = clean_approver(approver)
+    except ValueError as error:
+        raise fail(f"--as NAME: {error}") from None
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.exceptions import ObjectNotFound
@@ -175,10 +182,17 @@ def audit(
     limit: int = typer.Option(50, "--limit", min=1, help="Newest N records."),
     as_json: bool = typer.Option(False, "--json", help="Raw JSON Lines."),
 ) -> None:
-    """List the audit trail: every approval and every action, oldest first."""
-    from tasks.remediation.audit import AuditLog
+    """List the audit trail: every approval and every action, oldest first.
 
-    records = AuditLog(load_settings().audit_log_url).read()
+    Free text (names, comments, reasons) is printed with control characters escaped, so a
+    record cannot forge a line or rewrite the terminal; ``--json`` gives it exactly as stored.
+    A damaged line is skipped with one warning naming the file and line.
+    """
+    from tasks.remediation.audit import AuditLog, printable
+
+    records, damaged = AuditLog(load_settings().audit_log_url).read_with_damage()
+    for line in damaged:
+        typer.echo(f"warning: {line.warning}", err=True)
     records = [
         r
         for r in records
@@ -195,18 +209,21 @@ def audit(
     for r in records:
         when = r.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         mode = "dry-run" if r.dry_run else "live"
+        by = printable(r.approver) or "-"
         if r.kind == "approval":
             typer.echo(
-                f"{when}  approval  run={r.run_id}  {r.decision} by {r.approver or '-'}  "
-                f"{len(r.after.get('selections', {}))} actions  {r.comment}".rstrip()
+                f"{when}  approval  run={printable(r.run_id)}  {printable(r.decision)} by {by}  "
+                f"{len(r.after.get('selections', {}))} actions  {printable(r.comment)}".rstrip()
             )
         else:
-            backups = ",".join(f"{k}={v}" for k, v in r.backup_ids.items())
+            backups = ",".join(
+                f"{printable(str(k))}={printable(str(v))}" for k, v in r.backup_ids.items()
+            )
             typer.echo(
-                f"{when}  action    {r.action} {r.resource_id} ({r.fingerprint[:12]})  {r.result}"
-                f"  [{mode}]  by {r.approver or '-'}"
+                f"{when}  action    {printable(r.action)} {printable(r.resource_id)} "
+                f"({printable(r.fingerprint[:12])})  {printable(r.result)}  [{mode}]  by {by}"
                 + (f"  backups: {backups}" if backups else "")
-                + (f"  - {r.reason}" if r.reason else "")
+                + (f"  - {printable(r.reason)}" if r.reason else "")
             )
 
 

@@ -7,10 +7,18 @@ menu, and give your name.  Each choice is a readable label that carries the firs
 of the finding's fingerprint, so the CLI (``finops approve``) and the Slack link can fill the same
 form from fingerprints.  Nothing is approved unless it is chosen; an explicit-only action
 (``terminate``) runs only when it was picked by name.
+
+The approver's name is what the audit log, the ledger and the findings history record, and what
+``finops audit`` prints, so it is checked before anything is recorded: 1 to 100 characters once
+surrounding spaces are stripped, no control, zero-width or bidirectional-override characters
+(:func:`clean_approver`).  The form's JSON schema carries the same rule as a ``pattern``, so the
+Prefect server refuses a UI Resume that breaks it, and the model refuses it again when the flow
+reads the answer.  A comment is free text, stored as given; it is escaped where it is printed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from prefect.input import RunInput
-from pydantic import WithJsonSchema
+from pydantic import AfterValidator, WithJsonSchema
 
 from tasks.findings.store import StoredFinding
 from tasks.money import usd, usd_or_unknown
@@ -27,6 +35,57 @@ from tasks.remediation.menu import default_action, menu_for
 
 FP_CHARS = 12
 ARROW = " -> "
+
+#: The longest approver name (after stripping spaces); the ledger's column holds 128.
+APPROVER_MAX_CHARS = 100
+#: Characters a name may not hold: C0/C1 controls (newline, CR, ESC ...), zero-width and
+#: bidirectional-override characters (they change what a terminal or a page shows), and the
+#: Unicode line and paragraph separators.  Written so that Python, JavaScript (the UI) and
+#: jsonschema (the Prefect server) read the same class.
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+#: A whole approver field: optional spaces around 1-100 allowed characters, not starting or
+#: ending with whitespace (so "   " does not pass).  The form's JSON schema carries it; the
+#: lookahead is there because jsonschema runs Python's ``re.search``, whose ``$`` also matches
+#: before a final newline.
+_EDGE = rf"[^\s{_FORBIDDEN}]"  # a name's first and last character
+_MIDDLE = rf"[^{_FORBIDDEN}]{{0,{APPROVER_MAX_CHARS - 2}}}"
+APPROVER_PATTERN = rf"^(?![\s\S]*\n) *{_EDGE}(?:{_MIDDLE}{_EDGE})? *$"
+_APPROVER = re.compile(APPROVER_PATTERN)
+_BAD_CHAR = re.compile(f"[{_FORBIDDEN}]")
+
+
+def clean_approver(value: str) -> str:
+    """The approver's name without surrounding spaces, or ``ValueError`` saying what to fix.
+
+    Example:
+        >>> clean_approver("  Ana Lima ")
+        'Ana Lima'
+        >>> clean_approver("   ")
+        Traceback (most recent call last):
+        ...
+        ValueError: the approver's name is empty; give your name (approvals are recorded by name)
+        >>> clean_approver("ana\\napproved by root")
+        Traceback (most recent call last):
+        ...
+        ValueError: the approver's name holds a control character ('\\n'); give a plain name
+    """
+    name = value.strip(" ")
+    if not name.strip():
+        raise ValueError(
+            "the approver's name is empty; give your name (approvals are recorded by name)"
+        )
+    if len(name) > APPROVER_MAX_CHARS:
+        raise ValueError(
+            f"the approver's name has {len(name)} characters; give at most {APPROVER_MAX_CHARS}"
+        )
+    bad = _BAD_CHAR.search(name)
+    if bad:
+        raise ValueError(
+            f"the approver's name holds a control character ({bad.group()!r}); give a plain name"
+        )
+    if not _APPROVER.fullmatch(value):
+        raise ValueError("the approver's name starts or ends with a blank; give a plain name")
+    return name
 
 
 @dataclass(frozen=True)
@@ -180,8 +239,14 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
             ),
         ),
         "approver": (
-            str,
-            pydantic.Field(..., min_length=1, title="Approver", description="Your name."),
+            Annotated[str, AfterValidator(clean_approver)],
+            pydantic.Field(
+                ...,
+                min_length=1,
+                title="Approver",
+                description=f"Your name (1-{APPROVER_MAX_CHARS} characters, plain text).",
+                json_schema_extra={"pattern": APPROVER_PATTERN},
+            ),
         ),
         "comment": (str, pydantic.Field("", title="Comment")),
     }
@@ -209,8 +274,12 @@ def decide(values: dict[str, Any], candidates: Sequence[Candidate]) -> ApprovalD
     Example:
         >>> decide({"decision": "reject", "approver": "ana"}, []).decision
         'rejected'
+
+    Raises:
+        ValueError: the approver's name breaks :func:`clean_approver`'s rule.
     """
-    approver = str(values.get("approver", "")).strip()
+    # The form refused a bad name already; this keeps a hand-built answer to the same rule.
+    approver = clean_approver(str(values.get("approver", "")))
     comment = str(values.get("comment", "") or "")
     if values.get("decision") != "approve":
         return ApprovalDecision("rejected", approver, comment)
@@ -266,14 +335,17 @@ def run_input_for(
         comment: free text for the audit trail.
 
     Raises:
-        FormError: a finding or action that the form does not offer, in one line.
+        FormError: a bad approver name, or a finding or action that the form does not offer,
+            in one line.
 
     Example:
         >>> run_input_for(schema, "ana", only=["5f6c1a2b"])  # doctest: +SKIP
         {'decision': 'approve', 'findings': ['vol-1 | ebs-unattached | 5f6c1a2b9d0e'], ...}
     """
-    if not approver.strip():
-        raise FormError("give your name with --as NAME; approvals are recorded by name")
+    try:
+        approver = clean_approver(approver)
+    except ValueError as error:
+        raise FormError(f"--as NAME: {error}") from None
     properties = schema.get("properties", {})
     finding_labels: list[str] = list(
         properties.get("findings", {}).get("items", {}).get("enum", [])

@@ -9,14 +9,23 @@ records when two runs write at once.  So every record is its own object,
 key order reads the log back in time order.  Objects are only ever created (never overwritten);
 production buckets add versioning and Object Lock (the Terraform's audit bucket) so a record
 cannot be altered or deleted.
+
+Reading is forgiving: a line that is not a record (a write cut short by a crash or a full disk,
+a hand edit) is reported as a :class:`DamagedLine` naming the file and line, and the records
+around it are still read; an append after a torn last line starts on a new line, so the torn
+line cannot swallow the next record.  Records hold text as given (an approver's comment may
+contain anything); :func:`printable` is how a terminal shows it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +38,49 @@ IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject", "s3:ListBucket", "s3:PutObje
 RecordKind = Literal["approval", "action"]
 
 
-class AuditLogError(ValueError):
-    """The audit log holds a line that is not an audit record; the message names the line."""
+_log = logging.getLogger(__name__)
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control and format characters shown as escapes.
+
+    Newlines, carriage returns, ESC (ANSI sequences), zero-width and bidirectional-override
+    characters are written the way ``repr`` writes them, and a backslash as two, so a comment
+    can neither forge a line nor rewrite the screen, and what is shown reads back unambiguously.
+    Other characters (accents, other scripts) stay as they are.
+
+    Example:
+        >>> printable("ok\\r\\x1b[2Jdone\\napproved by root")
+        'ok\\\\r\\\\x1b[2Jdone\\\\napproved by root'
+        >>> printable("Zoë")
+        'Zoë'
+    """
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char != " " and unicodedata.category(char)[0] in {"C", "Z"}:
+            out.append(repr(char)[1:-1] if char.isascii() else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class DamagedLine:
+    """A line of the log that is not an audit record, where it is and why."""
+
+    source: str
+    number: int
+    reason: str
+
+    @property
+    def warning(self) -> str:
+        """One line for a person: which file and line, and that it was skipped."""
+        return (
+            f"audit log {self.source}: line {self.number} is not an audit record "
+            f"({self.reason}); skipped it, read the rest (a write cut short by a crash?)"
+        )
 
 
 class AuditRecord(BaseModel):
@@ -121,18 +171,31 @@ class AuditLog:
             )
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        with self.path.open("ab+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                handle.write(line)
+                # A torn last line (a crash mid-write) has no newline: end it, so this record
+                # is a line of its own rather than the tail of a damaged one.
+                if handle.seek(0, os.SEEK_END) > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        handle.write(b"\n")
+                handle.write(line.encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def read(self) -> list[AuditRecord]:
-        """Every record, oldest first."""
-        lines: list[str] = []
+        """Every record, oldest first; damaged lines are skipped and logged as warnings."""
+        records, damaged = self.read_with_damage()
+        for line in damaged:
+            _log.warning("%s", line.warning)
+        return records
+
+    def read_with_damage(self) -> tuple[list[AuditRecord], list[DamagedLine]]:
+        """Every record, oldest first, and the lines that are not records (file and number)."""
+        sources: list[tuple[str, list[str]]] = []
         if self.is_s3:
             client = self._client()
             paginator = client.get_paginator("list_objects_v2")
@@ -143,20 +206,25 @@ class AuditLog:
                 for obj in page.get("Contents", [])
             )
             for key in keys:
-                body = client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
-                lines.extend(body.splitlines())
+                body = client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                text = body.decode("utf-8", errors="replace")
+                sources.append((f"s3://{self.bucket}/{key}", text.split("\n")))
         elif self.path.exists():
-            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+            # Records end at "\n" only: str.splitlines() would also split at U+2028, U+0085 ...,
+            # which JSON leaves unescaped inside a string (a comment may hold them).
+            with self.path.open(encoding="utf-8", errors="replace", newline="") as handle:
+                sources.append((str(self.path), handle.read().split("\n")))
         records: list[AuditRecord] = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(AuditRecord.model_validate(json.loads(line)))
-            except (ValueError, ValidationError) as error:
-                reason = error.msg if isinstance(error, json.JSONDecodeError) else "not a record"
-                raise AuditLogError(
-                    f"audit log {self.url}: line {number} is not an audit record ({reason}); "
-                    "restore it from its backup (the log is append-only) or move the file away"
-                ) from None
-        return records
+        damaged: list[DamagedLine] = []
+        for source, lines in sources:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(AuditRecord.model_validate(json.loads(line)))
+                except (ValueError, ValidationError, RecursionError) as error:
+                    reason = (
+                        error.msg if isinstance(error, json.JSONDecodeError) else "not a record"
+                    )
+                    damaged.append(DamagedLine(source, number, reason))
+        return records, damaged

@@ -40,7 +40,7 @@ from tasks.remediation.actions import (
     Skip,
     remove_mark,
 )
-from tasks.remediation.approval import ApprovalDecision
+from tasks.remediation.approval import ApprovalDecision, clean_approver
 from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.ledger import LedgerEntry, RemediationLedger
 from tasks.remediation.menu import FOLLOW_UP
@@ -120,7 +120,14 @@ class Remediator:
 
         In dry-run nothing is written to the ledger or the store: the returned entries are
         transient (id 0), so a dry run can never be "finished" by a later live run.
+
+        Raises:
+            ValueError: an approved or rejected decision whose approver is not a plain name
+                (:func:`~tasks.remediation.approval.clean_approver`); nothing is recorded.
         """
+        if decision.decision != "expired":
+            # the form and the CLI refuse such a name; this is the last gate before the log
+            clean_approver(decision.approver)
         at = self.now()
         self.audit.append(
             AuditRecord(
