@@ -311,3 +311,97 @@ def test_first_sighting_of_an_unattached_volume_is_remembered(tmp_path: Path) ->
     assert store.observe([key], now=later, since={key: later}) == {key: created}
     store.forget([key])  # attached again: the clock restarts
     assert store.observe([key], now=later) == {key: later}
+
+
+def _classic_with_no_instances(name: str) -> dict[str, object]:
+    """A Classic load balancer as DescribeLoadBalancers returns it, with nothing registered.
+
+    The shape (keys, nesting, value types) is AWS's documented ``LoadBalancerDescriptions``
+    entry; ../shared/data/aws-responses holds no Elastic Load Balancing recording to replay.
+    """
+    return {
+        "LoadBalancerName": name,
+        "DNSName": f"{name}-1234567890.{REGION}.elb.amazonaws.com",
+        "CanonicalHostedZoneName": f"{name}-1234567890.{REGION}.elb.amazonaws.com",
+        "CanonicalHostedZoneNameID": "Z35SXDOTRQ7X7K",
+        "ListenerDescriptions": [
+            {
+                "Listener": {
+                    "Protocol": "HTTP",
+                    "LoadBalancerPort": 80,
+                    "InstanceProtocol": "HTTP",
+                    "InstancePort": 80,
+                },
+                "PolicyNames": [],
+            }
+        ],
+        "Policies": {
+            "AppCookieStickinessPolicies": [],
+            "LBCookieStickinessPolicies": [],
+            "OtherPolicies": [],
+        },
+        "BackendServerDescriptions": [],
+        "AvailabilityZones": [f"{REGION}a", f"{REGION}b"],
+        "Subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+        "VPCId": "vpc-0c1d2e3f",
+        "Instances": [],
+        "HealthCheck": {
+            "Target": "HTTP:80/",
+            "Interval": 30,
+            "Timeout": 5,
+            "UnhealthyThreshold": 2,
+            "HealthyThreshold": 10,
+        },
+        "SourceSecurityGroup": {"OwnerAlias": ACCOUNT, "GroupName": "default"},
+        "SecurityGroups": ["sg-0a1b2c3d"],
+        "CreatedTime": NOW - timedelta(days=200),
+        "Scheme": "internet-facing",
+    }
+
+
+def test_a_classic_lb_with_no_instances_but_traffic_is_not_idle() -> None:
+    """No registered instances is unknown target health, not zero: traffic alone decides."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from tasks.aws.elb import get_load_balancers, transform_load_balancers
+
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    elbv2, elb = session.client("elbv2"), session.client("elb")
+    v2, classic = Stubber(elbv2), Stubber(elb)
+    v2.add_response("describe_load_balancers", {"LoadBalancers": []})
+    described = [_classic_with_no_instances("legacy-web"), _classic_with_no_instances("dead")]
+    classic.add_response("describe_load_balancers", {"LoadBalancerDescriptions": described})
+    classic.add_response(
+        "describe_tags",
+        {
+            "TagDescriptions": [
+                {
+                    "LoadBalancerName": d["LoadBalancerName"],
+                    "Tags": [{"Key": "team", "Value": "web"}],
+                }
+                for d in described
+            ]
+        },
+    )
+    classic.add_response("describe_instance_health", {"InstanceStates": []})
+    classic.add_response("describe_instance_health", {"InstanceStates": []})
+    with v2, classic:
+        raw = get_load_balancers(elbv2, elb)
+    records = transform_load_balancers(ACCOUNT, REGION, raw)
+    assert [(r.name, r.healthy_targets, r.registered_targets) for r in records] == [
+        ("legacy-web", None, 0),
+        ("dead", None, 0),
+    ]
+    arn = {r.name: r.arn for r in records}
+    frame: MetricFrame = {
+        (arn["legacy-web"], "traffic"): daily([960.0] * 14),  # about 960 requests a day
+        (arn["dead"], "traffic"): daily([0.0] * 14),
+    }
+    inv = Inventory(ACCOUNT, REGION, load_balancers=records)
+    findings = run("elb-idle", inv, frame).findings
+    assert [f.resource_id for f in findings] == ["dead"]  # idle by traffic, not by targets
+    assert findings[0].evidence["healthy_targets"] is None
+    assert findings[0].evidence["reasons"] == ["RequestCount 0.0/day"]

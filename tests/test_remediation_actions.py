@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,23 @@ def run(action: str, ctx: ActionContext) -> ActionOutcome:
 
 def context(world: AwsWorld, finding: Any, dry_run: bool = False, **kw: Any) -> ActionContext:
     return ActionContext(finding=finding, client=world.client, dry_run=dry_run, **kw)
+
+
+def cpu(world: AwsWorld, instance: str, percent: float, at: datetime | None = None) -> None:
+    """One hourly CPU datapoint, as CloudWatch has for every running instance (the re-check
+    before a stop needs evidence since detection: no datapoints means skip)."""
+    world.client("cloudwatch").put_metric_data(
+        Namespace="AWS/EC2",
+        MetricData=[
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+                "Timestamp": (at or datetime.now(UTC)) - timedelta(minutes=10),
+                "Value": percent,
+                "Unit": "Percent",
+            }
+        ],
+    )
 
 
 def test_snapshot_then_delete_keeps_one_backup_even_when_retried(remediation_aws: AwsWorld) -> None:
@@ -85,6 +102,7 @@ def test_attached_or_protected_volume_is_skipped_with_reason(remediation_aws: Aw
 def test_dry_run_proves_permission_and_changes_nothing(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     instance = world.instance()
+    cpu(world, instance, 1.0)
     volume = world.volume()
     stop = context(world, world.finding("ec2-idle", instance), dry_run=True)
     assert run("stop", stop).result == "dry_run"
@@ -99,24 +117,14 @@ def test_dry_run_proves_permission_and_changes_nothing(remediation_aws: AwsWorld
 def test_stop_is_idempotent_and_skips_a_busy_instance(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     instance = world.instance()
+    cpu(world, instance, 1.0)
     outcome = run("stop", context(world, world.finding("ec2-idle", instance)))
     assert outcome.before["state"] == "running" and outcome.after["state"] == "stopped"
     with pytest.raises(AlreadyDone, match="already stopped"):
         run("stop", context(world, world.finding("ec2-idle", instance)))
 
     busy = world.instance()
-    world.client("cloudwatch").put_metric_data(
-        Namespace="AWS/EC2",
-        MetricData=[
-            {
-                "MetricName": "CPUUtilization",
-                "Dimensions": [{"Name": "InstanceId", "Value": busy}],
-                "Timestamp": datetime.now(UTC),
-                "Value": 87.0,
-                "Unit": "Percent",
-            }
-        ],
-    )
+    cpu(world, busy, 87.0)
     with pytest.raises(Skip, match="busy again: hourly CPU 87%"):
         run("stop", context(world, world.finding("ec2-idle", busy)))
     assert world.instance_state(busy) == "running"
@@ -125,6 +133,7 @@ def test_stop_is_idempotent_and_skips_a_busy_instance(remediation_aws: AwsWorld)
 def test_terminate_takes_a_backup_image_first(remediation_aws: AwsWorld) -> None:
     world = remediation_aws
     instance = world.instance()
+    cpu(world, instance, 1.0)
     outcome = run("terminate", context(world, world.finding("ec2-stopped", instance)))
     image_id = outcome.backup_ids["image_id"]
     image = world.client("ec2").describe_images(ImageIds=[image_id])["Images"][0]
@@ -251,8 +260,6 @@ def test_every_action_declares_the_permissions_it_calls() -> None:
 
 
 def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld) -> None:
-    from datetime import timedelta
-
     from tasks.aws.session import AwsAccess
     from tasks.findings.model import FindingStatus
     from tasks.findings.store import FindingsStore
@@ -302,8 +309,9 @@ def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld
 
     # The next scan no longer sees the second instance (it is used again) ...
     store.record_scan([idle_finding], scope=[("ec2-idle", world.account_id, world.region)])
-    # ... and a week later the first one's mark is due.
+    # ... and a week later the first one's mark is due (and it stayed idle that week).
     clock[0] += timedelta(days=8)
+    cpu(world, still_idle, 1.0, at=clock[0])
     results = {r.resource_id: r for r in engine.process_marks()}
     assert (results[still_idle].action, results[still_idle].result) == ("stop", "succeeded")
     assert (results[used_again].action, results[used_again].result) == ("remove_mark", "succeeded")
@@ -312,3 +320,39 @@ def test_marks_act_when_due_and_unmark_when_used_again(remediation_aws: AwsWorld
     assert store.get(idle_finding.fingerprint).status is FindingStatus.REMEDIATED
     assert store.get(used_finding.fingerprint).status is FindingStatus.RESOLVED
     assert ledger.marked() == [] and engine.process_marks() == []
+
+
+def test_no_cpu_datapoints_since_detection_is_no_proof_of_idle(remediation_aws: AwsWorld) -> None:
+    """An instance CloudWatch says nothing about is left running, live or dry-run."""
+    world = remediation_aws
+    silent = world.instance()
+    for action in ("stop", "stop_with_image", "terminate"):
+        for dry_run in (True, False):
+            ctx = context(world, world.finding("ec2-idle", silent), dry_run=dry_run)
+            with pytest.raises(Skip) as skipped:
+                run(action, ctx)
+            assert str(skipped.value) == "no CPU datapoints since detection: cannot confirm idle"
+            assert ctx.request_ids == []  # nothing was sent
+    assert world.instance_state(silent) == "running"
+    images = world.client("ec2").describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:finops:backup-of", "Values": [silent]}]
+    )["Images"]
+    assert images == []
+
+
+def test_no_connection_datapoints_leave_a_db_running(remediation_aws: AwsWorld) -> None:
+    world = remediation_aws
+    rds = world.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+    )
+    finding = world.finding("rds-idle", "orders-db", resource_type="rds")
+    with pytest.raises(Skip, match="no DatabaseConnections datapoints since detection"):
+        run("stop_db_instance", context(world, finding))
+    status = rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]
+    assert status["DBInstanceStatus"] == "available"

@@ -194,8 +194,21 @@ def test_marks_on_load_balancers_nat_and_rds_then_unmark_or_act_when_due(
     assert tags_of(world, nlb)[MARK_TAG] == f"review@{due}"
 
     # ... and a week later the others fall due: the DB is stopped, the review marks come off
-    # and their findings are offered for a new decision.
+    # and their findings are offered for a new decision.  The DB stayed without connections
+    # that week (the re-check needs datapoints since detection; none would mean skip).
     clock[0] += timedelta(days=8)
+    world.client("cloudwatch").put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "DatabaseConnections",
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": db.resource_id}],
+                "Timestamp": clock[0] - timedelta(minutes=10),
+                "Value": 0.0,
+                "Unit": "Count",
+            }
+        ],
+    )
     acted = {r.resource_id: r for r in engine.process_marks()}
     assert (acted[db.resource_id].action, acted[db.resource_id].result) == (
         "stop_db_instance",

@@ -102,8 +102,12 @@ def hourly_peak(
     stat: str,
     since: datetime,
     until: datetime,
-) -> float:
-    """The highest hourly ``stat`` of one metric in [since, until) (0 when no datapoints)."""
+) -> float | None:
+    """The highest hourly ``stat`` of one metric in [since, until); None when no datapoints.
+
+    None, not 0: an empty answer (no agent, a metric not published, the wrong dimension) is no
+    evidence of idleness, and the remediation re-checks must not read it as such.
+    """
     datapoints = cloudwatch.get_metric_statistics(
         Namespace=namespace,
         MetricName=metric_name,
@@ -113,4 +117,4 @@ def hourly_peak(
         Period=3600,
         Statistics=[stat],
     )["Datapoints"]
-    return max((float(d[stat]) for d in datapoints), default=0.0)
+    return max((float(d[stat]) for d in datapoints), default=None)

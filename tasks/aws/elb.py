@@ -20,6 +20,12 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
     Tags come 20 load balancers a request; target health one request per target group (ALB/NLB)
     or per Classic load balancer, as AWS has no batch form.  Each entry gets ``_Kind``,
     ``_Tags``, ``_Healthy`` and ``_Registered``.
+
+    ``_Healthy`` is None, not 0, when there is nothing to ask about: an ALB/NLB with no target
+    group, or a Classic load balancer with no registered instances (DescribeInstanceHealth
+    answers an empty list).  "No healthy targets" then says nothing about use, and the
+    ``elb-idle`` rule lets traffic alone decide; 0 is kept for targets that are registered and
+    all unhealthy, or a target group left empty.
     """
     v2 = list(
         paginate(
@@ -31,7 +37,7 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
     for chunk in chunks(arns, 20):
         for desc in elbv2.describe_tags(ResourceArns=list(chunk)).get("TagDescriptions", []):
             tags[desc["ResourceArn"]] = desc.get("Tags", [])
-    healthy: dict[str, int] = dict.fromkeys(arns, 0)
+    healthy: dict[str, int | None] = dict.fromkeys(arns, None)  # None until a group is seen
     registered: dict[str, int] = dict.fromkeys(arns, 0)
     if arns:
         groups = list(
@@ -49,7 +55,7 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
                 1 for d in descriptions if d.get("TargetHealth", {}).get("State") == "healthy"
             )
             for arn in owners:
-                healthy[arn] += n_healthy
+                healthy[arn] = (healthy[arn] or 0) + n_healthy
                 registered[arn] += len(descriptions)
     out: list[dict[str, Any]] = []
     for lb in v2:
@@ -84,7 +90,9 @@ def get_load_balancers(elbv2: Any, elb: Any) -> list[dict[str, Any]]:
                 **lb,
                 "_Kind": "classic",
                 "_Tags": classic_tags.get(name, []),
-                "_Healthy": sum(1 for s in states if s.get("State") == "InService"),
+                "_Healthy": (
+                    sum(1 for s in states if s.get("State") == "InService") if states else None
+                ),
                 "_Registered": len(states),
             }
         )

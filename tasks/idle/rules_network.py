@@ -142,6 +142,9 @@ def elb_idle(
 
     Traffic: the Sum of RequestCount (ALB, Classic) or ProcessedBytes (NLB) over ``days``,
     divided by ``days``, below ``max_requests_per_day`` / ``max_processed_bytes_per_day``.
+    Target health counts only when it is known: a load balancer with nothing registered to ask
+    about (``healthy_targets`` None: a Classic one with no instances, an ALB/NLB with no target
+    group) is judged by its traffic alone, so one still serving requests is not idle.
     Savings: the load balancer's hourly price x 730 (capacity units are extra and not counted).
 
     Example (finops.toml):

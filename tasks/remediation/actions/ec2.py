@@ -40,7 +40,11 @@ def read_instance(ctx: ActionContext) -> dict[str, Any]:
 
 
 def check_not_busy(ctx: ActionContext) -> None:
-    """Skip an instance whose CPU rose above the busy threshold since it was detected idle."""
+    """Skip an instance whose CPU rose above the busy threshold since it was detected idle.
+
+    No CPU datapoints since detection is a skip too: missing data never proves idleness at the
+    moment of acting.
+    """
     since, until = since_detection(ctx)
     peak = hourly_peak(
         ctx.client("cloudwatch"),
@@ -51,6 +55,8 @@ def check_not_busy(ctx: ActionContext) -> None:
         since,
         until,
     )
+    if peak is None:
+        raise Skip("no CPU datapoints since detection: cannot confirm idle")
     if peak > ctx.busy_cpu_pct:
         raise Skip(
             f"instance busy again: hourly CPU {peak:.0f}% > {ctx.busy_cpu_pct:.0f}% since detection"

@@ -45,7 +45,10 @@ def read_db(ctx: ActionContext) -> dict[str, Any]:
 
 
 def _check_db_not_busy(ctx: ActionContext) -> None:
-    """Skip a DB instance that had connections since it was detected idle (one metric call)."""
+    """Skip a DB instance that had connections since it was detected idle (one metric call).
+
+    No datapoints since detection is a skip too: missing data never proves idleness.
+    """
     since, until = since_detection(ctx)
     thresholds = ctx.finding.evidence.get("thresholds", {})
     allowed = float(thresholds.get("max_connections_at_most", 0) or 0)
@@ -58,6 +61,8 @@ def _check_db_not_busy(ctx: ActionContext) -> None:
         since,
         until,
     )
+    if peak is None:
+        raise Skip("no DatabaseConnections datapoints since detection: cannot confirm idle")
     if peak > allowed:
         raise Skip(
             f"database busy again: {peak:.0f} connections since detection (idle means <= "
