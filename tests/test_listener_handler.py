@@ -22,7 +22,7 @@ def volume_event(account: str, region: str, state: str = "createVolume") -> dict
             "account": account,
             "time": "2026-11-26T09:13:00Z",
             "region": region,
-            "resources": [f"arn:aws:ec2:{region}:{account}:volume/vol-0123"],
+            "resources": [f"arn:aws:ec2:{region}:{account}:volume/vol-0123abcd"],
             "detail": {"event": state, "result": "available"},
         }
     )

@@ -11,24 +11,62 @@ Pure logic: no boto3, no Prefect.  The queue is fed two ways (see ``infra/``):
 
 Anything else is :class:`UnclassifiedMessage`, which the listener sends to the dead-letter
 queue with its reason.
+
+Every body is hostile until proven otherwise: it is refused unread when larger than SQS can hold
+or nested deeper than :data:`MAX_JSON_DEPTH` (checked by a linear scan before ``json.loads``, so
+neither the decoder nor anything serialising the payload later can exhaust the stack); the text
+of Budgets notifications is parsed line by line, never by a pattern that can backtrack, so a body
+costs time linear in its length; and each field the event is made of is checked for its type and
+shape (ids, accounts and regions are strings of their form, ``resources`` a list of strings,
+amounts finite numbers), so a wrong type is refused with the reason instead of being coerced.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from itertools import accumulate, repeat
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+#: The largest body SQS delivers (256 KiB, in UTF-8 bytes); anything larger did not come through
+#: SQS as AWS sends it, and is refused before it is read.
+MAX_BODY_BYTES = 256 * 1024
+#: The deepest JSON nesting accepted.  AWS's notifications nest four or five levels; 64 leaves
+#: room for any real ``detail`` while keeping every later recursion (the JSON decoder, pydantic,
+#: the Prefect client's serialiser) far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
 ACCOUNT_RE = re.compile(r"\b(\d{12})\b")
-BUDGET_SUBJECT_RE = re.compile(r"AWS Budgets?:\s*(?P<name>.+?)\s+has exceeded", re.IGNORECASE)
-#: "Budget Name: daily" style lines of the Budgets notification e-mail/SNS text.
-BUDGET_FIELD_RE = re.compile(r"^\s*(?P<key>[A-Za-z ]+?)\s*:\s*(?P<value>.+?)\s*$", re.MULTILINE)
+#: ``us-east-1``, ``eu-central-2``, ``us-gov-west-1``, ``cn-north-1``...
+REGION_RE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}")
+#: EC2 ids: a prefix and 8 (older) or 17 hexadecimal digits.
+INSTANCE_ID_RE = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+VOLUME_ID_RE = re.compile(r"vol-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SNAPSHOT_ID_RE = re.compile(r"snap-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+#: Cost Anomaly Detection ids are UUIDs; any short run of letters, digits and dashes is taken.
+ANOMALY_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+#: AWS Budgets names: 1 to 100 characters, never ``:`` or ``\``.
+BUDGET_NAME_RE = re.compile(r"[^:\\\n]{1,100}")
+#: The patterns below run in linear time: each repetition is of one character class and is
+#: followed by a character it cannot match (or by a bounded part), so no run of input can be
+#: split between two repetitions in many ways, the shape that made the old field pattern cubic.
+BUDGET_SUBJECT_START_RE = re.compile(r"AWS Budgets?:", re.IGNORECASE)
+BUDGET_SUBJECT_END_RE = re.compile(r"\shas exceeded", re.IGNORECASE)
+BUDGET_ACCOUNT_RE = re.compile(r"AWS Account:?\s*(\d{12})(?!\d)", re.IGNORECASE)
+#: The key of a "Budget Name: daily" style line of the Budgets notification text (stripped).
+BUDGET_FIELD_KEY_RE = re.compile(r"[A-Za-z ]+")
 MONEY_RE = re.compile(r"\$\s*(?P<amount>[0-9][0-9,]*(?:\.[0-9]+)?)")
+#: A JSON string, escapes included; an unterminated one runs to the end (so the pattern never
+#: fails, and never backtracks).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
+#: How each bracket changes the nesting depth (any other character: 0).
+_JSON_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class EventKind(StrEnum):
@@ -76,31 +114,111 @@ class AwsEvent(BaseModel):
         return f"finops.aws.{self.kind.value}"
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """How a reason quotes a value a message held: its ``repr``, cut to ``limit`` characters.
+
+    Reasons are logged and sent as an SQS message attribute, so hostile input appears in them
+    escaped (no control characters, no lone surrogates) and short, never raw.
+
+    Example:
+        >>> shown("x" * 100, 10)
+        "'xxxxxxxx…"
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label(text: str, limit: int = 100) -> str:
+    """``text`` itself when short and printable (a topic ARN, a key), else :func:`shown`."""
+    return text if len(text) <= limit and text.isprintable() else shown(text, limit)
+
+
+def json_depth(text: str) -> int:
+    r"""How deeply ``text``'s JSON nests, counted without recursion and in linear time.
+
+    Strings are cut out first (brackets in them are text), then the brackets left are summed
+    up, ``[``/``{`` as +1 and ``]``/``}`` as -1, and the deepest running total is the depth.
+    The string pattern cannot fail (an unterminated string runs to the end), so it never
+    backtracks.  Malformed JSON gets some count; ``json.loads`` then says what is wrong with it.
+
+    Example:
+        >>> json_depth('{"a": [1, "]]"], "b": {"c": "\\"["}}')
+        2
+    """
+    outside = _JSON_STRING.sub("", text)
+    return max(accumulate(map(_JSON_DEPTH_STEP.get, outside, repeat(0))), default=0)
+
+
+def _no_constant(name: str) -> Any:
+    """``json.loads`` hook: ``NaN``, ``Infinity`` and ``-Infinity`` are JavaScript, not JSON."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """``json.loads`` hook: a number too large for a float (``1e400``) is refused, not infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {shown(text, 40)} is not finite")
+    return value
+
+
 def _json(text: str, what: str) -> Any:
+    """Parse ``text`` as JSON: bounded in depth, strict about numbers.
+
+    The depth is checked by :func:`json_depth` first, so ``json.loads`` never recurses deeper
+    than :data:`MAX_JSON_DEPTH`; the ``RecursionError`` clause is the last guard all the same.
+    """
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise UnclassifiedMessage(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise UnclassifiedMessage(f"{what} nests JSON too deeply to decode") from None
     except (TypeError, ValueError) as error:
         raise UnclassifiedMessage(f"{what} is not JSON ({error})") from None
 
 
-def _when(value: Any, fallback: datetime) -> datetime:
-    if not isinstance(value, str) or not value:
+def _text(document: dict[str, Any], key: str, what: str) -> str:
+    """``document[key]`` if a string, ``''`` if absent or null; any other type is refused."""
+    value = document.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UnclassifiedMessage(f"{what} {key} {shown(value)} is not a string")
+    return value
+
+
+def _when(value: Any, fallback: datetime, what: str) -> datetime:
+    """An ISO 8601 timestamp (UTC if it names no zone); ``fallback`` when absent or empty."""
+    if value is None or value == "":
         return fallback
+    if not isinstance(value, str):
+        raise UnclassifiedMessage(f"{what} {shown(value)} is not an ISO 8601 string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UnclassifiedMessage(f"timestamp {value!r} is not ISO 8601") from None
+        raise UnclassifiedMessage(f"{what} {shown(value)} is not ISO 8601") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _money(text: str) -> str | None:
+    """The first dollar amount in ``text`` (digits only, so always finite), or ``None``."""
     match = MONEY_RE.search(text)
     if not match:
         return None
-    try:
-        return str(Decimal(match["amount"].replace(",", "")))
-    except InvalidOperation:
-        return None
+    return str(Decimal(match["amount"].replace(",", "")))
+
+
+def _finite_amount(value: Any, what: str) -> str:
+    """A JSON number (or numeric string) as a string of Decimal; NaN and infinities refused."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite():
+            return str(number)
+    raise UnclassifiedMessage(f"{what} {shown(value)} is not a finite number")
 
 
 def classify(body: str, received_at: datetime) -> AwsEvent:
@@ -111,18 +229,24 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
         received_at: when the message was received (UTC); used when AWS gives no time.
 
     Raises:
-        UnclassifiedMessage: malformed or unknown; the message says which and why.
+        UnclassifiedMessage: malformed, oversized, too deep, of a wrong type or of an unknown
+            kind; the message says which and why.  Time is linear in the body's length.
 
     Example:
         >>> classify('{"version": "0", "source": "aws.ec2", "account": "123456789012",'
         ...          ' "region": "eu-west-1", "time": "2026-11-26T10:00:00Z",'
         ...          ' "detail-type": "EC2 Instance State-change Notification",'
-        ...          ' "detail": {"instance-id": "i-1", "state": "stopped"}}',
+        ...          ' "detail": {"instance-id": "i-0abc1234", "state": "stopped"}}',
         ...          datetime(2026, 11, 26, tzinfo=UTC)).resource_id
-        'i-1'
+        'i-0abc1234'
     """
-    if not body or not body.strip():
+    if not isinstance(body, str) or not body.strip():
         raise UnclassifiedMessage("empty message body")
+    size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise UnclassifiedMessage(
+            f"message body is {size:,} bytes, over the {MAX_BODY_BYTES:,} bytes SQS holds"
+        )
     stripped = body.lstrip()
     if not stripped.startswith(("{", "[")):
         # A raw-delivery SNS message from Budgets is plain text.
@@ -132,8 +256,9 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
         raise UnclassifiedMessage("message body is JSON but not an object")
     if document.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
         # Only a cross-account subscription needs this; a person confirms it once.
+        topic = _text(document, "TopicArn", "SNS")
         raise UnclassifiedMessage(
-            f"SNS {document['Type']} from {document.get('TopicArn', 'a topic')}: "
+            f"SNS {document['Type']} from {_label(topic) if topic else 'a topic'}: "
             "confirm it by opening its SubscribeURL (kept here in the message body)"
         )
     if document.get("Type") == "Notification" and "Message" in document:
@@ -144,7 +269,7 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
         return _cost_anomaly(document, topic_arn="", sent_at=received_at)
     raise UnclassifiedMessage(
         "unknown message: neither an SNS notification nor an EventBridge event "
-        f"(keys: {', '.join(sorted(document)[:6])})"
+        f"(keys: {', '.join(_label(key, 40) for key in sorted(document)[:6])})"
     )
 
 
@@ -152,9 +277,9 @@ def _sns(envelope: dict[str, Any], received_at: datetime) -> AwsEvent:
     message = envelope.get("Message")
     if not isinstance(message, str):
         raise UnclassifiedMessage("SNS notification without a text Message")
-    topic_arn = str(envelope.get("TopicArn", ""))
-    subject = str(envelope.get("Subject") or "")
-    sent_at = _when(envelope.get("Timestamp"), received_at)
+    topic_arn = _text(envelope, "TopicArn", "SNS")
+    subject = _text(envelope, "Subject", "SNS")
+    sent_at = _when(envelope.get("Timestamp"), received_at, "SNS Timestamp")
     if message.lstrip().startswith("{"):
         inner = _json(message, "SNS Message")
         if isinstance(inner, dict) and "anomalyId" in inner:
@@ -162,54 +287,107 @@ def _sns(envelope: dict[str, Any], received_at: datetime) -> AwsEvent:
         if isinstance(inner, dict) and "detail-type" in inner and "source" in inner:
             return _eventbridge(inner, received_at)
         raise UnclassifiedMessage(
-            f"SNS message from {topic_arn or 'unknown topic'} is unknown JSON"
+            f"SNS message from {_label(topic_arn) if topic_arn else 'unknown topic'} "
+            "is unknown JSON"
         )
     return _budget_text(message, subject, topic_arn, sent_at)
 
 
+def _budget_fields(text: str) -> dict[str, str]:
+    r"""The ``Key: value`` lines of a Budgets notification (keys lower-cased; the last one wins).
+
+    Line by line with ``str`` methods, not one multi-line pattern: the old pattern
+    (``^\s*[A-Za-z ]+?\s*:\s*.+?\s*$``) let three adjacent parts share a run of spaces and took
+    cubic time in it.  Here each character is looked at a bounded number of times.
+
+    Example:
+        >>> _budget_fields("Dear customer,\nBudget Name:  daily \nNote: a: b\n(x): y")
+        {'budget name': 'daily', 'note': 'a: b'}
+    """
+    fields: dict[str, str] = {}
+    for line in text.split("\n"):
+        key, colon, value = line.partition(":")
+        if not colon:
+            continue
+        key, value = key.strip(), value.strip()
+        if key and value and BUDGET_FIELD_KEY_RE.fullmatch(key):
+            fields[key.lower()] = value
+    return fields
+
+
+def _budget_from_subject(subject: str) -> str | None:
+    """The budget named by an ``AWS Budgets: NAME has exceeded ...`` subject, or ``None``."""
+    start = BUDGET_SUBJECT_START_RE.search(subject)
+    if start is None:
+        return None
+    end = BUDGET_SUBJECT_END_RE.search(subject, start.end())
+    if end is None:
+        return None
+    return subject[start.end() : end.start()].strip() or None
+
+
+#: Budgets notification field -> the amount it gives.
+BUDGET_AMOUNTS = (
+    ("budgeted amount", "budgeted_usd"),
+    ("alert threshold", "threshold_usd"),
+    ("actual amount", "actual_usd"),
+    ("forecasted amount", "forecasted_usd"),
+)
+
+
 def _budget_text(text: str, subject: str, topic_arn: str, sent_at: datetime) -> AwsEvent:
-    fields = {m["key"].strip().lower(): m["value"] for m in BUDGET_FIELD_RE.finditer(text)}
-    name = fields.get("budget name")
-    if name is None:
-        subject_match = BUDGET_SUBJECT_RE.search(subject)
-        name = subject_match["name"] if subject_match else None
+    fields = _budget_fields(text)
+    name = fields.get("budget name") or _budget_from_subject(subject)
     if name is None or "budget" not in text.lower():
         raise UnclassifiedMessage("text message is not an AWS Budgets notification")
-    amounts = {
-        key: value
-        for key, value in (
-            ("budgeted_usd", _money(fields.get("budgeted amount", ""))),
-            ("threshold_usd", _money(fields.get("alert threshold", ""))),
-            ("actual_usd", _money(fields.get("actual amount", ""))),
-            ("forecasted_usd", _money(fields.get("forecasted amount", ""))),
+    if not BUDGET_NAME_RE.fullmatch(name):
+        raise UnclassifiedMessage(
+            f"budget name {shown(name)} is not an AWS Budgets name "
+            "(1 to 100 characters, no ':' or '\\')"
         )
-        if value is not None
-    }
+    amounts: dict[str, str] = {}
+    for field_name, amount_name in BUDGET_AMOUNTS:
+        value = fields.get(field_name)
+        if value is None:
+            continue
+        amount = _money(value)
+        if amount is not None:
+            amounts[amount_name] = amount
+        elif "$" in value:
+            # Usage budgets give hours or units (no '$'), kept out of the amounts; a '$' that is
+            # not followed by digits ($NaN, $Infinity) is no amount at all.
+            raise UnclassifiedMessage(f"budget {field_name} {shown(value)} is not a dollar amount")
     # The account is on an "AWS Account 123456789012" line (no colon) or in the topic ARN.
-    account_line = re.search(r"AWS Account:?\s*(\d{12})", text, re.IGNORECASE)
-    account_match = account_line or ACCOUNT_RE.search(topic_arn)
-    region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else "us-east-1"
+    account_match = BUDGET_ACCOUNT_RE.search(text) or ACCOUNT_RE.search(topic_arn)
+    arn_parts = topic_arn.split(":", 5)
+    arn_region = arn_parts[3] if len(arn_parts) == 6 else ""
+    region = arn_region if REGION_RE.fullmatch(arn_region) else "us-east-1"
     alert_type = fields.get("alert type", "").upper()
     return AwsEvent(
         kind=EventKind.BUDGET_ALERT,
         source="aws.budgets",
         account_id=account_match.group(1) if account_match else "",
         region=region,
-        resource_id=name.strip(),
+        resource_id=name,
         time=sent_at,
         date=sent_at.date(),
-        summary=f"budget {name.strip()} exceeded its {alert_type or 'alert'} threshold",
+        summary=f"budget {name} exceeded its {alert_type or 'alert'} threshold",
         amounts=amounts,
-        detail={"budget_name": name.strip(), "alert_type": alert_type, "fields": fields},
+        detail={"budget_name": name, "alert_type": alert_type, "fields": fields},
     )
 
 
 def _cost_anomaly(document: dict[str, Any], topic_arn: str, sent_at: datetime) -> AwsEvent:
+    what = "Cost Anomaly Detection"
     anomaly_id = document.get("anomalyId")
     if not isinstance(anomaly_id, str) or not anomaly_id:
-        raise UnclassifiedMessage("Cost Anomaly Detection message without an anomalyId")
+        raise UnclassifiedMessage(f"{what} message without an anomalyId")
+    if not ANOMALY_ID_RE.fullmatch(anomaly_id):
+        raise UnclassifiedMessage(f"anomalyId {shown(anomaly_id)} is not a {what} id")
     raw_impact = document.get("impact")
-    impact: dict[str, Any] = raw_impact if isinstance(raw_impact, dict) else {}
+    if raw_impact is not None and not isinstance(raw_impact, dict):
+        raise UnclassifiedMessage(f"{what} impact is not an object (got {shown(raw_impact)})")
+    impact: dict[str, Any] = raw_impact or {}
     amounts: dict[str, str] = {}
     for key, name in (
         ("totalImpact", "impact_usd"),
@@ -217,35 +395,42 @@ def _cost_anomaly(document: dict[str, Any], topic_arn: str, sent_at: datetime) -
         ("totalActualSpend", "actual_usd"),
         ("totalExpectedSpend", "expected_usd"),
     ):
-        value = impact.get(key)
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            try:
-                amounts[name] = str(Decimal(str(value)))
-            except InvalidOperation:
-                raise UnclassifiedMessage(f"impact {key} {value!r} is not a number") from None
+        if impact.get(key) is not None:
+            amounts[name] = _finite_amount(impact[key], f"impact {key}")
     start = document.get("anomalyStartDate")
-    try:
-        day = date.fromisoformat(start[:10]) if isinstance(start, str) and start else None
-    except ValueError:
-        raise UnclassifiedMessage(f"anomalyStartDate {start!r} is not a date") from None
-    causes = document.get("rootCauses") if isinstance(document.get("rootCauses"), list) else []
-    first = causes[0] if causes and isinstance(causes[0], dict) else {}
-    account = str(document.get("accountId") or first.get("linkedAccount") or "")
+    day: date | None = None
+    if start is not None and start != "":
+        try:
+            day = date.fromisoformat(start[:10]) if isinstance(start, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise UnclassifiedMessage(f"anomalyStartDate {shown(start)} is not a date")
+    causes = document.get("rootCauses")
+    if causes is None:
+        causes = []
+    elif not isinstance(causes, list) or not all(isinstance(cause, dict) for cause in causes):
+        raise UnclassifiedMessage(f"{what} rootCauses is not a list of objects")
+    first: dict[str, Any] = causes[0] if causes else {}
+    account = _text(document, "accountId", what) or _text(first, "linkedAccount", "root cause")
+    if account and not ACCOUNT_RE.fullmatch(account):
+        raise UnclassifiedMessage(f"{what} account {shown(account)} is not a 12-digit account")
+    dimension = _text(document, "dimensionalValue", what)
     return AwsEvent(
         kind=EventKind.COST_ANOMALY,
         source="aws.ce",
         account_id=account,
-        region=str(first.get("region") or "us-east-1"),
+        region=_text(first, "region", "root cause") or "us-east-1",
         resource_id=anomaly_id,
         time=sent_at,
         date=day or sent_at.date(),
-        summary=f"cost anomaly in {document.get('dimensionalValue') or 'a monitored dimension'}",
+        summary=f"cost anomaly in {dimension or 'a monitored dimension'}",
         amounts=amounts,
         detail={
-            "monitor_arn": document.get("monitorArn", ""),
-            "dimensional_value": document.get("dimensionalValue", ""),
+            "monitor_arn": _text(document, "monitorArn", what),
+            "dimensional_value": dimension,
             "root_causes": causes,
-            "link": document.get("anomalyDetailsLink", ""),
+            "link": _text(document, "anomalyDetailsLink", what),
             "topic_arn": topic_arn,
         },
     )
@@ -257,36 +442,61 @@ EVENTBRIDGE_KINDS: dict[str, tuple[EventKind, str]] = {
     "EBS Volume Notification": (EventKind.EBS_VOLUME, ""),
     "EBS Snapshot Notification": (EventKind.EBS_SNAPSHOT, ""),
 }
+#: Kind -> the shape of its resource id, and what to call it in a reason.
+RESOURCE_ID_SHAPES: dict[EventKind, tuple[re.Pattern[str], str]] = {
+    EventKind.EC2_STATE_CHANGE: (INSTANCE_ID_RE, "EC2 instance id"),
+    EventKind.EBS_VOLUME: (VOLUME_ID_RE, "EBS volume id"),
+    EventKind.EBS_SNAPSHOT: (SNAPSHOT_ID_RE, "EBS snapshot id"),
+}
 
 
 def _eventbridge(document: dict[str, Any], received_at: datetime) -> AwsEvent:
-    detail_type = str(document.get("detail-type"))
-    known = EVENTBRIDGE_KINDS.get(detail_type)
-    if known is None:
-        raise UnclassifiedMessage(f"unknown EventBridge detail-type {detail_type!r}")
+    detail_type = document.get("detail-type")
+    known = EVENTBRIDGE_KINDS.get(detail_type) if isinstance(detail_type, str) else None
+    if known is None or not isinstance(detail_type, str):
+        raise UnclassifiedMessage(f"unknown EventBridge detail-type {shown(detail_type)}")
     kind, key = known
     detail = document.get("detail")
     if not isinstance(detail, dict):
         raise UnclassifiedMessage(f"{detail_type} without a detail object")
-    resources = [r for r in document.get("resources") or [] if isinstance(r, str)]
-    resource = str(detail.get(key, "")) if key else ""
-    if not resource and resources:
-        # EBS events name the volume/snapshot only in the resources ARN list.
-        resource = resources[0].rsplit("/", 1)[-1]
-    if not resource:
-        raise UnclassifiedMessage(f"{detail_type} names no resource")
-    account = str(document.get("account") or "")
-    if not ACCOUNT_RE.fullmatch(account):
-        raise UnclassifiedMessage(f"{detail_type} has no 12-digit account (got {account!r})")
-    region = str(document.get("region") or "")
-    if not region:
-        raise UnclassifiedMessage(f"{detail_type} has no region")
-    when = _when(document.get("time"), received_at)
-    state = detail.get("state") or detail.get("event") or ""
-    result = f" ({detail.get('result')})" if detail.get("result") else ""
+    source = _text(document, "source", detail_type)
+    if not source:
+        raise UnclassifiedMessage(f"{detail_type} has no source")
+    account = document.get("account")
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
+        raise UnclassifiedMessage(f"{detail_type} has no 12-digit account (got {shown(account)})")
+    region = document.get("region")
+    if not isinstance(region, str) or not REGION_RE.fullmatch(region):
+        raise UnclassifiedMessage(f"{detail_type} region {shown(region)} is not an AWS region")
+    resources = document.get("resources")
+    if resources is None:
+        resources = []
+    elif not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise UnclassifiedMessage(
+            f"{detail_type} resources is not a list of strings (got {shown(resources)})"
+        )
+    shape, noun = RESOURCE_ID_SHAPES[kind]
+    if key:
+        named = detail.get(key)
+        if not isinstance(named, str) or not shape.fullmatch(named):
+            raise UnclassifiedMessage(f"{detail_type} {key} {shown(named)} is not an {noun}")
+        resource = named
+    else:
+        # EBS events name the volume or snapshot only in the resources ARN list (an attach or
+        # a detach lists the instance too): the first ARN ending in an id of the right shape.
+        ids = (arn.rsplit("/", 1)[-1] for arn in resources)
+        found = next((found for found in ids if shape.fullmatch(found)), None)
+        if found is None:
+            raise UnclassifiedMessage(f"{detail_type} names no {noun} in its resources")
+        resource = found
+    where = f"{detail_type} detail"
+    state = _text(detail, "state", where) or _text(detail, "event", where)
+    outcome = _text(detail, "result", where)
+    when = _when(document.get("time"), received_at, f"{detail_type} time")
+    result = f" ({outcome})" if outcome else ""
     return AwsEvent(
         kind=kind,
-        source=str(document.get("source")),
+        source=source,
         account_id=account,
         region=region,
         resource_id=resource,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,11 @@ from tasks.aws.session import boto_config
 
 #: Message attribute carrying why a message was dead-lettered.
 REASON_ATTRIBUTE = "finops-reason"
+#: The longest reason kept (SQS attributes may be longer; a reason is one line for a person).
+MAX_REASON_CHARS = 1000
+#: Characters SQS refuses in a message or attribute (it takes #x9, #xA, #xD, #x20-#xD7FF,
+#: #xE000-#xFFFD and #x10000-#x10FFFF): one of them would make dead-lettering itself fail.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,16 @@ def apply_delete(client: Any, queue_url: str, message: QueueMessage) -> None:
     client.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
 
 
+def sqs_text(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` as SQS takes it in an attribute: characters it refuses replaced, cut to ``limit``.
+
+    Example:
+        >>> sqs_text("key \\x00 refused", 12) == "key \\ufffd refuse"
+        True
+    """
+    return _NOT_SQS_TEXT.sub("\ufffd", text[:limit])
+
+
 def apply_dead_letter(
     client: Any, dead_letter_queue_url: str, message: QueueMessage, reason: str, source_queue: str
 ) -> str:
@@ -97,7 +113,7 @@ def apply_dead_letter(
         QueueUrl=dead_letter_queue_url,
         MessageBody=message.body or "(empty)",
         MessageAttributes={
-            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]},
+            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": sqs_text(reason) or "-"},
             "finops-source-queue": {"DataType": "String", "StringValue": source_queue},
             "finops-message-id": {"DataType": "String", "StringValue": message.message_id},
         },
