@@ -35,11 +35,14 @@ def public(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def since_detection(ctx: ActionContext) -> tuple[datetime, datetime]:
-    """The window a busy re-check reads: since detection (at most a day, at least an hour).
+    """The window a busy re-check reads: since detection (at most a day, at least two hours).
 
+    At least two hours: the re-checks read hourly statistics, and where those sit on whole hours
+    the newest one can have started almost two hours ago; a shorter window just after a scan
+    could hold no datapoint, and no datapoint means the action is skipped (no evidence).
     The end is a little past now: CloudWatch's end bound is exclusive and in whole seconds.
     """
     since = max(ctx.finding.detected_at, ctx.now - timedelta(days=1))
-    if ctx.now - since < timedelta(hours=1):
-        since = ctx.now - timedelta(hours=1)
+    if ctx.now - since < timedelta(hours=2):
+        since = ctx.now - timedelta(hours=2)
     return since, ctx.now + timedelta(minutes=5)
