@@ -20,16 +20,10 @@ from typing import Any
 
 import pytest
 
-from tasks.events.classify import (
-    MAX_BODY_BYTES,
-    MAX_JSON_DEPTH,
-    AwsEvent,
-    UnclassifiedMessage,
-    classify,
-    json_depth,
-)
+from tasks.events.classify import AwsEvent, UnclassifiedMessage, classify
 from tasks.events.listen import ListenerConfig, handle_batch, run_listener
 from tasks.events.sqs import REASON_ATTRIBUTE, get_messages
+from tasks.events.untrusted import MAX_BODY_BYTES, MAX_JSON_DEPTH, json_depth
 from tests.plugins.sandbox import SandboxHandle
 from tests.test_listener import (
     ANOMALY_BODY,

@@ -23,24 +23,24 @@ amounts finite numbers), so a wrong type is refused with the reason instead of b
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from itertools import accumulate, repeat
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-#: The largest body SQS delivers (256 KiB, in UTF-8 bytes); anything larger did not come through
-#: SQS as AWS sends it, and is refused before it is read.
-MAX_BODY_BYTES = 256 * 1024
-#: The deepest JSON nesting accepted.  AWS's notifications nest four or five levels; 64 leaves
-#: room for any real ``detail`` while keeping every later recursion (the JSON decoder, pydantic,
-#: the Prefect client's serialiser) far from Python's recursion limit.
-MAX_JSON_DEPTH = 64
+from tasks.events.untrusted import (
+    MAX_BODY_BYTES,
+    UnclassifiedMessage,
+    finite_amount,
+    label,
+    parse_json,
+    shown,
+    text_field,
+    timestamp,
+)
 
 ACCOUNT_RE = re.compile(r"\b(\d{12})\b")
 #: ``us-east-1``, ``eu-central-2``, ``us-gov-west-1``, ``cn-north-1``...
@@ -62,11 +62,6 @@ BUDGET_ACCOUNT_RE = re.compile(r"AWS Account:?\s*(\d{12})(?!\d)", re.IGNORECASE)
 #: The key of a "Budget Name: daily" style line of the Budgets notification text (stripped).
 BUDGET_FIELD_KEY_RE = re.compile(r"[A-Za-z ]+")
 MONEY_RE = re.compile(r"\$\s*(?P<amount>[0-9][0-9,]*(?:\.[0-9]+)?)")
-#: A JSON string, escapes included; an unterminated one runs to the end (so the pattern never
-#: fails, and never backtracks).
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
-#: How each bracket changes the nesting depth (any other character: 0).
-_JSON_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class EventKind(StrEnum):
@@ -79,14 +74,11 @@ class EventKind(StrEnum):
     EBS_SNAPSHOT = "ebs.snapshot"
 
 
-class UnclassifiedMessage(ValueError):
-    """The message is malformed or of an unknown kind; the text is the reason, one line."""
-
-
 class AwsEvent(BaseModel):
     """One AWS notification, typed, as the flows receive it (the Prefect event's payload).
 
     Example:
+        >>> from datetime import UTC
         >>> AwsEvent(kind=EventKind.EC2_STATE_CHANGE, source="aws.ec2",
         ...          account_id="123456789012", region="us-east-1",
         ...          resource_id="i-0abc", time=datetime(2026, 11, 26, tzinfo=UTC),
@@ -114,111 +106,12 @@ class AwsEvent(BaseModel):
         return f"finops.aws.{self.kind.value}"
 
 
-def shown(value: Any, limit: int = 80) -> str:
-    """How a reason quotes a value a message held: its ``repr``, cut to ``limit`` characters.
-
-    Reasons are logged and sent as an SQS message attribute, so hostile input appears in them
-    escaped (no control characters, no lone surrogates) and short, never raw.
-
-    Example:
-        >>> shown("x" * 100, 10)
-        "'xxxxxxxx…"
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _label(text: str, limit: int = 100) -> str:
-    """``text`` itself when short and printable (a topic ARN, a key), else :func:`shown`."""
-    return text if len(text) <= limit and text.isprintable() else shown(text, limit)
-
-
-def json_depth(text: str) -> int:
-    r"""How deeply ``text``'s JSON nests, counted without recursion and in linear time.
-
-    Strings are cut out first (brackets in them are text), then the brackets left are summed
-    up, ``[``/``{`` as +1 and ``]``/``}`` as -1, and the deepest running total is the depth.
-    The string pattern cannot fail (an unterminated string runs to the end), so it never
-    backtracks.  Malformed JSON gets some count; ``json.loads`` then says what is wrong with it.
-
-    Example:
-        >>> json_depth('{"a": [1, "]]"], "b": {"c": "\\"["}}')
-        2
-    """
-    outside = _JSON_STRING.sub("", text)
-    return max(accumulate(map(_JSON_DEPTH_STEP.get, outside, repeat(0))), default=0)
-
-
-def _no_constant(name: str) -> Any:
-    """``json.loads`` hook: ``NaN``, ``Infinity`` and ``-Infinity`` are JavaScript, not JSON."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    """``json.loads`` hook: a number too large for a float (``1e400``) is refused, not infinity."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {shown(text, 40)} is not finite")
-    return value
-
-
-def _json(text: str, what: str) -> Any:
-    """Parse ``text`` as JSON: bounded in depth, strict about numbers.
-
-    The depth is checked by :func:`json_depth` first, so ``json.loads`` never recurses deeper
-    than :data:`MAX_JSON_DEPTH`; the ``RecursionError`` clause is the last guard all the same.
-    """
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise UnclassifiedMessage(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise UnclassifiedMessage(f"{what} nests JSON too deeply to decode") from None
-    except (TypeError, ValueError) as error:
-        raise UnclassifiedMessage(f"{what} is not JSON ({error})") from None
-
-
-def _text(document: dict[str, Any], key: str, what: str) -> str:
-    """``document[key]`` if a string, ``''`` if absent or null; any other type is refused."""
-    value = document.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise UnclassifiedMessage(f"{what} {key} {shown(value)} is not a string")
-    return value
-
-
-def _when(value: Any, fallback: datetime, what: str) -> datetime:
-    """An ISO 8601 timestamp (UTC if it names no zone); ``fallback`` when absent or empty."""
-    if value is None or value == "":
-        return fallback
-    if not isinstance(value, str):
-        raise UnclassifiedMessage(f"{what} {shown(value)} is not an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UnclassifiedMessage(f"{what} {shown(value)} is not ISO 8601") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _money(text: str) -> str | None:
     """The first dollar amount in ``text`` (digits only, so always finite), or ``None``."""
     match = MONEY_RE.search(text)
     if not match:
         return None
     return str(Decimal(match["amount"].replace(",", "")))
-
-
-def _finite_amount(value: Any, what: str) -> str:
-    """A JSON number (or numeric string) as a string of Decimal; NaN and infinities refused."""
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            number = None
-        if number is not None and number.is_finite():
-            return str(number)
-    raise UnclassifiedMessage(f"{what} {shown(value)} is not a finite number")
 
 
 def classify(body: str, received_at: datetime) -> AwsEvent:
@@ -233,6 +126,7 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
             kind; the message says which and why.  Time is linear in the body's length.
 
     Example:
+        >>> from datetime import UTC
         >>> classify('{"version": "0", "source": "aws.ec2", "account": "123456789012",'
         ...          ' "region": "eu-west-1", "time": "2026-11-26T10:00:00Z",'
         ...          ' "detail-type": "EC2 Instance State-change Notification",'
@@ -251,14 +145,14 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
     if not stripped.startswith(("{", "[")):
         # A raw-delivery SNS message from Budgets is plain text.
         return _budget_text(body, subject="", topic_arn="", sent_at=received_at)
-    document = _json(body, "message body")
+    document = parse_json(body, "message body")
     if not isinstance(document, dict):
         raise UnclassifiedMessage("message body is JSON but not an object")
     if document.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
         # Only a cross-account subscription needs this; a person confirms it once.
-        topic = _text(document, "TopicArn", "SNS")
+        topic = text_field(document, "TopicArn", "SNS")
         raise UnclassifiedMessage(
-            f"SNS {document['Type']} from {_label(topic) if topic else 'a topic'}: "
+            f"SNS {document['Type']} from {label(topic) if topic else 'a topic'}: "
             "confirm it by opening its SubscribeURL (kept here in the message body)"
         )
     if document.get("Type") == "Notification" and "Message" in document:
@@ -269,7 +163,7 @@ def classify(body: str, received_at: datetime) -> AwsEvent:
         return _cost_anomaly(document, topic_arn="", sent_at=received_at)
     raise UnclassifiedMessage(
         "unknown message: neither an SNS notification nor an EventBridge event "
-        f"(keys: {', '.join(_label(key, 40) for key in sorted(document)[:6])})"
+        f"(keys: {', '.join(label(key, 40) for key in sorted(document)[:6])})"
     )
 
 
@@ -277,18 +171,17 @@ def _sns(envelope: dict[str, Any], received_at: datetime) -> AwsEvent:
     message = envelope.get("Message")
     if not isinstance(message, str):
         raise UnclassifiedMessage("SNS notification without a text Message")
-    topic_arn = _text(envelope, "TopicArn", "SNS")
-    subject = _text(envelope, "Subject", "SNS")
-    sent_at = _when(envelope.get("Timestamp"), received_at, "SNS Timestamp")
+    topic_arn = text_field(envelope, "TopicArn", "SNS")
+    subject = text_field(envelope, "Subject", "SNS")
+    sent_at = timestamp(envelope.get("Timestamp"), received_at, "SNS Timestamp")
     if message.lstrip().startswith("{"):
-        inner = _json(message, "SNS Message")
+        inner = parse_json(message, "SNS Message")
         if isinstance(inner, dict) and "anomalyId" in inner:
             return _cost_anomaly(inner, topic_arn, sent_at)
         if isinstance(inner, dict) and "detail-type" in inner and "source" in inner:
             return _eventbridge(inner, received_at)
         raise UnclassifiedMessage(
-            f"SNS message from {_label(topic_arn) if topic_arn else 'unknown topic'} "
-            "is unknown JSON"
+            f"SNS message from {label(topic_arn) if topic_arn else 'unknown topic'} is unknown JSON"
         )
     return _budget_text(message, subject, topic_arn, sent_at)
 
@@ -396,7 +289,7 @@ def _cost_anomaly(document: dict[str, Any], topic_arn: str, sent_at: datetime) -
         ("totalExpectedSpend", "expected_usd"),
     ):
         if impact.get(key) is not None:
-            amounts[name] = _finite_amount(impact[key], f"impact {key}")
+            amounts[name] = finite_amount(impact[key], f"impact {key}")
     start = document.get("anomalyStartDate")
     day: date | None = None
     if start is not None and start != "":
@@ -412,25 +305,27 @@ def _cost_anomaly(document: dict[str, Any], topic_arn: str, sent_at: datetime) -
     elif not isinstance(causes, list) or not all(isinstance(cause, dict) for cause in causes):
         raise UnclassifiedMessage(f"{what} rootCauses is not a list of objects")
     first: dict[str, Any] = causes[0] if causes else {}
-    account = _text(document, "accountId", what) or _text(first, "linkedAccount", "root cause")
+    account = text_field(document, "accountId", what) or text_field(
+        first, "linkedAccount", "root cause"
+    )
     if account and not ACCOUNT_RE.fullmatch(account):
         raise UnclassifiedMessage(f"{what} account {shown(account)} is not a 12-digit account")
-    dimension = _text(document, "dimensionalValue", what)
+    dimension = text_field(document, "dimensionalValue", what)
     return AwsEvent(
         kind=EventKind.COST_ANOMALY,
         source="aws.ce",
         account_id=account,
-        region=_text(first, "region", "root cause") or "us-east-1",
+        region=text_field(first, "region", "root cause") or "us-east-1",
         resource_id=anomaly_id,
         time=sent_at,
         date=day or sent_at.date(),
         summary=f"cost anomaly in {dimension or 'a monitored dimension'}",
         amounts=amounts,
         detail={
-            "monitor_arn": _text(document, "monitorArn", what),
+            "monitor_arn": text_field(document, "monitorArn", what),
             "dimensional_value": dimension,
             "root_causes": causes,
-            "link": _text(document, "anomalyDetailsLink", what),
+            "link": text_field(document, "anomalyDetailsLink", what),
             "topic_arn": topic_arn,
         },
     )
@@ -459,7 +354,7 @@ def _eventbridge(document: dict[str, Any], received_at: datetime) -> AwsEvent:
     detail = document.get("detail")
     if not isinstance(detail, dict):
         raise UnclassifiedMessage(f"{detail_type} without a detail object")
-    source = _text(document, "source", detail_type)
+    source = text_field(document, "source", detail_type)
     if not source:
         raise UnclassifiedMessage(f"{detail_type} has no source")
     account = document.get("account")
@@ -490,9 +385,9 @@ def _eventbridge(document: dict[str, Any], received_at: datetime) -> AwsEvent:
             raise UnclassifiedMessage(f"{detail_type} names no {noun} in its resources")
         resource = found
     where = f"{detail_type} detail"
-    state = _text(detail, "state", where) or _text(detail, "event", where)
-    outcome = _text(detail, "result", where)
-    when = _when(document.get("time"), received_at, f"{detail_type} time")
+    state = text_field(detail, "state", where) or text_field(detail, "event", where)
+    outcome = text_field(detail, "result", where)
+    when = timestamp(document.get("time"), received_at, f"{detail_type} time")
     result = f" ({outcome})" if outcome else ""
     return AwsEvent(
         kind=kind,
