@@ -46,8 +46,14 @@ def test_auto_approved_demo_matches_the_sandbox_ground_truth(tmp_path: Path) -> 
     )
     assert approved is not None and remediation is not None, output
     assert int(approved[1]) > 0
-    assert remediation[1] == approved[1] == remediation[2]
+    assert remediation[1] == approved[1]
     assert remediation[4] == "0"
+    # Every approved action is done, unless its resource was busy again when it was re-checked
+    # (a bursty instance whose daily burst fell since detection): a skip with that reason only.
+    assert int(remediation[2]) + int(remediation[3]) == int(remediation[1])
+    skips = re.findall(r"^  skipped +(\d+): (.*)$", output, flags=re.MULTILINE)
+    assert sum(int(count) for count, _ in skips) == int(remediation[3]), output
+    assert all("busy again" in reason for _, reason in skips), skips
 
     # Everything the demo started is stopped, and the audit log names the approver.
     assert "stopped:" in output
