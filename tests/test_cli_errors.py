@@ -8,8 +8,6 @@ fails before any Prefect server or AWS retry loop starts, so the file stays fast
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,17 +19,9 @@ import typer
 from typer.main import get_command
 
 from finops.cli import app
+from tests.plugins.cli import CLOSED, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-CLOSED = f"http://127.0.0.1:{_closed_port()}"
 
 
 def _corrupt_findings_db(folder: Path) -> None:
@@ -214,19 +204,11 @@ CASES: dict[str, Case] = {
 
 
 def _environment(tmp_path: Path, case: Case) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "FINOPS_DATA_DIR": str(tmp_path / "data"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": f"{CLOSED}/api",
-        "DO_NOT_TRACK": "1",
-        "AWS_ENDPOINT_URL": CLOSED,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-    }
+    env = isolated_env(
+        tmp_path,
+        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
+    )
     if case.credentials:
         env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     return env | case.env

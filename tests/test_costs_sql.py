@@ -9,8 +9,6 @@ legitimate query still gives the store's totals, through the store and through t
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tasks.costs.store import CostStore, CostStoreError, last_days_by_service
+from tests.plugins.cli import CLOSED, isolated_env
 from tests.plugins.costs import make_cost_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +27,6 @@ SECRET = "xoxb-test-secret"
 ALLOWED = "allowed: one read-only SELECT"
 EC2 = "Amazon Elastic Compute Cloud - Compute"
 
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-CLOSED = f"http://127.0.0.1:{_closed_port()}"
 
 #: name -> (SQL, files relative to the working folder that must not exist afterwards).
 ESCAPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -157,19 +148,8 @@ def _cli(tmp_path: Path, store: CostStore, sql: str) -> subprocess.CompletedProc
     """`finops costs --sql` as a user runs it, the store named by FINOPS_COSTS__STORE_URL."""
     folder = tmp_path / "cli"
     folder.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(folder),
-        "FINOPS_DATA_DIR": str(tmp_path / "data"),
-        "FINOPS_COSTS__STORE_URL": store.url,
-        SECRET_NAME: SECRET,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": f"{CLOSED}/api",
-        "DO_NOT_TRACK": "1",
-        "AWS_ENDPOINT_URL": CLOSED,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    env = isolated_env(tmp_path, FINOPS_COSTS__STORE_URL=store.url, **{SECRET_NAME: SECRET})
+    env["HOME"] = str(folder)
     return subprocess.run(
         [str(FINOPS), "costs", "--sql", sql],
         env=env,

@@ -11,7 +11,6 @@ cases run the real ``python -m finops`` in a fresh folder, as ``tests/test_cli_e
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -36,7 +35,7 @@ from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.engine import Remediator
 from tasks.remediation.ledger import RemediationLedger
 from tasks.settings import load_settings
-from tests.test_cli_errors import CLOSED
+from tests.plugins.cli import isolated_env
 from tests.test_remediation_logic import candidates, finding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,20 +54,13 @@ HOSTILE_COMMENT = (
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "FINOPS_DATA_DIR": str(tmp_path / "data"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": f"{CLOSED}/api",
-        "DO_NOT_TRACK": "1",
-        "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the venv's install points at
-        "AWS_ENDPOINT_URL": CLOSED,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
+    # PYTHONPATH: this checkout's code, whatever the venv's install points at
+    return isolated_env(
+        tmp_path,
+        PYTHONPATH=str(ROOT),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
 
 
 def _finops(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
