@@ -2,7 +2,11 @@
 
 The deployments are prefect.yaml's with the local overlay of ``deployments.local`` (the same set
 as ``deployments/prefect.local.yaml``), validated by ``deployments.project`` with Prefect's own
-models, and registered through Prefect's runner API on the local process pool.
+models, and registered through Prefect's runner API on the local process pool: prefect.yaml's
+schedules (paused, see ``describe_deployments``), triggers (automations owned by the deployment),
+concurrency limits and parameters; only the pool, the pull step, the ``sandbox`` tag and the
+sandbox's remediation parameters differ (``deployments/local.py``).  ``wait_for_paused_run`` waits
+for this demo's remediation run only, not an earlier demo's kept in the same Prefect database.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from finops.demo.seams import safe_actions
 
 WORK_POOL = LOCAL_POOL
 AUTO_APPROVER = "demo-auto-approver"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @contextmanager
@@ -107,27 +113,98 @@ def register_deployments(pool: str = WORK_POOL, checkout: Path = ROOT) -> dict[s
     return registered
 
 
-def wait_for_paused_run(deployment_id: str, timeout_s: float = 240.0) -> str:
-    """The id of the remediation run once it waits for approval."""
+def describe_deployments(checkout: Path = ROOT) -> str:
+    """The console line listing the deployments the demo registers, and what they carry.
+
+    Their schedules are prefect.yaml's, registered paused (the demo starts ``finops-daily``
+    itself, and a 06:00 run would disturb it); the line says so, and which ones prefect.yaml has
+    on, so nobody reads the paused toggles in the UI as a missing schedule.
+    """
+    from deployments.local import read_project
+
+    _, entries = demo_deployments(checkout)
+    production = read_project(checkout / "prefect.yaml")["deployments"]
+    active = [
+        str(e["name"])
+        for e in production
+        for s in e.get("schedules") or []
+        if s.get("active", True)
+    ]
+    schedules = sum(len(e.get("schedules") or []) for e in entries)
+    triggered = [str(e["name"]) for e in entries if e.get("triggers")]
+    limited = sum(1 for e in entries if e.get("concurrency_limit") is not None)
+    owners = ", ".join(name + "'s" for name in active)
+    on = f"; {owners} {'is' if len(active) == 1 else 'are'} on in prefect.yaml" if active else ""
+    return (
+        f"registered {len(entries)} deployments on {WORK_POOL}: "
+        f"{schedules} schedules as in prefect.yaml, all paused (the demo starts finops-daily "
+        f"itself{on}); event triggers: {', '.join(triggered) or 'none'}; "
+        f"{limited} with a concurrency limit"
+    )
+
+
+def wait_for_paused_run(
+    deployment_id: str,
+    timeout_s: float = 240.0,
+    *,
+    run_id: str | None = None,
+    created_after: datetime | None = None,
+) -> str:
+    """The id of this demo's remediation run once it waits for approval.
+
+    A kept Prefect database also holds earlier demos' runs of the deployment, finished: only the
+    run this demo's ``finops-daily`` started counts, the newest one of those allowed.
+
+    Args:
+        deployment_id: the remediate-findings deployment.
+        timeout_s: how long to wait for the run to pause.
+        run_id: that run's id when known (``finops-daily``'s ``approval_flow_run_id``).
+        created_after: only runs the server created after this (e.g. the ``finops-daily``
+            run's ``created``); with neither, the deployment's newest run.
+
+    Raises:
+        DemoError: that run ended before asking for approval, or no run paused in time.
+    """
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
 
+    if created_after is not None and created_after.tzinfo is None:
+        created_after = created_after.replace(tzinfo=UTC)
     deadline = time.monotonic() + timeout_s
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(
-                    id=DeploymentFilterId(any_=[UUID(deployment_id)])
+            runs = [
+                run
+                for run in client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(
+                        id=DeploymentFilterId(any_=[UUID(deployment_id)])
+                    ),
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)]))
+                    if run_id
+                    else None,
+                    # The newest first: a kept database may hold more runs than one page.
+                    sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                    limit=50,
                 )
-            )
-            for run in runs:
+                if run.created is not None
+                and (created_after is None or run.created > created_after)
+            ]
+            if runs:
+                run = max(runs, key=lambda r: r.created or EPOCH)
                 if run.state is not None and run.state.is_paused():
                     return str(run.id)
                 if run.state is not None and run.state.is_final():
                     raise DemoError(
-                        f"the remediation run ended as {run.state.name} before asking for approval"
+                        f"the remediation run {run.id} ended as {run.state.name} before asking "
+                        "for approval"
                     )
             time.sleep(1)
     raise DemoError(f"no remediation run waited for approval within {timeout_s:.0f} s")
