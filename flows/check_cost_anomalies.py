@@ -1,8 +1,14 @@
 """The ``check-cost-anomalies`` flow: judge yesterday's spend per monitor and against the budgets.
 
-Runs daily after ingestion.  Stages: read the cost history, score every monitor and group the
-anomalies (with root causes), record them in the anomaly store (each alerted once), judge the
-budgets, publish the table and charts as Prefect artifacts.
+Runs daily after ingestion.  Stages: plan the window (the lookback, reaching back to the start
+of every anomaly the store holds open, or 13 months on a first check), read the cost history,
+score every monitor and group the anomalies (with root causes), record them in the anomaly
+store (each alerted once), judge the budgets, publish the day's view as Prefect artifacts.
+
+The day's view is read from the anomaly store, not from today's detections alone: every anomaly
+open on the day (an anomaly that began earlier and still lasts is open today, even if it was
+alerted before), then those that ended lately, each open one with its chart.  The result's
+``anomalies`` are that same view, so the report's "Open anomalies" are the artifact's.
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ import datetime as dt
 from prefect import flow
 
 from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
-from tasks.anomalies.report import anomaly_record
+from tasks.anomalies.report import stored_record
 from tasks.anomalies.tasks import (
     budgets_task,
     detect_task,
     load_costs_task,
     publish_task,
     record_task,
+    window_task,
 )
 from tasks.settings import load_settings
 
@@ -38,9 +45,9 @@ def check_cost_anomalies(
             (default: ``settings.findings_url``).
 
     Returns:
-        The :class:`~tasks.anomalies.models.AnomalyCheckResult`: the day, the anomalies (as
-        ``tasks.notify.models.AnomalySummary``), the ids to alert now and resolved, the budget
-        states and the chart paths.
+        The :class:`~tasks.anomalies.models.AnomalyCheckResult`: the day, the day's view of the
+        anomaly store (open on the day, then ended lately, as ``AnomalySummary``), the ids to
+        alert now and resolved, the budget states and the chart paths.
 
     Example:
         >>> check_cost_anomalies(dt.date(2026, 11, 25))  # doctest: +SKIP
@@ -50,19 +57,17 @@ def check_cost_anomalies(
     as_of = date or (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).date()
     store_url = cost_store_url or settings.cost_store_url
     database = findings_url or settings.findings_url
-    frame = load_costs_task(store_url, as_of, settings.anomalies.lookback_days)
-    run = detect_task(frame, as_of, settings.anomalies)
-    outcome, statuses = record_task(database, run)
+    first, still_open = window_task(database, as_of, settings.anomalies.lookback_days)
+    frame = load_costs_task(store_url, as_of, (as_of - first).days + 1)
+    run = detect_task(frame, as_of, settings.anomalies, first, still_open)
+    outcome, view = record_task(database, run)
     budgets = budgets_task(frame, as_of, settings.budget, settings.aws)
-    charts = publish_task(run, statuses, budgets, settings.data_dir)
+    charts = publish_task(run, view, budgets, settings.data_dir)
     new = set(outcome.new)
     return AnomalyCheckResult(
         date=as_of,
         anomalies=[
-            AnomalySummary.model_validate(
-                anomaly_record(a, statuses.get(a.anomaly_id), a.anomaly_id in new)
-            )
-            for a in run.anomalies
+            AnomalySummary.model_validate(stored_record(s, s.anomaly_id in new)) for s in view
         ],
         new_alerts=outcome.to_alert,
         resolved=outcome.resolved,

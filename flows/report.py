@@ -13,6 +13,9 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
+from tasks.anomalies.pipeline import RECENT_DAYS
+from tasks.anomalies.report import stored_record
+from tasks.anomalies.store import AnomalyStore
 from tasks.findings.model import Finding
 from tasks.notify.models import DigestInput, DigestLinks, ReportResult
 from tasks.notify.tasks import (
@@ -45,7 +48,8 @@ def report(
     Args:
         digest: the day's figures (see ``tasks.notify.models``); overrides the next four.
         day: the day reported (default: yesterday, UTC).
-        anomaly_result: what ``check-cost-anomalies`` returned (anomalies and budgets).
+        anomaly_result: what ``check-cost-anomalies`` returned (anomalies and budgets); when
+            missing, the anomalies open in the anomaly store on the day.
         findings: the idle findings to report (default: the store's actionable findings).
         resolved_after: findings the store resolved since then close their Jira issues
             (e.g. the start of today's scan).
@@ -65,6 +69,9 @@ def report(
     )
     if digest is None:
         as_of = day or (datetime.now(UTC) - timedelta(days=1)).date()
+        if anomaly_result is None:
+            # No check today (or it failed): the anomalies open in the store are still open.
+            anomaly_result = stored_view(settings.findings_url, as_of)
         digest = collect_report_input(
             as_of,
             anomaly_result,
@@ -90,6 +97,15 @@ def report(
     title, key = f"FinOps report {digest.day.isoformat()}", f"report-{digest.day.isoformat()}"
     publish_outbox_artifact(result, title, key, settings.findings_url, settings.notify)
     return result
+
+
+def stored_view(findings_url: str, day: date) -> AnomalyCheckResult:
+    """The day's anomaly view from the anomaly store alone (no budgets): what the check would
+    show as open on ``day``, then what ended lately."""
+    view = AnomalyStore(findings_url).on_day(day, RECENT_DAYS)
+    return AnomalyCheckResult(
+        date=day, anomalies=[AnomalySummary.model_validate(stored_record(s)) for s in view]
+    )
 
 
 @flow(name="alert-anomalies")

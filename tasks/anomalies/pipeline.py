@@ -6,10 +6,11 @@ The flow (``flows/check_cost_anomalies.py``) and the CLI (``finops anomalies``) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from tasks.anomalies.budget import (
@@ -21,7 +22,7 @@ from tasks.anomalies.budget import (
     get_budgets,
 )
 from tasks.anomalies.detector import Detection, DetectorConfig
-from tasks.anomalies.grouping import Anomaly, Thresholds, group_anomalies
+from tasks.anomalies.grouping import Anomaly, Thresholds, baseline_during, group_anomalies
 from tasks.anomalies.monitors import (
     MONITOR_TYPES,
     MonitorSeries,
@@ -29,13 +30,17 @@ from tasks.anomalies.monitors import (
     MonitorType,
     run_monitors,
 )
-from tasks.anomalies.report import anomaly_rows, render_markdown, render_text
+from tasks.anomalies.report import anomaly_rows, render_markdown, render_text, stored_rows
 from tasks.anomalies.root_cause import rank_causes
-from tasks.anomalies.store import AnomalyStore, RecordOutcome
+from tasks.anomalies.store import AnomalyStore, RecordOutcome, StoredAnomaly
 from tasks.settings import AnomalySettings, AwsSettings, BudgetSettings, Settings
 
 #: Anomalies that ended more than this many days before the judged day are not reported again.
 RECENT_DAYS = 7
+
+#: Days a first check judges when the anomaly store holds nothing yet (13 months, what a CUR or
+#: FOCUS export holds): an anomaly that began months ago and still lasts is open today.
+FIRST_RUN_DAYS = 400
 
 
 @dataclass
@@ -100,8 +105,14 @@ def detect_cost_anomalies(
     anomaly_settings: AnomalySettings,
     since: date | None = None,
     with_root_causes: bool = True,
+    first: date | None = None,
+    keep_ids: Collection[str] = (),
 ) -> AnomalyRun:
     """Judge every monitor through ``as_of`` and return the recent anomalies that matter.
+
+    An anomaly the detector's adapting band has absorbed (a level shift, a drift, a new service)
+    but whose spend still stands beyond the baseline held from before it began is still going
+    on: it is returned ongoing, dated to ``as_of`` (see :func:`still_going_on`).
 
     Args:
         frame: cost rows (``COST_SCHEMA``) covering the history before ``as_of``.
@@ -110,13 +121,16 @@ def detect_cost_anomalies(
         since: report anomalies still running on or after this day (default: the last
             ``RECENT_DAYS`` days); ``date.min`` reports every anomaly in the frame.
         with_root_causes: rank root causes for anomalies that meet their threshold.
+        first: the first day judged (default: ``lookback_days`` before ``as_of``).
+        keep_ids: anomaly ids returned whatever ``since`` says (the store's open anomalies, so
+            the store can resolve them).
 
     Returns:
         The run: series, detection, and anomalies that meet their thresholds (either
         direction), largest impact first.
     """
     lookback = anomaly_settings.lookback_days
-    first = as_of - timedelta(days=lookback - 1)
+    first = first or as_of - timedelta(days=lookback - 1)
     days = pd.to_datetime(frame["charge_date"]).dt.date
     window = frame[(days >= first) & (days <= as_of)] if len(frame) else frame
     config = detector_config(anomaly_settings)
@@ -128,10 +142,15 @@ def detect_cost_anomalies(
         detection,
         thresholds_from(anomaly_settings),
         merge_gap=anomaly_settings.merge_gap_days,
-        since=since if since is not None else as_of - timedelta(days=RECENT_DAYS),
         period=config.period,
     )
-    kept = [a for a in grouped if a.meets_threshold]
+    since = since if since is not None else as_of - timedelta(days=RECENT_DAYS)
+    kept = [
+        still_going_on(series, detection, a, config.period, config.band_width)
+        for a in grouped
+        if a.meets_threshold
+    ]
+    kept = [a for a in kept if a.ongoing or a.end >= since or a.anomaly_id in keep_ids]
     if with_root_causes:
         kept = [
             replace(
@@ -143,6 +162,78 @@ def detect_cost_anomalies(
             for a in kept
         ]
     return AnomalyRun(as_of, series, detection, config, kept)
+
+
+def still_going_on(
+    series: MonitorSeries,
+    detection: Detection,
+    anomaly: Anomaly,
+    period: int = 7,
+    band_width: float = 4.0,
+) -> Anomaly:
+    """The anomaly, ongoing through the last day judged when its spend has not come back.
+
+    The detector's band adapts: after a level shift, a drift or a new service it calls the new
+    level normal within weeks, and the anomaly would close although spend never came back.
+    It is still going on when every day of the last season stands beyond the expectation held
+    from before its start (:func:`~tasks.anomalies.grouping.baseline_during`) by more than the
+    band's half-width at its start; its dates and totals then run through the last day.
+
+    Example:
+        >>> still_going_on.__name__
+        'still_going_on'
+    """
+    if anomaly.ongoing or not series.days:
+        return anomaly
+    row = series.index_of(anomaly.monitor_id)
+    start = series.days.index(anomaly.start)
+    last = len(series.days) - 1
+    if last - start < period:
+        return anomaly
+    held = baseline_during(detection.expected[row], start, last, period)
+    sign = 1.0 if anomaly.direction == "increase" else -1.0
+    actual = detection.actual[row, start : last + 1]
+    tail = sign * (actual[-period:] - held[-period:])
+    band = band_width * float(detection.scale[row, start])
+    if np.isnan(band) or np.isnan(tail).any() or not bool(np.all(tail > band)):
+        return anomaly
+    impact = actual - held
+    total_expected = float(np.nansum(held))
+    total_impact = float(np.nansum(impact))
+    pct = 100.0 * total_impact / abs(total_expected) if abs(total_expected) > 1e-9 else None
+    peak = start + int(np.nanargmax(np.where(np.isnan(impact), -np.inf, sign * impact)))
+    return replace(
+        anomaly,
+        end=series.days[last],
+        peak=series.days[peak],
+        days=last - start + 1,
+        total_actual=float(np.nansum(actual)),
+        total_expected=total_expected,
+        total_impact=total_impact,
+        impact_pct=pct,
+        max_score=float(np.nanmax(detection.score[row, start : last + 1])),
+        ongoing=True,
+    )
+
+
+def judging_window(
+    store: AnomalyStore, as_of: date, lookback_days: int
+) -> tuple[date, list[StoredAnomaly]]:
+    """The first day the check must judge, and the anomalies the store holds open.
+
+    The window covers ``lookback_days``; an empty store (a first check) reaches back
+    ``FIRST_RUN_DAYS``, so what began months ago and still lasts is recorded; and an open
+    anomaly's start is always covered with ``lookback_days`` of history before it, so the
+    detector sees it with the same start (and the same id) every day it lasts.
+    """
+    first = as_of - timedelta(days=lookback_days - 1)
+    if not store.list():
+        first = min(first, as_of - timedelta(days=FIRST_RUN_DAYS - 1))
+    still_open = store.open_on(as_of)
+    if still_open:
+        earliest = min(s.start_date for s in still_open)
+        first = min(first, earliest - timedelta(days=lookback_days))
+    return first, still_open
 
 
 @dataclass
@@ -199,15 +290,20 @@ def check_day(
         now: the time recorded in the store.
     """
     lookback = settings.anomalies.lookback_days
-    if frame is None:
-        frame = load_cost_frame(settings.cost_store_url, as_of, lookback)
-    run = detect_cost_anomalies(frame, as_of, settings.anomalies)
     store = AnomalyStore(settings.findings_url)
+    first, still_open = judging_window(store, as_of, lookback)
+    if frame is None:
+        frame = load_cost_frame(settings.cost_store_url, as_of, (as_of - first).days + 1)
+    keep = {s.anomaly_id for s in still_open}
+    run = detect_cost_anomalies(frame, as_of, settings.anomalies, first=first, keep_ids=keep)
     recorded = store.record(run.anomalies, now=now) if record else None
-    statuses = {s.anomaly_id: s.status.value for s in store.list(since=as_of - timedelta(days=60))}
     aws_budgets = read_aws_budgets(settings.aws) if settings.budget.use_aws_budgets else None
     budgets = judge_budgets(frame, as_of, settings.budget, aws_budgets)
-    rows = anomaly_rows(run.anomalies, statuses)
+    if record:
+        rows = stored_rows(store.on_day(as_of, RECENT_DAYS), as_of)
+    else:
+        statuses = {s.anomaly_id: s.status.value for s in store.list(since=first)}
+        rows = anomaly_rows(run.anomalies, statuses)
     text = render_text(rows, as_of)
     if frame.empty:
         text = (

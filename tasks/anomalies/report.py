@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tasks.anomalies.grouping import Anomaly
 from tasks.anomalies.root_cause import summarize_causes
 from tasks.money import to_cents
+
+if TYPE_CHECKING:
+    from tasks.anomalies.store import StoredAnomaly
 
 #: Table columns, in order.
 COLUMNS: tuple[str, ...] = (
@@ -70,6 +74,38 @@ def anomaly_rows(
     return rows
 
 
+def stored_rows(stored: Sequence[StoredAnomaly], as_of: date) -> list[dict[str, str]]:
+    """The same rows for anomalies as the anomaly store holds them (the day's view).
+
+    Example:
+        >>> stored_rows([], date(2026, 11, 25))
+        []
+    """
+    rows: list[dict[str, str]] = []
+    for s in stored:
+        ongoing = s.status in {"open", "acknowledged"}
+        pct = "new" if s.impact_pct is None else f"{s.impact_pct:+.0f}%"
+        dates = s.start_date.isoformat()
+        if s.end_date != s.start_date:
+            dates = f"{s.start_date} to {s.end_date}"
+        rows.append(
+            {
+                "monitor": s.monitor_id,
+                "dates": dates + (" (ongoing)" if ongoing else ""),
+                "status": s.status.value,
+                "actual_usd": _usd(float(s.total_actual_usd)),
+                "expected_usd": _usd(float(s.total_expected_usd)),
+                "impact_usd": ("+" if s.total_impact_usd >= 0 else "")
+                + _usd(float(s.total_impact_usd)),
+                "impact_pct": pct,
+                "top_causes": summarize_causes(list(s.root_causes)) or "-",
+                "anomaly_id": s.anomaly_id,
+                "alert": "yes" if s.alert else "no",
+            }
+        )
+    return rows
+
+
 def render_text(rows: Sequence[dict[str, str]], as_of: date) -> str:
     """A fixed-width table for the terminal (USD over each anomaly's dates).
 
@@ -111,7 +147,7 @@ def chart_png(
     expected: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
-    anomaly: Anomaly,
+    anomaly: Anomaly | ChartSpan,
     context_days: int = 60,
 ) -> bytes:
     """A PNG of one monitor's daily cost: the series, the expected band, the anomaly marked.
@@ -173,8 +209,28 @@ def chart_png(
     return buffer.getvalue()
 
 
-def chart_for(run: Any, anomaly: Anomaly) -> bytes:
-    """The chart of an anomaly from an :class:`tasks.anomalies.pipeline.AnomalyRun`."""
+@dataclass(frozen=True)
+class ChartSpan:
+    """What a chart marks: the monitor, the anomaly's dates and its total impact (USD)."""
+
+    monitor_id: str
+    start: date
+    end: date
+    total_impact: float
+
+    @classmethod
+    def of_stored(cls, stored: StoredAnomaly) -> ChartSpan:
+        return cls(
+            stored.monitor_id, stored.start_date, stored.end_date, float(stored.total_impact_usd)
+        )
+
+
+def chart_for(run: Any, anomaly: Anomaly | ChartSpan) -> bytes:
+    """The chart of an anomaly from an :class:`tasks.anomalies.pipeline.AnomalyRun`.
+
+    Raises:
+        KeyError: the run has no series for the anomaly's monitor.
+    """
     row = run.series.index_of(anomaly.monitor_id)
     d = run.detection
     return chart_png(
@@ -219,4 +275,39 @@ def anomaly_record(
         "alert": anomaly.alert,
         "is_new": is_new,
         "kind": anomaly.kind,
+    }
+
+
+def stored_record(stored: StoredAnomaly, is_new: bool = False) -> dict[str, Any]:
+    """A stored anomaly as plain data, with the field names of ``AnomalySummary``.
+
+    Example:
+        >>> stored_record.__name__
+        'stored_record'
+    """
+    return {
+        "id": stored.anomaly_id,
+        "monitor": f"{stored.monitor_type}: {stored.monitor_value}",
+        "monitor_type": stored.monitor_type,
+        "start": stored.start_date,
+        "end": stored.end_date,
+        "peak_date": stored.peak_date,
+        "actual_usd": stored.total_actual_usd,
+        "expected_usd": stored.total_expected_usd,
+        "impact_usd": stored.total_impact_usd,
+        "impact_pct": 100.0 if stored.impact_pct is None else round(stored.impact_pct, 1),
+        "direction": "increase" if stored.direction == "increase" else "drop",
+        "status": stored.status.value,
+        "causes": [
+            {
+                "dimension": c["dimension"],
+                "value": c["value"],
+                "impact_usd": to_cents(c["change_usd"]),
+                "share": round(c["share_pct"] / 100.0, 4),
+            }
+            for c in stored.root_causes
+        ],
+        "alert": stored.alert,
+        "is_new": is_new,
+        "kind": stored.kind,
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
@@ -221,6 +221,26 @@ class AnomalyStore:
         with self.session() as session:
             stored = [_to_stored(r) for r in session.scalars(query).all()]
         return sorted(stored, key=lambda s: (-abs(s.total_impact_usd), s.anomaly_id))
+
+    def open_on(self, day: date) -> builtins.list[StoredAnomaly]:
+        """Anomalies open on ``day``: status open or acknowledged, begun on or before it.
+
+        An anomaly that began earlier and still lasts is open today even if it was alerted on
+        an earlier day; ``resolved`` (the detector saw it end) and ``false_positive`` are not.
+        """
+        return [s for s in self.list(statuses=[A.OPEN, A.ACKNOWLEDGED]) if s.start_date <= day]
+
+    def on_day(self, day: date, recent_days: int = 7) -> builtins.list[StoredAnomaly]:
+        """The day's view: every anomaly open on ``day``, then those that ended in the
+        ``recent_days`` before it (so a resolution reaches people), largest impact first."""
+        opened = self.open_on(day)
+        seen = {s.anomaly_id for s in opened}
+        recent = [
+            s
+            for s in self.list(since=day - timedelta(days=recent_days))
+            if s.anomaly_id not in seen and s.start_date <= day
+        ]
+        return opened + recent
 
     def history(self, anomaly_id: str) -> builtins.list[dict[str, Any]]:
         """Every status change of an anomaly, oldest first."""

@@ -16,19 +16,28 @@ from prefect.artifacts import (
 
 from tasks.anomalies.budget import BudgetState, describe_state
 from tasks.anomalies.pipeline import (
+    RECENT_DAYS,
     AnomalyRun,
     detect_cost_anomalies,
     judge_budgets,
+    judging_window,
     load_cost_frame,
     read_aws_budgets,
 )
-from tasks.anomalies.report import COLUMNS, anomaly_rows, chart_for, render_markdown
-from tasks.anomalies.store import AnomalyStore, RecordOutcome
+from tasks.anomalies.report import COLUMNS, ChartSpan, chart_for, render_markdown, stored_rows
+from tasks.anomalies.store import AnomalyStatus, AnomalyStore, RecordOutcome, StoredAnomaly
 from tasks.settings import AnomalySettings, AwsSettings, BudgetSettings
 from tasks.steps import step
 
-#: Charts published per run (the largest anomalies that alert, then the largest others).
-TOP_CHARTS = 3
+
+@step("plan-anomaly-window")
+def window_task(findings_url: str, as_of: date, lookback_days: int) -> tuple[date, list[str]]:
+    """The first day to judge and the ids the store holds open (see ``judging_window``)."""
+    first, still_open = judging_window(AnomalyStore(findings_url), as_of, lookback_days)
+    get_run_logger().info(
+        "judging %s to %s; %d anomalies open in the store", first, as_of, len(still_open)
+    )
+    return first, [s.anomaly_id for s in still_open]
 
 
 @step("load-costs", retries=2, retry_delay_seconds=5)
@@ -40,9 +49,17 @@ def load_costs_task(store_url: str, as_of: date, lookback_days: int) -> pd.DataF
 
 
 @step("detect-anomalies")
-def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: AnomalySettings) -> AnomalyRun:
-    """Score every monitor and group the recent anomalies (pure)."""
-    run = detect_cost_anomalies(frame, as_of, anomaly_settings)
+def detect_task(
+    frame: pd.DataFrame,
+    as_of: date,
+    anomaly_settings: AnomalySettings,
+    first: date | None = None,
+    keep_ids: list[str] | None = None,
+) -> AnomalyRun:
+    """Score every monitor and group the recent and still open anomalies (pure)."""
+    run = detect_cost_anomalies(
+        frame, as_of, anomaly_settings, first=first, keep_ids=set(keep_ids or ())
+    )
     get_run_logger().info(
         "%d monitors judged, %d anomalies over threshold, %d alert",
         len(run.series.monitors),
@@ -53,13 +70,12 @@ def detect_task(frame: pd.DataFrame, as_of: date, anomaly_settings: AnomalySetti
 
 
 @step("record-anomalies")
-def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, dict[str, str]]:
-    """Record the anomalies (alert-once bookkeeping) and return their stored statuses."""
+def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, list[StoredAnomaly]]:
+    """Record the anomalies (alert-once bookkeeping) and return the day's view from the store:
+    every anomaly open on the day (new or not), then those that ended lately."""
     store = AnomalyStore(findings_url)
     outcome = store.record(run.anomalies)
-    ids = {a.anomaly_id for a in run.anomalies}
-    statuses = {s.anomaly_id: s.status.value for s in store.list() if s.anomaly_id in ids}
-    return outcome, statuses
+    return outcome, store.on_day(run.as_of, RECENT_DAYS)
 
 
 @step("judge-budgets")
@@ -80,19 +96,19 @@ def budgets_task(
 
 @step("publish-anomaly-artifacts")
 def publish_task(
-    run: AnomalyRun, statuses: dict[str, str], budgets: list[BudgetState], data_dir: Path
+    run: AnomalyRun, view: list[StoredAnomaly], budgets: list[BudgetState], data_dir: Path
 ) -> list[str]:
-    """Table artifact, budget markdown and one PNG chart per top anomaly; returns chart paths.
+    """Table artifact, budget markdown and one PNG chart per open anomaly; returns chart paths.
 
     Each chart is saved under ``data_dir/anomalies/charts/`` and published as a Prefect image
     artifact whose URL is the PNG itself (a ``data:`` URI), so the UI shows it with no file server.
     """
-    rows = anomaly_rows(run.anomalies, statuses)
+    rows = stored_rows(view, run.as_of)
     day = run.as_of.isoformat()
     create_table_artifact(
         key="cost-anomalies",
         table=[{c: r[c] for c in COLUMNS} for r in rows],
-        description=f"Cost anomalies through {day} (USD over each anomaly's dates)",
+        description=f"Cost anomalies open on {day} and ended lately (USD over each one's dates)",
     )
     budget_lines = "\n".join(f"- {describe_state(s)}" for s in budgets) or "- no budget configured"
     create_markdown_artifact(
@@ -100,21 +116,27 @@ def publish_task(
         markdown=render_markdown(rows, run.as_of) + f"\n### Budgets on {day}\n\n{budget_lines}\n",
         description=f"Cost anomalies and budgets, {day}",
     )
-    ranked = sorted(run.anomalies, key=lambda a: (not a.alert, -abs(a.total_impact)))
     folder = Path(data_dir) / "anomalies" / "charts"
     folder.mkdir(parents=True, exist_ok=True)
+    logger = get_run_logger()
     paths: list[str] = []
-    for anomaly in ranked[:TOP_CHARTS]:
-        png = chart_for(run, anomaly)
-        path = folder / f"{anomaly.anomaly_id}.png"
+    charted = [s for s in view if s.status in {AnomalyStatus.OPEN, AnomalyStatus.ACKNOWLEDGED}]
+    for stored in charted:
+        span = ChartSpan.of_stored(stored)
+        try:
+            png = chart_for(run, span)
+        except KeyError:  # the monitor has no cost in today's window
+            logger.warning("no series to chart %s (%s)", stored.anomaly_id, stored.monitor_id)
+            continue
+        path = folder / f"{stored.anomaly_id}.png"
         path.write_bytes(png)
         paths.append(str(path))
         create_image_artifact(
             image_url="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
-            key=f"cost-anomaly-{anomaly.anomaly_id[:12]}",
+            key=f"cost-anomaly-{stored.anomaly_id[:12]}",
             description=(
-                f"{anomaly.monitor_id} {anomaly.start} to {anomaly.end}: impact USD "
-                f"{anomaly.total_impact:,.2f} (saved as {path})"
+                f"{span.monitor_id} {span.start} to {span.end} ({stored.status.value}): impact "
+                f"USD {span.total_impact:,.2f} (saved as {path})"
             ),
         )
     return paths
