@@ -14,7 +14,9 @@ import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar, cast
 
 from prefect import flow, get_run_logger
@@ -27,7 +29,10 @@ from flows.ingest_costs import ingest_costs
 from flows.models import DailyResult
 from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
+from tasks.findings.model import Finding
 from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.money import usd, usd_per_month
+from tasks.remediation.menu import protected_reason
 from tasks.settings import load_settings
 from tasks.steps import step
 
@@ -38,9 +43,42 @@ REMEDIATION_DEPLOYMENT = "remediate-findings/remediate-findings"
 
 
 @step("approvable-findings")
-def approvable_findings(findings_url: str) -> list[str]:
-    """Fingerprints of the findings that wait for a person's decision."""
-    return [s.fingerprint for s in FindingsStore(findings_url).list(statuses=sorted(ACTIONABLE))]
+def approvable_findings(findings_url: str) -> list[Finding]:
+    """The findings that wait for a person's decision."""
+    return [s.finding for s in FindingsStore(findings_url).list(statuses=sorted(ACTIONABLE))]
+
+
+@dataclass(frozen=True)
+class AtStake:
+    """What waits for approval: the monthly dollars of the findings that may be acted on, and
+    the findings on protected resources (never changed, so not counted), listed apart."""
+
+    monthly_usd: Decimal = Decimal(0)
+    counted: int = 0
+    unpriced: int = 0
+    protected: list[tuple[Finding, str]] = field(default_factory=list)
+
+
+def at_stake(findings: list[Finding]) -> AtStake:
+    """Sum ``monthly_savings_usd`` of the approvable findings, protected resources apart.
+
+    Example:
+        >>> at_stake([]).monthly_usd
+        Decimal('0')
+    """
+    total, counted, unpriced = Decimal(0), 0, 0
+    protected: list[tuple[Finding, str]] = []
+    for finding in findings:
+        why = protected_reason(finding.tags, finding.evidence)
+        if why:
+            protected.append((finding, why))
+            continue
+        counted += 1
+        if finding.monthly_savings_usd is None:
+            unpriced += 1
+        else:
+            total += finding.monthly_savings_usd
+    return AtStake(total, counted, unpriced, protected)
 
 
 @step("request-approval")
@@ -131,11 +169,12 @@ def finops_daily(
     approval_run_id: str | None = None
     waiting = approvable_findings(settings.findings_url) if scan is not None else []
     if request_approval_run and waiting:
+        fingerprints = [f.fingerprint for f in waiting]
         approval_run_id = _stage(
             "approval_request",
             timings,
             failures,
-            lambda: request_approval(waiting, remediation_deployment),
+            lambda: request_approval(fingerprints, remediation_deployment),
         )
 
     delivered = _stage(
@@ -164,7 +203,7 @@ def finops_daily(
     )
     create_markdown_artifact(
         key="finops-daily",
-        markdown=_summary_markdown(summary),
+        markdown=summary_markdown(summary, at_stake(waiting), str(settings.notify.prefect_ui_url)),
         description=f"FinOps day {reported_day.isoformat()}",
     )
     if failures:
@@ -175,12 +214,48 @@ def finops_daily(
     return summary
 
 
-def _summary_markdown(summary: DailyResult) -> str:
+def summary_markdown(summary: DailyResult, stake: AtStake, prefect_ui_url: str) -> str:
+    """The ``finops-daily`` artifact: stage times, what is at stake and the run to approve it.
+
+    Example:
+        >>> text = summary_markdown(DailyResult(day=date(2026, 11, 25)), AtStake(),
+        ...                         "http://127.0.0.1:4200")
+        >>> "Findings waiting for approval: 0" in text
+        True
+    """
     lines = [f"# FinOps day {summary.day}", "", "| stage | seconds | outcome |", "|---|---|---|"]
     for stage, seconds in summary.timings_s.items():
         outcome = summary.failures.get(stage, "ok")
         lines.append(f"| {stage} | {seconds:.2f} | {outcome} |")
-    lines += ["", f"Findings waiting for approval: {summary.awaiting_approval}"]
+    lines += ["", f"## Findings waiting for approval: {summary.awaiting_approval}", ""]
+    if summary.awaiting_approval:
+        unpriced = f" ({stake.unpriced} with no known price)" if stake.unpriced else ""
+        lines.append(
+            f"**{usd(stake.monthly_usd)} USD per month at stake** over the {stake.counted} "
+            f"findings that may be acted on{unpriced}."
+        )
     if summary.approval_flow_run_id:
-        lines.append(f"Approval run: `{summary.approval_flow_run_id}`")
+        url = f"{prefect_ui_url.rstrip('/')}/runs/flow-run/{summary.approval_flow_run_id}"
+        lines += [
+            "",
+            f"Approve or reject them in the Prefect UI: [the waiting remediation run]({url}) "
+            f"(`{summary.approval_flow_run_id}`): open it, click **Resume**, pick the findings.",
+        ]
+    if stake.protected:
+        dollars = sum((f.monthly_savings_usd or Decimal(0) for f, _ in stake.protected), Decimal(0))
+        lines += [
+            "",
+            f"### On protected resources: {len(stake.protected)} ({usd(dollars)} USD per month), "
+            "not counted above",
+            "",
+            "They are reported, never changed: no action is offered on them.",
+            "",
+            "| account | region | resource | check | monthly | why |",
+            "|---|---|---|---|---|---|",
+        ]
+        for finding, why in stake.protected:
+            lines.append(
+                f"| {finding.account_id} | {finding.region} | {finding.resource_id} | "
+                f"{finding.check} | {usd_per_month(finding.monthly_savings_usd)} | {why} |"
+            )
     return "\n".join(lines)

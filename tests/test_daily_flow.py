@@ -9,6 +9,7 @@ import pytest
 
 from tasks.findings.store import FindingsStore
 from tasks.notify.outbox import Outbox
+from tests.plugins.fake_services import sample_finding
 from tests.plugins.sandbox import SandboxHandle
 
 
@@ -49,3 +50,36 @@ def test_daily_pipeline_runs_every_stage_and_reports(
     outbox = Outbox(f"sqlite:///{tmp_path / 'state' / 'findings.db'}")
     kinds = [m.kind for m in outbox.messages()]
     assert kinds.count("digest") == 1
+
+
+def test_the_daily_artifact_says_what_is_at_stake_and_links_to_the_waiting_run() -> None:
+    from datetime import date
+
+    from flows.finops_daily import at_stake, summary_markdown
+    from flows.models import DailyResult
+
+    waiting = [
+        sample_finding(1, savings="100.25"),
+        sample_finding(2, savings="49.75"),
+        sample_finding(3, savings=None),
+        sample_finding(4, savings="300.00").model_copy(
+            update={"tags": {"finops:protected": "true"}}
+        ),
+    ]
+    summary = DailyResult(
+        day=date(2026, 12, 3),
+        approval_flow_run_id="0b5c3a52-run",
+        awaiting_approval=len(waiting),
+        timings_s={"scan": 1.5},
+    )
+    text = summary_markdown(summary, at_stake(waiting), "http://127.0.0.1:4200/")
+
+    assert "Findings waiting for approval: 4" in text
+    # The protected finding's $300 is not at stake: it is listed apart, with why.
+    assert "$150.00 USD per month at stake" in text and "3 findings" in text
+    assert "1 with no known price" in text
+    assert "(http://127.0.0.1:4200/runs/flow-run/0b5c3a52-run)" in text
+    protected = text[text.index("On protected resources") :]
+    assert "vol-00000004" in protected and "$300.00" in protected
+    assert "finops:protected=true" in protected
+    assert "vol-00000001" not in protected
