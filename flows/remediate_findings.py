@@ -48,7 +48,8 @@ def remediate_findings(
 
     Returns:
         The :class:`~tasks.remediation.models.RemediationResult`: decision, approver, counts,
-        success rate and every action's result.
+        success rate, the monthly savings achieved (in total and per account/region) and one
+        result per included finding (a finding set to ``skip`` is there as skipped, with why).
     """
     settings = load_settings()
     dry = settings.remediation.dry_run if dry_run is None else dry_run

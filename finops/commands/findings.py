@@ -59,16 +59,33 @@ def list_findings(
         f"{'FINGERPRINT':<13}{'STATUS':<12}{'CHECK':<20}{'RESOURCE':<48}{'USD/MONTH':>12}  OWNER"
     )
     typer.echo(header)
+    # Savings already made (remediated) or given up (dismissed, resolved) are not still to save.
+    settled = {FindingStatus.REMEDIATED, FindingStatus.DISMISSED, FindingStatus.RESOLVED}
     total = Decimal(0)
+    apart: dict[str, list[Decimal]] = {}
     for s in stored:
         f = s.finding
-        total += f.monthly_savings_usd or Decimal(0)
+        if s.status in settled:
+            apart.setdefault(s.status.value, []).append(f.monthly_savings_usd or Decimal(0))
+        else:
+            total += f.monthly_savings_usd or Decimal(0)
         resource = f"{f.account_id}/{f.region}/{f.resource_id}"
         typer.echo(
             f"{s.fingerprint[:12]:<13}{s.status.value:<12}{f.check:<20}{resource:<48}"
             f"{usd_or_unknown(f.monthly_savings_usd):>12}  {f.owner or '-'}"
         )
-    typer.echo(f"{len(stored)} findings, {usd_or_unknown(total)} per month (USD) in total")
+    if not apart:
+        typer.echo(f"{len(stored)} findings, {usd_or_unknown(total)} per month (USD) in total")
+        return
+    counted = len(stored) - sum(len(v) for v in apart.values())
+    not_counted = ", ".join(
+        f"{len(v)} {status} ({usd_or_unknown(sum(v, Decimal(0)))})"
+        for status, v in sorted(apart.items())
+    )
+    typer.echo(
+        f"{len(stored)} findings; {counted} still to act on, {usd_or_unknown(total)} per month "
+        f"(USD) in total; not counted: {not_counted}"
+    )
 
 
 def _resolve(fingerprint: str) -> tuple[Any, str]:

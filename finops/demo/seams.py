@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from finops.demo.errors import DemoError
@@ -86,6 +87,8 @@ class RemediationFacts:
     failed: int = 0
     success_rate: float | None = None
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    savings_achieved_usd: Decimal = Decimal(0)
+    savings_achieved_by_place: dict[str, Decimal] = field(default_factory=dict)
 
 
 def remediation_facts(result: Any) -> RemediationFacts:
@@ -102,4 +105,9 @@ def remediation_facts(result: Any) -> RemediationFacts:
         failed=int(_field(result, "failed", 0)),
         success_rate=None if rate is None else float(rate),
         skip_reasons={str(k): int(v) for k, v in dict(_field(result, "skip_reasons", {})).items()},
+        savings_achieved_usd=Decimal(str(_field(result, "savings_achieved_usd", 0))),
+        savings_achieved_by_place={
+            str(k): Decimal(str(v))
+            for k, v in dict(_field(result, "savings_achieved_by_place", {})).items()
+        },
     )

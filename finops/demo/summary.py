@@ -1,4 +1,5 @@
-"""The demo's closing summary: spend, anomalies, findings and savings, actions, stage times."""
+"""The demo's closing summary: spend, anomalies, findings and savings, actions and the savings
+they achieved, stage times."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from finops.demo.scoring import anomaly_backtest, score_findings
 from finops.demo.seams import DailyFacts, RemediationFacts
+from tasks.money import usd
 from tasks.settings import AnomalySettings
 
 
@@ -105,7 +107,26 @@ def _remediation_lines(
     )
     for reason, count in sorted(remediation.skip_reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  skipped {count:>3}: {reason}")
+    lines.append(savings_achieved_line(remediation))
     return lines
+
+
+def savings_achieved_line(remediation: RemediationFacts) -> str:
+    """The monthly savings the approved actions achieved, per account/region.
+
+    Example:
+        >>> savings_achieved_line(RemediationFacts(dry_run=False,
+        ...     savings_achieved_usd=Decimal("12.5"),
+        ...     savings_achieved_by_place={"1/r": Decimal("12.5")}))
+        'Savings achieved: $12.50 a month (1/r $12.50)'
+    """
+    line = f"Savings achieved: {usd(remediation.savings_achieved_usd)} a month"
+    if remediation.dry_run:
+        return f"{line} (dry run: nothing changed)"
+    places = ", ".join(
+        f"{where} {usd(amount)}" for where, amount in remediation.savings_achieved_by_place.items()
+    )
+    return f"{line} ({places})" if places else line
 
 
 def summarise(

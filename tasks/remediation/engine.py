@@ -11,6 +11,10 @@ The order for each approved (finding, action):
 4. the adapter re-checks the resource and acts (or dry-runs);
 5. the outcome goes to the audit log, the ledger and the findings store.
 
+A finding included in the approval but not carried out (``skip`` chosen, or its default; two
+actions picked) is in the run's results as skipped with why (``every_included``), so the result
+accounts for every finding the approver included.
+
 A run that dies between 3 and 5 leaves the entry ``in_progress``; the next run picks it up
 (``recover``) and the adapter, being idempotent and fed the saved checkpoints, finishes it
 without doing anything twice.
@@ -19,7 +23,7 @@ without doing anything twice.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,10 +44,10 @@ from tasks.remediation.actions import (
     Skip,
     remove_mark,
 )
-from tasks.remediation.approval import ApprovalDecision, clean_approver
+from tasks.remediation.approval import ARROW, ApprovalDecision, Candidate, clean_approver
 from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.ledger import LedgerEntry, RemediationLedger
-from tasks.remediation.menu import FOLLOW_UP
+from tasks.remediation.menu import FOLLOW_UP, SKIP
 from tasks.remediation.report import ActionResult
 from tasks.settings import Settings
 
@@ -180,6 +184,76 @@ class Remediator:
         """Run ledger entries in order; each one's outcome is audited before the next starts."""
         return [self._run(entry) for entry in entries]
 
+    def every_included(
+        self,
+        values: dict[str, Any],
+        candidates: Sequence[Candidate],
+        decision: ApprovalDecision,
+        results: list[ActionResult],
+    ) -> list[ActionResult]:
+        """One result per finding the approver included, in the form's order.
+
+        Those carried out keep their result; one left out of the approval's selections (skip
+        chosen or its default, two actions picked, an explicit-only default) is skipped with why.
+        Nothing is done to them, so nothing is audited beyond the approval record's notes.
+        """
+        if decision.decision != "approved":
+            return results
+        by_label = {c.label: c for c in candidates}
+        picks: dict[str, set[str]] = {}
+        for choice in values.get("actions") or []:
+            label, _, action = str(choice).rpartition(ARROW)
+            if label in by_label and action in by_label[label].menu:
+                picks.setdefault(by_label[label].fingerprint, set()).add(action)
+        done = {r.fingerprint: r for r in results}
+        ordered: list[ActionResult] = []
+        for label in dict.fromkeys(values.get("findings") or []):
+            candidate = by_label.get(str(label))
+            if candidate is None:
+                continue
+            if candidate.fingerprint in done:
+                ordered.append(done.pop(candidate.fingerprint))
+            elif candidate.fingerprint not in decision.selections:
+                chosen = picks.get(candidate.fingerprint, set())
+                ordered.append(self._left_out(candidate, chosen, decision.notes))
+        return ordered + list(done.values())
+
+    def _left_out(
+        self, candidate: Candidate, picked: set[str], notes: Sequence[str]
+    ) -> ActionResult:
+        action = next(iter(picked)) if len(picked) == 1 else candidate.default
+        key, value = self.protected_tag
+        # the form's own word when it has one, else the stored finding's tag
+        protected = str(getattr(candidate, "protected", "") or "")
+        with contextlib.suppress(KeyError):
+            tags = self.store.get(candidate.fingerprint).finding.tags
+            if not protected and tags.get(key) == value:
+                protected = f"protected tag {key}={value} present"
+        note = next((n for n in notes if n.startswith(f"{candidate.label}:")), "")
+        if len(picked) > 1:
+            why = f"several actions picked ({', '.join(sorted(picked))}); left as it is"
+        elif protected:
+            why = f"{protected}: left as it is"
+        elif action == SKIP and picked:
+            why = "skip was chosen: left as it is"
+        elif action == SKIP:
+            why = "skip was chosen (its default: nothing on its menu runs unless picked by name)"
+        elif action in ACTIONS and ACTIONS[action].explicit_only and not picked:
+            why = f"{action} runs only when picked by name: left as it is"
+        else:
+            why = note.removeprefix(f"{candidate.label}:").strip() or "left out of the approval"
+        return ActionResult(
+            candidate.fingerprint,
+            candidate.resource_id,
+            candidate.check,
+            action,
+            "skipped",
+            why,
+            account_id=candidate.account_id,
+            region=candidate.region,
+            monthly_savings_usd=candidate.monthly_savings_usd,
+        )
+
     def recover(self, still_running: frozenset[str] = frozenset()) -> list[ActionResult]:
         """Finish what earlier runs approved but did not complete, then act on due marks.
 
@@ -265,8 +339,16 @@ class Remediator:
             final = "unmarked" if status is not None else "done"
             self.ledger.finish(mark.id, final, {"result": result, "reason": reason})
         self._audit_action(finding, mark, "remove_mark", result, reason, outcome, ctx, started)
+        # taking a mark off saves nothing: no savings on this result
         return ActionResult(
-            finding.fingerprint, finding.resource_id, finding.check, "remove_mark", result, reason
+            finding.fingerprint,
+            finding.resource_id,
+            finding.check,
+            "remove_mark",
+            result,
+            reason,
+            account_id=finding.account_id,
+            region=finding.region,
         )
 
     def _context(self, finding: Finding, entry: LedgerEntry) -> ActionContext:
@@ -403,6 +485,9 @@ class Remediator:
             result,
             outcome.reason,
             backups,
+            finding.account_id,
+            finding.region,
+            finding.monthly_savings_usd,
         )
 
     def _audit_action(

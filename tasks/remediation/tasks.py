@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from tasks.aws.session import AwsAccess
 from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.money import usd
 from tasks.remediation.approval import Candidate, candidate_from, decide
 from tasks.remediation.audit import AuditLog, AuditRecord
 from tasks.remediation.engine import Remediator
@@ -195,7 +196,8 @@ def apply_approval(
     dry_run: bool,
     settings: Settings,
 ) -> tuple[str, str, list[ActionResult]]:
-    """Record the decision (or its expiry) and carry out what was approved."""
+    """Record the decision (or its expiry), carry out what was approved, and give one result
+    per included finding (a finding set to ``skip`` is skipped with why)."""
     engine = remediator(settings, run_id, dry_run)
     if values is None:
         from tasks.remediation.approval import ApprovalDecision
@@ -204,7 +206,11 @@ def apply_approval(
     else:
         decision = decide(values, candidates)
     entries = engine.record_approval(decision)
-    return decision.decision, decision.approver, engine.execute(entries)
+    results = engine.execute(entries)
+    if values is not None:
+        # every included finding has its result, those left out of the selections too
+        results = engine.every_included(values, candidates, decision, results)
+    return decision.decision, decision.approver, results
 
 
 @step("publish-remediation-report")
@@ -215,13 +221,16 @@ def publish_report(
     summary = RemediationResult.of(results, status, approver, dry_run)
     rate = "n/a" if summary.success_rate is None else f"{summary.success_rate:.1%}"
     get_run_logger().info(
-        "remediation %s: attempted %d, succeeded %d, skipped %d, failed %d; success rate %s",
+        "remediation %s: attempted %d, succeeded %d, skipped %d, failed %d; success rate %s; "
+        "savings achieved %s a month%s",
         status,
         summary.attempted,
         summary.succeeded,
         summary.skipped,
         summary.failed,
         rate,
+        usd(summary.savings_achieved_usd),
+        " (dry run)" if dry_run else "",
     )
     create_markdown_artifact(
         key="remediation-report", markdown=markdown, description="Remediation outcome"
