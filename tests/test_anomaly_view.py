@@ -40,7 +40,16 @@ def day_view(
         again = check_cost_anomalies(
             date=last_day, cost_store_url=str(root / "costs"), findings_url=database
         )
-        yield {"result": result, "again": again, "last_day": last_day}
+        from flows.report import report
+
+        delivered = report(day=last_day, anomaly_result=again, findings=[])
+        yield {
+            "result": result,
+            "again": again,
+            "last_day": last_day,
+            "report": delivered,
+            "state": root / "state",
+        }
     finally:
         monkeypatch.undo()
 
@@ -91,3 +100,21 @@ def test_the_digest_reads_the_same_open_anomalies(day_view: dict[str, Any]) -> N
     digest = digest_from_results(last_day, {last_day: 1.0}, result)
     view = {a.id for a in result.anomalies if a.status in {"open", "acknowledged"}}
     assert view and {a.id for a in open_anomalies(digest)} == view
+
+
+def test_the_slack_digest_lists_them_as_open_anomalies(day_view: dict[str, Any]) -> None:
+    from tasks.notify.outbox import Outbox
+    from tasks.settings import load_settings
+
+    again = day_view["again"]
+    opened = [a for a in again.anomalies if a.status in {"open", "acknowledged"}]
+    assert day_view["report"] is not None
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        monkeypatch.setenv("FINOPS_DATA_DIR", str(day_view["state"]))
+        outbox = Outbox(load_settings().findings_url)
+    finally:
+        monkeypatch.undo()
+    [digest] = [m for m in outbox.messages() if m.kind == "digest"]
+    text = str(digest.payload)
+    assert f"Open anomalies ({len(opened)})" in text and "Open anomalies:* none" not in text
