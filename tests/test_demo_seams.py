@@ -37,6 +37,8 @@ class _Remediation(BaseModel):
     failed: int
     success_rate: Decimal | None
     skip_reasons: dict[str, int]
+    savings_achieved_usd: Decimal
+    savings_achieved_by_place: dict[str, Decimal]
 
 
 DAILY: dict[str, Any] = {
@@ -57,6 +59,8 @@ REMEDIATION: dict[str, Any] = {
     "failed": 0,
     "success_rate": "1.0",
     "skip_reasons": {"protected": 1},
+    "savings_achieved_usd": "12.50",
+    "savings_achieved_by_place": {"111111111111/us-east-1": "12.50"},
 }
 
 
@@ -69,6 +73,13 @@ def test_daily_and_remediation_results_read_the_same_as_dict_or_model() -> None:
         REMEDIATION
     )
     assert remediation_facts(REMEDIATION).success_rate == 1.0
+    assert remediation_facts(REMEDIATION).savings_achieved_usd == Decimal("12.50")
+    assert remediation_facts(REMEDIATION).savings_achieved_by_place == {
+        "111111111111/us-east-1": Decimal("12.50")
+    }
+    # an older result without the savings reads as nothing achieved
+    older = {k: v for k, v in REMEDIATION.items() if not k.startswith("savings")}
+    assert remediation_facts(older).savings_achieved_usd == 0
 
 
 def test_a_stage_that_did_not_run_reads_as_empty() -> None:
