@@ -62,9 +62,11 @@ pytest: $(STAMP)
 
 test: lint imports typecheck pytest
 
+# A demo in a folder a previous demo used moves that one's data aside first (.finops/demo/previous).
 demo: $(STAMP)
 	$(BIN)/finops demo
 
+# Stops every running demo of this user (recorded in ~/.finops/demos/), whatever its data folder.
 demo-stop: $(STAMP)
 	$(BIN)/finops demo --stop
 

@@ -55,6 +55,15 @@ def test_auto_approved_demo_matches_the_sandbox_ground_truth(tmp_path: Path) -> 
     assert sum(int(count) for count, _ in skips) == int(remediation[3]), output
     assert all("busy again" in reason for _, reason in skips), skips
 
+    # The console said what finops-daily was doing while it ran, and the approval hint is a
+    # command a new shell can run: this environment's finops by full path, the API URL in front.
+    assert re.search(r"ingest-costs completed after \d+\.\d s", output), output
+    hint = re.search(
+        r"^    PREFECT_API_URL=(http://127\.0\.0\.1:\d+/api) \S+ (\S+) approve ", output, re.M
+    )
+    assert hint is not None, output
+    assert os.access(hint[2], os.X_OK), hint[0]
+
     # Everything the demo started is stopped, and the audit log names the approver.
     assert "stopped:" in output
     assert not (tmp_path / ".finops" / "demo" / "demo.json").exists()

@@ -10,7 +10,14 @@ from tasks.settings import load_settings
 
 
 def demo(
-    stop: bool = typer.Option(False, "--stop", help="Stop a running demo and exit."),
+    action: str = typer.Argument(
+        "", metavar="[stop]", help="'stop': the same as --stop.", show_default=False
+    ),
+    stop: bool = typer.Option(
+        False,
+        "--stop",
+        help="Stop every running demo of this user (whatever its data folder) and exit.",
+    ),
     auto_approve: bool = typer.Option(
         False,
         "--auto-approve",
@@ -21,11 +28,16 @@ def demo(
     ),
 ) -> None:
     """Run the whole pipeline on a local Prefect server and the sandbox, up to an approval."""
-    from finops.demo import run_demo, stop_demo
+    from finops.demo import run_demo
+    from finops.demo.processes import stop_all_demos
 
+    if action not in ("", "stop"):
+        typer.echo(f"error: unknown action {action!r}; the only one is 'stop'", err=True)
+        raise typer.Exit(2)
     data_dir = load_settings().data_dir
-    if stop:
-        stopped = stop_demo(data_dir)
+    if stop or action == "stop":
+        # This data folder's demo and every demo recorded in ~/.finops/demos/.
+        stopped = stop_all_demos(data_dir.resolve())
         typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "no demo is running")
         return
     auto = auto_approve or os.environ.get("DEMO_AUTO_APPROVE", "") not in ("", "0", "false")
