@@ -4,10 +4,12 @@ A real ``prefect server start`` (its own home and SQLite database, on a free loo
 with the demo's own helpers) serves the UI; the ``remediate-findings`` flow runs live (not dry-run)
 in a subprocess against it and a fresh sandbox organisation, and pauses for approval.  Playwright
 drives Debian's ``/usr/bin/chromium`` (never a downloaded browser): it opens the run's page, clicks
-Resume, picks *approve*, two of the three findings, types the approver's name and a comment, and
-submits.  The test then checks in the sandbox that exactly those two resources changed and that the
-audit log names the approver.  On failure the page's screenshot and HTML, and the flow's and
-server's logs, are saved under ``test-artifacts/browser-approval/``.
+Resume, reads the dollars at stake and the protected finding listed apart (not offered), picks
+*approve*, two of the three findings by the account/region/resource/check their labels show, types
+the approver's name and a comment, and submits.  The test then checks in the sandbox that exactly
+those two resources changed and that the audit log names the approver.  On failure the page's
+screenshot and HTML, and the flow's and server's logs, are saved under
+``test-artifacts/browser-approval/``.
 
 Found while writing it: in headless Chromium a mouse click on a select of the Resume dialog does
 not open its options (the pop-over closes again at once); the keyboard (focus, ArrowDown) opens it,
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ import pytest
 from finops.demo import ROOT, _kill_group, _spawn, _wait_http, free_port, prefect_env
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import FindingsStore
+from tasks.money import usd
 from tasks.remediation.audit import AuditLog
 from tests.plugins.remediation import AwsWorld
 from tests.plugins.sandbox import SandboxHandle
@@ -157,14 +162,27 @@ def wait_until_paused(server: PrefectServer, flow: subprocess.Popen[bytes], log:
     raise AssertionError(f"no remediate-findings run paused for approval; see {log}")
 
 
-def approve_in_browser(page: Any, url: str, resource_ids: list[str], n_offered: int) -> None:
-    """What the approver does on the run's page: Resume, fill the form, Submit."""
+def approve_in_browser(
+    page: Any, url: str, chosen: list[Finding], n_offered: int, at_stake: str, kept: Finding
+) -> None:
+    """What the approver does on the run's page: Resume, read the totals, fill the form, Submit.
+
+    Findings are picked by what a person reads in the option: account/region, resource, check
+    and monthly dollars (not by a fingerprint).
+    """
     # Not "networkidle": the UI polls the API for as long as the page is open.
     page.goto(url, wait_until="load", timeout=120_000)
     page.get_by_role("button", name="Resume", exact=True).click(timeout=120_000)
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(f"Remediation approval: {n_offered} findings").wait_for(timeout=60_000)
-    assert "LIVE" in dialog.inner_text()
+    text = dialog.inner_text()
+    assert "LIVE" in text
+    # What is at stake is shown before submit: the headline and the total line of the preview.
+    assert f"{n_offered} findings, {at_stake} per month (USD) at stake" in text
+    assert re.search(rf"total\s+{n_offered}\s+{re.escape(at_stake)}", text), text
+    # The protected resource is listed apart, with why, and is not offered.
+    assert "protected by tag finops:protected=true" in text
+    assert kept.resource_id in text[text.index("Protected") :]
 
     def field(title: str) -> Any:
         label = page.locator(".schema-form-property__label", has_text=title)
@@ -185,8 +203,13 @@ def approve_in_browser(page: Any, url: str, resource_ids: list[str], n_offered: 
     open_select("Findings to include")
     options = page.get_by_role("option")
     assert options.count() == n_offered
-    for resource_id in resource_ids:
-        options.filter(has_text=resource_id).click()
+    assert options.filter(has_text=kept.resource_id).count() == 0
+    for finding in chosen:
+        visible = f"{finding.account_id}/{finding.region} {finding.resource_id} {finding.check} → "
+        option = options.filter(has_text=visible)
+        assert option.count() == 1, [options.nth(i).inner_text() for i in range(options.count())]
+        assert f"{usd(finding.monthly_savings_usd or 0)}/mo" in option.inner_text()
+        option.click()
     page.keyboard.press("Escape")
     field("Approver").locator("textarea, input").first.fill(APPROVER)
     field("Comment").locator("textarea, input").first.fill(COMMENT)
@@ -228,10 +251,21 @@ def test_approve_a_subset_in_the_prefect_ui_with_a_real_browser(
     gp2 = world.pick("gp2-500", "ebs-gp2")
     address = world.pick("unassociated", "eip-unassociated")
     approved: list[Finding] = [old_volume, gp2]
+    # A protected resource (as the scan stores it: tagged, only skip recommended) is not offered.
+    kept = old_volume.model_copy(
+        update={
+            "resource_id": "vol-0protected00000",
+            "tags": {"finops:protected": "true"},
+            "recommended_actions": ["skip"],
+            "monthly_savings_usd": Decimal("469.77"),
+        }
+    )
     data_dir = tmp_path / "finops"
     data_dir.mkdir()
     store = FindingsStore(f"sqlite:///{data_dir / 'findings.db'}")
-    store.record_scan([*approved, address])
+    store.record_scan([*approved, address, kept])
+    offered = [*approved, address]
+    at_stake = usd(sum((f.monthly_savings_usd or Decimal(0) for f in offered), Decimal(0)))
 
     prefect_server.wait_ready()
     flow_log = tmp_path / "flow.log"
@@ -254,8 +288,10 @@ def test_approve_a_subset_in_the_prefect_ui_with_a_real_browser(
                 approve_in_browser(
                     page,
                     f"{prefect_server.ui_url}/runs/flow-run/{run_id}",
-                    [f.resource_id for f in approved],
+                    approved,
                     n_offered=3,
+                    at_stake=at_stake,
+                    kept=kept,
                 )
             except BaseException:
                 save_artifacts("approval-form", page, [flow_log, prefect_server.log])

@@ -29,6 +29,7 @@ from tasks.remediation.approval import (
     FormError,
     build_form,
     decide,
+    preview_markdown,
     run_input_for,
 )
 from tasks.remediation.audit import AuditLog, AuditRecord
@@ -237,3 +238,41 @@ def test_a_garbled_middle_line_is_skipped_and_the_next_append_starts_a_new_line(
     assert [(d.source, d.number) for d in damaged] == [(str(path), 2)]
     assert "line 2" in damaged[0].warning and str(path) in damaged[0].warning
     assert [r.run_id for r in log.read()] == ["r1", "r2"]
+
+
+def test_a_hostile_owner_tag_never_breaks_a_label_or_the_preview() -> None:
+    owner = "a\n|x\r\x1b*b*[l](h)"
+    (cand,) = candidates(finding("ebs-unattached", "vol-1", owner=owner))
+    assert "\n" not in cand.label and "\r" not in cand.label and "\x1b" not in cand.label
+    assert cand.label.endswith(cand.fingerprint[:12])
+    text = preview_markdown([cand], dry_run=True, timeout_s=60)
+    (line,) = [x for x in text.splitlines() if x.startswith(f"- `{cand.fingerprint[:12]}`")]
+    assert "\x1b" not in text and "\n| x" not in text
+    assert all(row.count(" | ") == 7 for row in text.splitlines() if row.startswith("| 1111"))
+    assert "owner a \\|x \\*b\\*\\[l\\](h)" in line
+
+
+def test_a_protected_finding_cannot_be_approved_by_the_cli_or_a_hand_built_answer() -> None:
+    kept, free = candidates(
+        finding(
+            "ec2-idle", "i-kept", tags={"finops:protected": "true"}, recommended_actions=["skip"]
+        ),
+        finding("ec2-idle", "i-free"),
+    )
+    form = build_form([kept, free])
+    schema = create_v2_schema(form.__name__, model_base=form)
+    with pytest.raises(FormError, match="not offered by this run"):
+        run_input_for(schema, "Ana", only=[kept.fingerprint[:8]])
+    with pytest.raises(FormError, match="not offered by this run"):
+        run_input_for(schema, "Ana", actions=[f"{kept.fingerprint[:8]}=terminate"])
+    with pytest.raises(pydantic.ValidationError):
+        form(approver="Ana", decision="approve", findings=[kept.label])
+    answer = {
+        "decision": "approve",
+        "findings": [kept.label],
+        "actions": [f"{kept.label} -> terminate", f"{kept.label} -> stop"],
+        "approver": "Ana",
+    }
+    decision = decide(answer, [kept, free])
+    assert decision.selections == {}
+    assert any("protected by tag finops:protected=true" in n for n in decision.notes)

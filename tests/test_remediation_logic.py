@@ -178,10 +178,14 @@ def test_preview_table_shows_money_risk_owner() -> None:
         cands, dry_run=True, timeout_s=3 * 86400, run_id="r-1", ui_url="http://ui:4200/"
     )
     assert "Approve in the Prefect UI: http://ui:4200/runs/flow-run/r-1 (Resume)." in text
-    assert "| resource | check | action (default) |" in text
-    assert "| snapshot_and_delete | delete, tag_for_later | $1,234.50 | medium | team-a |" in text
-    assert "| unknown |" in text  # unknown price is never shown as $0
-    assert "$1,234.50 per month (USD)" in text.splitlines()[0]
+    vol, inst = cands
+    assert "#### snapshot_and_delete: 1 findings, $1,234.50/month" in text
+    assert (
+        f"- `{vol.fingerprint[:12]}` **$1,234.50** · vol-1 · ebs-unattached · …1111/us-east-1 "
+        "· risk medium · owner team-a"
+    ) in text
+    assert f"- `{inst.fingerprint[:12]}` **unknown** · i-1 · ec2-idle" in text  # never $0
+    assert "$1,234.50 per month (USD) at stake" in text.splitlines()[0]
     assert "DRY RUN" in text and "expires in 72 h" in text and "finops approve r-1" in text
     assert "RDS starts a stopped DB instance" not in text  # no RDS finding offered
     with_db = preview_markdown(
@@ -189,7 +193,7 @@ def test_preview_table_shows_money_risk_owner() -> None:
         dry_run=False,
         timeout_s=60,
     )
-    assert "| stop_db_instance |" in with_db
+    assert "#### stop_db_instance: 1 findings" in with_db
     assert "`stop_db_instance`: RDS starts a stopped DB instance again by itself after 7 days" in (
         with_db
     )

@@ -3,10 +3,12 @@
 The form is built per run from the findings offered, so the Prefect UI's Resume dialog shows
 plain choices (JSON-schema enums it renders as selects): decide approve or reject, pick the
 findings to include (none by default), optionally pick another action for a finding from its
-menu, and give your name.  Each choice is a readable label that carries the first 12 characters
-of the finding's fingerprint, so the CLI (``finops approve``) and the Slack link can fill the same
-form from fingerprints.  Nothing is approved unless it is chosen; an explicit-only action
-(``terminate``) runs only when it was picked by name.
+menu, and give your name.  Each choice is a readable label (account/region, resource, check, the
+action, $/mo, risk, owner: :mod:`tasks.remediation.preview`) that ends with the first 12
+characters of the finding's fingerprint, so the CLI (``finops approve``) and the Slack link can
+fill the same form from fingerprints.  Protected resources are not offered (their menu is
+``skip`` alone) and an answer naming one leaves it out.  Nothing is approved unless it is
+chosen; an explicit-only action (``terminate``) runs only when it was picked by name.
 
 The approver's name is what the audit log, the ledger and the findings history record, and what
 ``finops audit`` prints, so it is checked before anything is recorded: 1 to 100 characters once
@@ -21,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -29,12 +30,20 @@ from prefect.input import RunInput
 from pydantic import AfterValidator, WithJsonSchema
 
 from tasks.findings.store import StoredFinding
-from tasks.money import usd, usd_or_unknown
 from tasks.remediation.actions.registry import ACTIONS, SKIP
-from tasks.remediation.menu import default_action, menu_for
+from tasks.remediation.menu import default_action, menu_for, protected_reason
+from tasks.remediation.preview import (
+    ARROW,
+    FP_CHARS,
+    Candidate,
+    approval_url,
+    label_fingerprint,
+    label_resource,
+    offered,
+    preview_markdown,
+)
 
-FP_CHARS = 12
-ARROW = " -> "
+__all__ = ["ARROW", "FP_CHARS", "Candidate", "approval_url", "preview_markdown"]
 
 #: The longest approver name (after stripping spaces); the ledger's column holds 128.
 APPROVER_MAX_CHARS = 100
@@ -88,29 +97,6 @@ def clean_approver(value: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A finding offered for approval, with its menu and the default action."""
-
-    fingerprint: str
-    check: str
-    account_id: str
-    region: str
-    resource_id: str
-    menu: tuple[str, ...]
-    default: str
-    monthly_savings_usd: Decimal | None
-    risk: str
-    owner: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.resource_id} | {self.check} | {self.fingerprint[:FP_CHARS]}"
-
-    def action_label(self, action: str) -> str:
-        return f"{self.label}{ARROW}{action}"
-
-
 def candidate_from(stored: StoredFinding) -> Candidate:
     """The approval view of a stored finding.
 
@@ -119,80 +105,20 @@ def candidate_from(stored: StoredFinding) -> Candidate:
         'snapshot_and_delete'
     """
     finding = stored.finding
+    why = protected_reason(finding.tags, finding.evidence, finding.recommended_actions)
     return Candidate(
         fingerprint=finding.fingerprint,
         check=finding.check,
         account_id=finding.account_id,
         region=finding.region,
         resource_id=finding.resource_id,
-        menu=menu_for(finding.check, finding.recommended_actions),
-        default=default_action(finding.check, finding.recommended_actions),
+        menu=menu_for(finding.check, finding.recommended_actions, protected=bool(why)),
+        default=default_action(finding.check, finding.recommended_actions, protected=bool(why)),
         monthly_savings_usd=finding.monthly_savings_usd,
         risk=finding.risk,
         owner=finding.owner or finding.tags.get("owner", "") or "-",
+        protected=why,
     )
-
-
-def approval_url(ui_url: str, run_id: str) -> str:
-    """The Prefect UI page of a waiting run, where its Resume button opens the approval form.
-
-    This is the link the Slack report carries.
-
-    Example:
-        >>> approval_url("http://127.0.0.1:4200/", "0b7c")
-        'http://127.0.0.1:4200/runs/flow-run/0b7c'
-    """
-    return f"{ui_url.rstrip('/')}/runs/flow-run/{run_id}"
-
-
-def preview_markdown(
-    candidates: Sequence[Candidate],
-    dry_run: bool,
-    timeout_s: int,
-    run_id: str = "",
-    ui_url: str = "",
-) -> str:
-    """The preview an approver reads: one row per finding, what it would do and save.
-
-    Example:
-        >>> preview_markdown([], dry_run=True, timeout_s=60).splitlines()[0]
-        '### Remediation approval: 0 findings, $0.00 per month (USD)'
-    """
-    total = sum((c.monthly_savings_usd or Decimal(0) for c in candidates), Decimal(0))
-    lines = [
-        f"### Remediation approval: {len(candidates)} findings, {usd(total)} per month (USD)",
-        "",
-        "Mode: **DRY RUN** (permissions are checked, nothing changes)"
-        if dry_run
-        else "Mode: **LIVE**: approved actions change AWS resources",
-        "",
-        "| resource | check | action (default) | other actions | monthly savings (USD) "
-        "| risk | owner | fingerprint |",
-        "|---|---|---|---|---:|---|---|---|",
-    ]
-    for c in candidates:
-        others = ", ".join(a for a in c.menu if a not in {c.default, SKIP}) or "-"
-        lines.append(
-            f"| {c.account_id}/{c.region}/{c.resource_id} | {c.check} | {c.default} | {others} "
-            f"| {usd_or_unknown(c.monthly_savings_usd)} | {c.risk} | {c.owner} "
-            f"| {c.fingerprint[:FP_CHARS]} |"
-        )
-    offered = {a for c in candidates for a in c.menu}
-    notes = [f"- `{a}`: {spec.note}" for a, spec in ACTIONS.items() if spec.note and a in offered]
-    if notes:
-        lines += ["", "Good to know:", *notes]
-    hours = timeout_s / 3600
-    lines += [
-        "",
-        "Nothing is approved unless you include it. Pick findings under *Findings to include*; "
-        "to use another action than the default, pick it under *Actions*. "
-        f"This request expires in {hours:g} h with nothing done.",
-    ]
-    if run_id and ui_url:
-        lines.append(f"Approve in the Prefect UI: {approval_url(ui_url, run_id)} (Resume).")
-    if run_id:
-        lines.append(f"CLI: `finops approve {run_id} --only FP ... --as YOUR-NAME`")
-    return "\n".join(lines)
 
 
 def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
@@ -205,8 +131,10 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
     """
     if not candidates:
         raise ValueError("no findings to approve; the form needs at least one")
-    finding_choices = tuple(c.label for c in candidates)
-    action_choices = tuple(c.action_label(a) for c in candidates for a in c.menu)
+    # Protected findings are not offered; if every one is, they are (skip is all they offer).
+    offer = offered(candidates) or list(candidates)
+    finding_choices = tuple(c.label for c in offer)
+    action_choices = tuple(c.action_label(a) for c in offer for a in c.menu)
     # An explicit enum even for one choice: pydantic would write a lone choice as "const",
     # which the UI's form does not render as a select.
     finding_type: Any = Annotated[
@@ -227,7 +155,8 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
             pydantic.Field(
                 default_factory=list,
                 title="Findings to include",
-                description="Only these are acted on (default action from the preview).",
+                description="Only these are acted on, each by the action after →; the total "
+                "approved is the sum of their $/mo (the preview gives it per action).",
             ),
         ),
         "actions": (
@@ -235,7 +164,7 @@ def build_form(candidates: Sequence[Candidate]) -> type[RunInput]:
             pydantic.Field(
                 default_factory=list,
                 title="Actions",
-                description="Optional: another action from a finding's menu.",
+                description="Optional: '… -> ACTION' uses ACTION instead of the one after →.",
             ),
         ),
         "approver": (
@@ -300,6 +229,9 @@ def decide(values: dict[str, Any], candidates: Sequence[Candidate]) -> ApprovalD
         if len(actions) > 1:
             notes.append(f"{candidate.label}: several actions picked ({sorted(actions)}); left out")
             continue
+        if candidate.protected:
+            notes.append(f"{candidate.label}: {candidate.protected}; left out")
+            continue
         action = next(iter(actions)) if actions else candidate.default
         if action in ACTIONS and ACTIONS[action].explicit_only and not actions:
             continue
@@ -310,6 +242,12 @@ def decide(values: dict[str, Any], candidates: Sequence[Candidate]) -> ApprovalD
     for fingerprint in picked:
         notes.append(f"action picked for {fingerprint[:FP_CHARS]} which was not included; ignored")
     return ApprovalDecision("approved", approver, comment, selections, notes)
+
+
+def _shows_resource(label: str, ident: str) -> bool:
+    """Whether a finding label shows this resource id (whole, or shortened with "…")."""
+    shown = label_resource(label).lower()
+    return shown == ident or (shown.endswith("…") and ident.startswith(shown[:-1]))
 
 
 class FormError(ValueError):
@@ -340,7 +278,7 @@ def run_input_for(
 
     Example:
         >>> run_input_for(schema, "ana", only=["5f6c1a2b"])  # doctest: +SKIP
-        {'decision': 'approve', 'findings': ['vol-1 | ebs-unattached | 5f6c1a2b9d0e'], ...}
+        {'decision': 'approve', 'findings': ['1111/us-east-1 vol-1 ... · 5f6c1a2b9d0e'], ...}
     """
     try:
         approver = clean_approver(approver)
@@ -365,8 +303,8 @@ def run_input_for(
         matches = [
             label
             for label in finding_labels
-            if (len(ident) >= 4 and label.rsplit(" | ", 1)[-1].startswith(ident[:FP_CHARS]))
-            or label.split(" | ", 1)[0].lower() == ident
+            if (len(ident) >= 4 and label_fingerprint(label).startswith(ident[:FP_CHARS]))
+            or _shows_resource(label, ident)
         ]
         if not matches:
             raise FormError(

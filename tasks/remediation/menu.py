@@ -9,6 +9,8 @@ that recommends nothing offers its check's whole menu.  The first entry
 that is neither ``skip`` nor explicit-only is the default the form proposes.  Actions that
 destroy without a way back (``terminate``) are explicit-only: they run only when a person picked
 that very action, never as a default.  There is no second vocabulary and no alias table.
+A protected resource (tag ``finops:protected=true``, or the scan's ``evidence["protected"]``:
+:func:`protected_reason`) is offered ``skip`` alone, whatever it recommends.
 
 Example:
     >>> menu_for("ebs-unattached", ["snapshot_and_delete", "delete", "tag_for_later", "skip"])
@@ -17,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tasks.idle.checks import CHECKS
 from tasks.remediation.actions.registry import ACTIONS, SKIP
@@ -29,9 +32,46 @@ FOLLOW_UP: dict[str, str | None] = {
 }
 
 
-def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
+#: The tag that forbids changing a resource (the scan's default, ``FINOPS_IDLE__PROTECTED_TAG``).
+PROTECTED_TAG = ("finops:protected", "true")
+
+
+def protected_reason(
+    tags: Mapping[str, str],
+    evidence: Mapping[str, Any],
+    recommended: Sequence[str] = (SKIP,),
+    tag: tuple[str, str] = PROTECTED_TAG,
+) -> str:
+    """Why a finding's resource may not be changed, or "" when it may.
+
+    The scan marks a protected resource (the configured tag) with ``evidence["protected"]`` and
+    recommends only ``skip``; a stored finding that carries the tag and recommends nothing else
+    is protected too.  One that carries the tag but still recommends changes was not built by a
+    scan (a hand-made finding): it keeps its menu and the engine's re-check, which reads the
+    resource's tags before any change, skips it ("protected tag ... already at detection").
+
+    Example:
+        >>> protected_reason({"finops:protected": "TRUE"}, {}, ["skip"])
+        'protected by tag finops:protected=true'
+        >>> protected_reason({}, {"protected": True}, ["skip"])
+        'protected (the scan found its protected tag)'
+        >>> protected_reason({"finops:protected": "false"}, {})
+        ''
+    """
+    key, value = tag
+    tagged = tags.get(key, "").lower() == value.lower()
+    scanned = evidence.get("protected") is True
+    if tagged and (scanned or all(a == SKIP for a in recommended)):
+        return f"protected by tag {key}={value}"
+    if scanned:
+        return "protected (the scan found its protected tag)"
+    return ""
+
+
+def menu_for(check: str, recommended: Sequence[str], protected: bool = False) -> tuple[str, ...]:
     """The actions a finding of ``check`` may be approved for: its recommended ones that are on
-    the check's menu (registered actions), in the finding's order, then ``skip``.
+    the check's menu (registered actions), in the finding's order, then ``skip``; a protected
+    resource's menu is ``skip`` alone.
 
     Example:
         >>> menu_for("ec2-idle", ["stop", "terminate"])
@@ -42,21 +82,28 @@ def menu_for(check: str, recommended: Sequence[str]) -> tuple[str, ...]:
         ('skip',)
         >>> menu_for("ebs-unattached", [])  # recommends nothing: the check's whole menu
         ('snapshot_and_delete', 'delete', 'tag_for_later', 'skip')
+        >>> menu_for("ebs-unattached", ["snapshot_and_delete"], protected=True)
+        ('skip',)
     """
+    if protected:
+        return (SKIP,)
     check_menu = CHECKS[check].actions if check in CHECKS else ()
     # A finding that recommends nothing (built by hand, or imported) offers its check's menu.
     chosen = recommended if any(a != SKIP for a in recommended) else check_menu
     return (*(a for a in chosen if a != SKIP and a in check_menu and a in ACTIONS), SKIP)
 
 
-def default_action(check: str, recommended: Sequence[str]) -> str:
-    """The action the form proposes: the first on the menu that is not explicit-only; else skip.
+def default_action(check: str, recommended: Sequence[str], protected: bool = False) -> str:
+    """The action the form proposes: the first on the menu that is not explicit-only; else skip
+    (always skip for a protected resource).
 
     Example:
         >>> default_action("ec2-stopped", ["tag_for_later", "terminate", "skip"])
         'tag_for_later'
+        >>> default_action("ec2-idle", ["stop"], protected=True)
+        'skip'
     """
-    for action in menu_for(check, recommended):
+    for action in menu_for(check, recommended, protected):
         if action != SKIP and not ACTIONS[action].explicit_only:
             return action
     return SKIP
@@ -72,4 +119,12 @@ def is_actionable(check: str, recommended: Sequence[str]) -> bool:
     return any(a != SKIP for a in menu_for(check, recommended))
 
 
-__all__ = ["FOLLOW_UP", "SKIP", "default_action", "is_actionable", "menu_for"]
+__all__ = [
+    "FOLLOW_UP",
+    "PROTECTED_TAG",
+    "SKIP",
+    "default_action",
+    "is_actionable",
+    "menu_for",
+    "protected_reason",
+]
