@@ -4,8 +4,10 @@ Starts a local Prefect server (SQLite) and the sandbox AWS organisation, registe
 deployments (with the local overlay of ``deployments/local.py``) on a local process work pool and
 starts a worker for it, runs ``finops-daily`` end to end, and leaves the remediation run waiting
 for a person's approval in the Prefect UI (or approves the safe actions itself with
-``DEMO_AUTO_APPROVE=1``).  Everything it starts is recorded in ``<data_dir>/demo/demo.json`` so
-``finops demo --stop`` (``make demo-stop``) or Ctrl-C stops it.
+``DEMO_AUTO_APPROVE=1``).  Everything it starts is recorded in ``<data_dir>/demo/demo.json``
+(and the demo itself in ``~/.finops/demos/``), so ``finops demo --stop`` (``make demo-stop``)
+from any shell, or Ctrl-C, stops it; a second demo in the same folder moves the previous one's
+data aside first.
 
 By concern:
 
