@@ -130,15 +130,6 @@ def label_for(schema: dict[str, Any], finding: Finding) -> str:
 
 
 @pytest.fixture
-def paused_runs() -> set[str]:
-    response = httpx.post(
-        f"{api_url()}/flow_runs/filter",
-        json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-    )
-    return {r["id"] for r in response.json()}
-
-
-@pytest.fixture
 def world(remediation_sandbox: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
     """The sandbox's member account, remediation live (not dry-run)."""
     monkeypatch.setenv("FINOPS_REMEDIATION__DRY_RUN", "false")

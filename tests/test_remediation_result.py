@@ -35,19 +35,6 @@ from tests.test_remediation_flow import (
 )
 
 
-@pytest.fixture
-def paused_runs() -> set[str]:
-    import httpx
-
-    from tests.test_remediation_flow import api_url
-
-    response = httpx.post(
-        f"{api_url()}/flow_runs/filter",
-        json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-    )
-    return {r["id"] for r in response.json()}
-
-
 def stopped_instance(world: AwsWorld) -> str:
     instance = world.instance()
     world.client("ec2").stop_instances(InstanceIds=[instance])

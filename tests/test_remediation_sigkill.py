@@ -169,12 +169,3 @@ def test_sigkill_mid_action_then_rerun_does_each_approved_action_exactly_once(
         done = [r for r in action_records(finding.fingerprint) if r.result == "succeeded"]
         assert len(done) == 1 and done[0].approver == "Ana"
     assert world.backup_snapshots(backed_up[0]) == [first.id], "the killed run's snapshot reused"
-
-
-@pytest.fixture
-def paused_runs() -> set[str]:
-    response = httpx.post(
-        f"{api_url()}/flow_runs/filter",
-        json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-    )
-    return {r["id"] for r in response.json()}

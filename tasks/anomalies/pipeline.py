@@ -178,10 +178,7 @@ def still_going_on(
     It is still going on when every day of the last season stands beyond the expectation held
     from before its start (:func:`~tasks.anomalies.grouping.baseline_during`) by more than the
     band's half-width at its start; its dates and totals then run through the last day.
-
-    Example:
-        >>> still_going_on.__name__
-        'still_going_on'
+    (``tests/test_anomaly_view.py`` checks it on the sandbox's lasting anomalies.)
     """
     if anomaly.ongoing or not series.days:
         return anomaly

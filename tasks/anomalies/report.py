@@ -7,7 +7,7 @@ so every surface shows the same figures: USD with cents, the anomaly's dates, it
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -263,28 +263,34 @@ def anomaly_record(
         "impact_pct": 100.0 if anomaly.impact_pct is None else round(anomaly.impact_pct, 1),
         "direction": "increase" if anomaly.direction == "increase" else "drop",
         "status": status or ("open" if anomaly.ongoing else "resolved"),
-        "causes": [
-            {
-                "dimension": c["dimension"],
-                "value": c["value"],
-                "impact_usd": to_cents(c["change_usd"]),
-                "share": round(c["share_pct"] / 100.0, 4),
-            }
-            for c in anomaly.root_causes
-        ],
+        "causes": cause_records(anomaly.root_causes),
         "alert": anomaly.alert,
         "is_new": is_new,
         "kind": anomaly.kind,
     }
 
 
-def stored_record(stored: StoredAnomaly, is_new: bool = False) -> dict[str, Any]:
-    """A stored anomaly as plain data, with the field names of ``AnomalySummary``.
+def cause_records(root_causes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Root causes (the detector's ``change_usd``/``share_pct``) in ``AnomalyCause``'s fields.
 
     Example:
-        >>> stored_record.__name__
-        'stored_record'
+        >>> cause_records([{"dimension": "service", "value": "S3", "change_usd": 80.0,
+        ...                 "share_pct": 80.0}])
+        [{'dimension': 'service', 'value': 'S3', 'impact_usd': Decimal('80.00'), 'share': 0.8}]
     """
+    return [
+        {
+            "dimension": c["dimension"],
+            "value": c["value"],
+            "impact_usd": to_cents(c["change_usd"]),
+            "share": round(c["share_pct"] / 100.0, 4),
+        }
+        for c in root_causes
+    ]
+
+
+def stored_record(stored: StoredAnomaly, is_new: bool = False) -> dict[str, Any]:
+    """A stored anomaly as plain data, with the field names of ``AnomalySummary``."""
     return {
         "id": stored.anomaly_id,
         "monitor": f"{stored.monitor_type}: {stored.monitor_value}",
@@ -298,15 +304,7 @@ def stored_record(stored: StoredAnomaly, is_new: bool = False) -> dict[str, Any]
         "impact_pct": 100.0 if stored.impact_pct is None else round(stored.impact_pct, 1),
         "direction": "increase" if stored.direction == "increase" else "drop",
         "status": stored.status.value,
-        "causes": [
-            {
-                "dimension": c["dimension"],
-                "value": c["value"],
-                "impact_usd": to_cents(c["change_usd"]),
-                "share": round(c["share_pct"] / 100.0, 4),
-            }
-            for c in stored.root_causes
-        ],
+        "causes": cause_records(stored.root_causes),
         "alert": stored.alert,
         "is_new": is_new,
         "kind": stored.kind,

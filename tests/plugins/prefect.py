@@ -22,3 +22,16 @@ def prefect_harness() -> Iterator[None]:
         prefect_test_harness(server_startup_timeout=120),
     ):
         yield
+
+
+@pytest.fixture
+def paused_runs() -> set[str]:
+    """Ids of the flow runs already paused on the test server (a test waits for a new one)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    response = httpx.post(
+        f"{str(PREFECT_API_URL.value()).rstrip('/')}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+    )
+    return {r["id"] for r in response.json()}
