@@ -8,6 +8,8 @@ One endpoint serves every AWS service, so any boto3 or AWS CLI client pointed at
   ``POST restate`` ``{"date": "YYYY-MM-DD", "factor": 1.1}``.
 * ``X-Amz-Target: AWSInsightsIndexService.<Op>`` for the operations the sandbox ledger
   implements (GetCostAndUsage, ...): answered by :mod:`sandbox.cost_explorer`.
+* the services moto lacks, each its own module behind :mod:`sandbox.services` (routed by the
+  request's SigV4 credential scope and operation).
 * STS ``AssumeRole`` of a denied role ARN: an AWS-shaped ``AccessDenied`` error.
 * everything else: moto's own WSGI application.
 """
@@ -24,6 +26,8 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
+
+from sandbox.services import Route, SandboxService, ServiceRequest, route
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
@@ -45,6 +49,7 @@ class SandboxControl:
         cost_explorer: ``(operation, body) -> (status, response)`` over the ledger.
         cost_operations: Cost Explorer operations answered by ``cost_explorer``.
         restate: ``(day, factor) -> details`` restates one day of the ledger.
+        services: the sandbox's own service modules (:mod:`sandbox.services`), once seeded.
         error: why seeding failed, if it did.
     """
 
@@ -54,6 +59,7 @@ class SandboxControl:
     cost_explorer: Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]] | None = None
     cost_operations: frozenset[str] = frozenset({"GetCostAndUsage"})
     restate: Callable[[date, float], dict[str, Any]] | None = None
+    services: tuple[SandboxService, ...] = ()
     error: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -143,6 +149,15 @@ class SandboxDispatcher:
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         target = environ.get("HTTP_X_AMZ_TARGET", "") or ""
+        if self.control.services:
+            found = route(
+                self.control.services,
+                environ.get("HTTP_AUTHORIZATION", "") or "",
+                target,
+                path,
+            )
+            if found is not None:
+                return self._service(environ, start_response, found)
         if target.startswith(CE_TARGET_PREFIX):
             operation = target[len(CE_TARGET_PREFIX) :]
             if operation in self.control.cost_operations:
@@ -223,6 +238,28 @@ class SandboxDispatcher:
             return _json_response(start_response, 400, body, content_type)
         with self.control.ledger_lock:
             status, response = handler(operation, request)
+        return _json_response(start_response, status, response, content_type)
+
+    # ---- the sandbox's own service modules --------------------------------------------
+
+    def _service(
+        self, environ: dict[str, Any], start_response: StartResponse, found: Route
+    ) -> list[bytes]:
+        content_type = found.service.content_type
+        if not self.control.ready:
+            body = {"__type": "ServiceUnavailableException", "message": "sandbox is seeding"}
+            return _json_response(start_response, 503, body, content_type)
+        try:
+            request = json.loads(_read_body(environ) or b"{}")
+        except json.JSONDecodeError as error:
+            body = {"__type": "SerializationException", "message": f"malformed JSON: {error}"}
+            return _json_response(start_response, 400, body, content_type)
+        if not isinstance(request, dict):
+            body = {"__type": "SerializationException", "message": "the body is not a JSON object"}
+            return _json_response(start_response, 400, body, content_type)
+        call = ServiceRequest(found.operation, request, found.access_key_id, found.region)
+        with self.control.ledger_lock:
+            status, response = found.service.handle(call)
         return _json_response(start_response, status, response, content_type)
 
     # ---- control endpoints --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Seeding orchestration: organisation, fleet, cost ledger, export and ground truth, in order.
+"""Seeding orchestration: organisation, fleet, cost ledger, export, services and ground truth.
 
 Runs inside the server process (the fleet reaches moto's backend objects directly for bulk
 metrics and backdating).  The order is the contract's (docs/sandbox-contract.md); each step is
@@ -22,6 +22,7 @@ from sandbox.cost_explorer import OPERATIONS, handle_cost_explorer
 from sandbox.export import write_export
 from sandbox.fleet import seed_fleet, seed_organization
 from sandbox.ledger import Ledger, costs_ground_truth, generate_ledger
+from sandbox.services import SandboxService, build_services
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Seeded:
     ledger: Ledger
     ground_truth: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    #: the sandbox's own service modules (:mod:`sandbox.services`), built over this world
+    services: tuple[SandboxService, ...] = ()
 
     def cost_explorer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Answer one Cost Explorer request over the ledger, as of today (UTC)."""
@@ -132,4 +135,9 @@ def seed_sandbox(ctx: SeedContext) -> Seeded:
         "management_account_id": ctx.management_account_id,
         "member_role_name": ctx.member_role_name,
     }
-    return Seeded(ctx, accounts, ledger, ground_truth, timings)
+    seeded = Seeded(ctx, accounts, ledger, ground_truth, timings)
+    started = time.perf_counter()
+    # each service module may add its own section to the ground truth while it is built
+    seeded.services = build_services(seeded)
+    step("services", started)
+    return seeded

@@ -129,6 +129,7 @@ class SandboxServer:
         self.control.cost_explorer = seeded.cost_explorer
         self.control.cost_operations = seeded.cost_operations
         self.control.restate = self._restate_and_persist(seeded)
+        self.control.services = seeded.services
         self.control.ready = True
         self.state.ready = True
         self.state.seeded_at = ctx.now.isoformat()

@@ -387,6 +387,46 @@ def test_dispatcher_routes_cost_explorer_only_when_seeded_and_only_its_operation
     assert len(passed) == 1 and len(seen) == 1
 
 
+def test_dispatcher_routes_a_service_module_by_credential_scope_and_operation() -> None:
+    from sandbox.services import SandboxService, ServiceRequest
+
+    client, control, passed = _dispatcher()
+    seen: list[ServiceRequest] = []
+
+    def handle(request: ServiceRequest) -> tuple[int, dict[str, Any]]:
+        seen.append(request)
+        return 200, {"savingsPlans": []}
+
+    control.services = (
+        SandboxService(
+            "savings-plans",
+            "savingsplans",
+            frozenset({"DescribeSavingsPlans"}),
+            handle,
+            protocol="rest-json",
+        ),
+    )
+    scope = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/us-east-1/savingsplans/aws4_request"
+    auth = {"Authorization": scope + ", SignedHeaders=host, Signature=00"}
+    assert client.post("/DescribeSavingsPlans", data=b"{}", headers=auth).status_code == 503
+
+    control.ready = True
+    answer = client.post("/DescribeSavingsPlans", data=b'{"states": ["active"]}', headers=auth)
+    assert answer.status_code == 200 and answer.json == {"savingsPlans": []}
+    assert answer.headers["Content-Type"] == "application/json"
+    assert seen == [
+        ServiceRequest("DescribeSavingsPlans", {"states": ["active"]}, "AKIDEXAMPLE", "us-east-1")
+    ]
+    broken = client.post("/DescribeSavingsPlans", data=b"[1]", headers=auth)
+    assert broken.status_code == 400 and broken.json["__type"] == "SerializationException"
+
+    # another operation of the service, or another service on the same path, is moto's
+    assert client.post("/CreateSavingsPlan", data=b"{}", headers=auth).data == b"moto"
+    ce = {"Authorization": scope.replace("/savingsplans/", "/ce/")}
+    assert client.post("/DescribeSavingsPlans", data=b"{}", headers=ce).data == b"moto"
+    assert len(passed) == 2 and len(seen) == 1
+
+
 def test_dispatcher_denies_assume_role_in_query_and_json_protocols_and_keeps_the_body() -> None:
     client, _, passed = _dispatcher()
     arn = "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole"
