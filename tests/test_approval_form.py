@@ -86,12 +86,18 @@ def test_protected_resources_are_offered_nothing_that_changes_them() -> None:
     assert decision.selections == {free.fingerprint: "snapshot_and_delete"}
 
 
-def test_a_hand_built_tagged_finding_that_still_recommends_changes_keeps_its_menu() -> None:
-    # Not what a scan stores (it recommends only skip): the engine's re-check reads the tag and
-    # skips it ("protected tag ... already at detection"), as tests/test_remediation_flow.py
-    # checks; the form does not second-guess a menu given by hand.
-    (c,) = candidates(finding("ebs-unattached", "vol-hand", tags=PROTECTED))
-    assert c.protected == "" and c.default == "snapshot_and_delete"
+def test_a_hand_built_tagged_finding_that_still_recommends_changes_is_offered_nothing() -> None:
+    # Not what a scan stores (it recommends only skip), yet the tag alone protects it: the form
+    # offers it no changing action and does not count its dollars.
+    hand = finding("ebs-unattached", "vol-hand", "469.77", tags=PROTECTED)
+    free = finding("ebs-unattached", "vol-free", "12.50")
+    c, other = candidates(hand, free)
+    assert c.protected == "protected by tag finops:protected=true" and c.default == "skip"
+    assert c.menu == ("skip",)
+    assert _schema([c, other])["properties"]["findings"]["items"]["enum"] == [other.label]
+    assert preview_markdown([c, other], dry_run=False, timeout_s=60).splitlines()[0] == (
+        "### Remediation approval: 1 finding, $12.50 per month (USD) at stake"
+    )
 
 
 def test_the_preview_totals_what_is_at_stake_per_action_and_lists_protected_apart() -> None:
@@ -114,7 +120,7 @@ def test_the_preview_totals_what_is_at_stake_per_action_and_lists_protected_apar
     assert "sum of the `$…/mo` in the labels you pick" in text
     assert "1 finding(s) have an unknown price" in text
     protected = text[text.index("Protected") :]
-    assert "1 findings ($469.77/month)" in protected.splitlines()[0]
+    assert "1 finding ($469.77/month)" in protected.splitlines()[0]
     assert "protected by tag finops:protected=true" in protected
     assert "vol-kept" in protected and "vol-kept" not in text[: text.index("Protected")]
     assert "$469.77" not in text[: text.index("Protected")]

@@ -179,7 +179,7 @@ def test_preview_table_shows_money_risk_owner() -> None:
     )
     assert "Approve in the Prefect UI: http://ui:4200/runs/flow-run/r-1 (Resume)." in text
     vol, inst = cands
-    assert "#### snapshot_and_delete: 1 findings, $1,234.50/month" in text
+    assert "#### snapshot_and_delete: 1 finding, $1,234.50/month" in text
     assert (
         f"- `{vol.fingerprint[:12]}` **$1,234.50** · vol-1 · ebs-unattached · …1111/us-east-1 "
         "· risk medium · owner team-a"
@@ -193,7 +193,7 @@ def test_preview_table_shows_money_risk_owner() -> None:
         dry_run=False,
         timeout_s=60,
     )
-    assert "#### stop_db_instance: 1 findings" in with_db
+    assert "#### stop_db_instance: 1 finding" in with_db
     assert "`stop_db_instance`: RDS starts a stopped DB instance again by itself after 7 days" in (
         with_db
     )

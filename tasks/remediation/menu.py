@@ -45,13 +45,15 @@ def protected_reason(
     """Why a finding's resource may not be changed, or "" when it may.
 
     The scan marks a protected resource (the configured tag) with ``evidence["protected"]`` and
-    recommends only ``skip``; a stored finding that carries the tag and recommends nothing else
-    is protected too.  One that carries the tag but still recommends changes was not built by a
-    scan (a hand-made finding): it keeps its menu and the engine's re-check, which reads the
-    resource's tags before any change, skips it ("protected tag ... already at detection").
+    recommends only ``skip``; any stored finding that carries the tag is protected too, whatever
+    it recommends (a finding made by hand or by an older scan), so the form never offers it a
+    changing action.  The engine's re-check reads the resource's tags again before any change and
+    skips one tagged since detection.  ``recommended`` is kept for callers; it no longer decides.
 
     Example:
         >>> protected_reason({"finops:protected": "TRUE"}, {}, ["skip"])
+        'protected by tag finops:protected=true'
+        >>> protected_reason({"finops:protected": "true"}, {}, ["snapshot_and_delete"])
         'protected by tag finops:protected=true'
         >>> protected_reason({}, {"protected": True}, ["skip"])
         'protected (the scan found its protected tag)'
@@ -61,7 +63,7 @@ def protected_reason(
     key, value = tag
     tagged = tags.get(key, "").lower() == value.lower()
     scanned = evidence.get("protected") is True
-    if tagged and (scanned or all(a == SKIP for a in recommended)):
+    if tagged:
         return f"protected by tag {key}={value}"
     if scanned:
         return "protected (the scan found its protected tag)"

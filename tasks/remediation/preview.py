@@ -166,6 +166,16 @@ def _item(c: Candidate, tail: str) -> str:
     )
 
 
+def _count(n: int) -> str:
+    """``1 finding``, ``2 findings``.
+
+    Example:
+        >>> _count(1), _count(0)
+        ('1 finding', '0 findings')
+    """
+    return f"{n} finding" if n == 1 else f"{n} findings"
+
+
 def preview_markdown(
     candidates: Sequence[Candidate],
     dry_run: bool,
@@ -185,7 +195,7 @@ def preview_markdown(
     total = sum((dollars for _, dollars in groups.values()), Decimal(0))
     unknown = sum(1 for c in offer if c.monthly_savings_usd is None)
     lines = [
-        f"### Remediation approval: {len(offer)} findings, {usd(total)} per month (USD) at stake",
+        f"### Remediation approval: {_count(len(offer))}, {usd(total)} per month (USD) at stake",
         "",
         "Mode: **DRY RUN** (permissions are checked, nothing changes)"
         if dry_run
@@ -207,13 +217,13 @@ def preview_markdown(
     for action in sorted(groups):
         count, dollars = groups[action]
         group = [c for c in offer if c.default == action]
-        lines += ["", f"#### {action}: {count} findings, {usd(dollars)}/month", ""]
+        lines += ["", f"#### {action}: {_count(count)}, {usd(dollars)}/month", ""]
         lines += [_item(c, f"risk {c.risk} · owner {_md(c.owner, 16)}") for c in group]
     if kept:
         kept_dollars = sum((c.monthly_savings_usd or Decimal(0) for c in kept), Decimal(0))
         lines += [
             "",
-            f"#### Protected: {len(kept)} findings ({usd(kept_dollars)}/month), never changed "
+            f"#### Protected: {_count(len(kept))} ({usd(kept_dollars)}/month), never changed "
             "and not counted",
             "",
             *(_item(c, c.protected) for c in kept),
