@@ -113,58 +113,80 @@ def fold_sql(
             return f"CAST(CAST({quoted} AS TIMESTAMPTZ) AS DATE)"
         return f"CAST({quoted} AS DATE)"
 
-    raw_category = col("ChargeCategory")
+    # Two steps: line items group by their raw values first (cheap per line item: casts and
+    # dictionary-encoded strings), then the few groups are normalised and grouped again.
+    billed = col("BilledCost", "DOUBLE")
+    effective = col("EffectiveCost", "DOUBLE")
+    raw = {
+        "charge_day": day("ChargePeriodStart"),
+        "period_day": day("BillingPeriodStart"),
+        "billing_account": col("BillingAccountId"),
+        "sub_account": col("SubAccountId"),
+        "service_name": col("ServiceName"),
+        "region_id": col("RegionId"),
+        "region_name": col("RegionName"),
+        "category": col("ChargeCategory"),
+        "charge_class": col("ChargeClass"),
+        "usage": col("x_UsageType"),
+        "currency_code": col("BillingCurrency"),
+        "provider_name": col("ProviderName"),
+        "unit": col("ConsumedUnit"),
+        "negative": f"({billed} < 0)",
+    }
+    sums = {name: f"sum({col(SUM_SOURCES[name], 'DOUBLE')})" for name in FOLD_SUMS}
+    category = '"category"'
     if cur2:
         cases = " ".join(
             f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in (cur2_categories or {}).items()
         )
-        raw_category = (
-            f"CASE WHEN {raw_category} IS NULL OR {raw_category} = '' THEN {raw_category} "
-            f"ELSE CASE {raw_category} {cases} ELSE 'Adjustment' END END"
+        category = (
+            f"CASE WHEN {category} IS NULL OR {category} = '' THEN {category} "
+            f"ELSE CASE {category} {cases} ELSE 'Adjustment' END END"
         )
-    category = f"upper(substr({raw_category}, 1, 1)) || lower(substr({raw_category}, 2))"
-    billed = col("BilledCost", "DOUBLE")
-    effective = col("EffectiveCost", "DOUBLE")
-    charge_class = f"lower(coalesce({col('ChargeClass')}, ''))"
-    refund = f"({category} = 'Usage' AND ({billed} < 0 OR {charge_class} = 'correction'))"
-    charge_day = day("ChargePeriodStart")
-    billing_account = col("BillingAccountId")
-    inner = {
-        "charge_date": charge_day,
-        "sub_account_id": f"coalesce({col('SubAccountId')}, {billing_account})",
-        "service": f"coalesce({col('ServiceName')}, '')",
-        "region": f"coalesce({col('RegionId')}, {col('RegionName')}, '')",
+    category = f"upper(substr({category}, 1, 1)) || lower(substr({category}, 2))"
+    refund = (
+        f"({category} = 'Usage' AND (coalesce(\"negative\", false) "
+        "OR lower(coalesce(\"charge_class\", '')) = 'correction'))"
+    )
+    normalised = {
+        "charge_date": '"charge_day"',
+        "sub_account_id": 'coalesce("sub_account", "billing_account")',
+        "service": "coalesce(\"service_name\", '')",
+        "region": 'coalesce("region_id", "region_name", \'\')',
         "charge_category": category,
-        "usage_type": (
-            f"CASE WHEN {refund} THEN 'Refund' ELSE coalesce({col('x_UsageType')}, '') END"
-        ),
-        "billing_period": f"coalesce({day('BillingPeriodStart')}, {charge_day})",
-        "billing_account_id": billing_account,
-        "currency": col("BillingCurrency"),
-        "provider": f"coalesce({col('ProviderName')}, '')",
-        **{name: col(SUM_SOURCES[name], "DOUBLE") for name in FOLD_SUMS},
-        "usage_unit": col("ConsumedUnit"),
-        "empty_money": f"CASE WHEN {billed} IS NULL OR {effective} IS NULL THEN 1 ELSE 0 END",
+        "usage_type": f"CASE WHEN {refund} THEN 'Refund' ELSE coalesce(\"usage\", '') END",
+        "billing_period": 'coalesce("period_day", "charge_day")',
+        "billing_account_id": '"billing_account"',
+        "currency": '"currency_code"',
+        "provider": "coalesce(\"provider_name\", '')",
     }
-    line_items = "line_items"
-    select_inner = ",\n    ".join(f"{expr} AS {_quote(name)}" for name, expr in inner.items())
+    first = ",\n    ".join(
+        [
+            *(f"{expr} AS {_quote(name)}" for name, expr in raw.items()),
+            *(f"{expr} AS {_quote(name)}" for name, expr in sums.items()),
+            'count(*) AS "line_items"',
+            f"sum(CASE WHEN {billed} IS NULL OR {effective} IS NULL THEN 1 ELSE 0 END)"
+            ' AS "empty_money"',
+        ]
+    )
     filter_text = f"\n  WHERE {where}" if where else ""
-    keys = ", ".join(_quote(k) for k in FOLD_KEYS)
-    sums = "".join(f"  sum({_quote(c)}) AS {_quote(c)},\n" for c in FOLD_SUMS)
+    raw_keys = ", ".join(str(i) for i in range(1, len(raw) + 1))  # Trino groups by position
+    second = ",\n  ".join(
+        [
+            *(f"{normalised[k]} AS {_quote(k)}" for k in FOLD_KEYS),
+            *(f"sum({_quote(c)}) AS {_quote(c)}" for c in FOLD_SUMS),
+            'CASE WHEN count(DISTINCT "unit") > 1 THEN \'mixed\' ELSE min("unit") END'
+            ' AS "usage_unit"',
+            'CAST(sum("line_items") AS BIGINT) AS "line_items"',
+            'CAST(sum("empty_money") AS BIGINT) AS "empty_money"',
+        ]
+    )
+    group_keys = ", ".join(normalised[k] for k in FOLD_KEYS)
     return (
-        "SELECT\n"
-        f"  {keys},\n"
-        f"{sums}"
-        '  CASE WHEN count(DISTINCT "usage_unit") > 1 THEN \'mixed\' ELSE min("usage_unit") END'
-        ' AS "usage_unit",\n'
-        f"  count(*) AS {line_items},\n"
-        '  sum("empty_money") AS "empty_money"\n'
-        "FROM (\n"
-        "  SELECT\n"
-        f"    {select_inner}\n"
-        f"  FROM {relation}{filter_text}\n"
-        ") AS line_item\n"
-        f"GROUP BY {keys}"
+        f"SELECT\n  {second}\n"
+        f"FROM (\n  SELECT\n    {first}\n  FROM {relation}{filter_text}\n"
+        f"  GROUP BY {raw_keys}\n) AS line_item_group\n"
+        f"GROUP BY {group_keys}"
     )
 
 
