@@ -497,6 +497,16 @@ def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.Data
         ).drop_columns(["empty_money"])
     except FoldError as error:
         raise ExportError(str(error)) from None
+    return folded_period(totals, period)
+
+
+def folded_period(totals: pa.Table, period: ExportPeriod) -> tuple[pd.DataFrame, int]:
+    """A period's fold (from DuckDB here, or Athena) checked and spelled as :func:`read_period`
+    returns it.
+
+    Raises:
+        ExportError: the fold is empty, or holds charges outside the period's days.
+    """
     line_items = int(pc.sum(totals.column("line_items")).as_py() or 0)
     if totals.num_rows == 0:
         raise ExportError(f"export period {period.billing_period} ({period.manifest}) is empty")
