@@ -7,10 +7,12 @@ stores that agree to the cent with the local fold.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,24 @@ def test_athena_without_a_table_says_what_to_set(sandbox: SandboxHandle, tmp_pat
     )
     assert result.exit_code != 0
     assert "FINOPS_ATHENA__TABLE" in result.output and result.output.count("\n") == 1
+
+
+def test_the_runs_own_bill_matches_cost_explorers_pages(
+    sandbox: SandboxHandle, tmp_path: Path, prefect_harness: None
+) -> None:
+    last_day = sandbox.ground_truth["last_day"]
+    first_day = last_day[:8] + "01"
+    result = runner.invoke(
+        app,
+        ["ingest", "--source", "ce", "--start", first_day, "--end", last_day, "--json"],
+        env=_env(sandbox, tmp_path / "store"),
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    pages = summary["ce_requests"]
+    assert pages >= 1
+    # The flow's own count (every boto3 request) agrees with Cost Explorer's page count, and
+    # the bill prices each page at $0.01.
+    assert summary["aws_requests"]["cost-explorer:GetCostAndUsage"] == pages
+    assert Decimal(summary["aws_cost_usd"]["cost-explorer"]) == Decimal("0.01") * pages
+    assert Decimal(summary["aws_cost_usd"]["total"]) == Decimal("0.01") * pages
