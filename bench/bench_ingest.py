@@ -1,14 +1,22 @@
-"""Benchmark: ingest a large FOCUS export (N and 2N line items) through the export path.
+"""Benchmark: ingest a large FOCUS export through the export path, before/after, in one run.
 
 Generates a FOCUS 1.0 Data Export in a local folder laid out as AWS writes it (one billing
-period, files of ``--rows-per-file`` hourly line items at resource level), then runs the export
-path end to end in a fresh process per size: manifest discovery, file-by-file reading and
-folding, the Great Expectations suite, and the atomic write to a Parquet cost store.  Records
-line items per second and peak resident memory (``ru_maxrss``) for N and 2N, and appends them to
-``bench/RESULTS.md``.  Both sizes share the same key space (days x accounts x services x regions
-x usage types), as a bigger organisation of the same shape would: more line items per key.
+period, files of ``--rows-per-file`` hourly line items at resource level), then runs in a fresh
+process each (so ``ru_maxrss`` is that run's own peak):
 
-Run: ``.venv/bin/python bench/bench_ingest.py [--rows 5000000]`` (N; 2N is also run).
+* ``before``: the export path end to end with the Arrow batch-by-batch fold it had until the
+  DuckDB fold (kept here only to measure against), at N line items;
+* ``after``: the export path end to end as shipped (manifest discovery, the DuckDB fold of
+  :mod:`tasks.costs.fold`, the Great Expectations suite, the atomic write to a Parquet cost
+  store), at N/2, N and 2N, for the peak memory as rows double;
+* ``bare``: one bare DuckDB GROUP BY over the same files (the column store's own speed), at N.
+
+Records line items per second (read+fold and end to end) and peak resident memory, and appends
+them to ``bench/RESULTS.md`` with the machine, its load and the date.  All sizes share the same
+key space (days x accounts x services x regions x usage types), as a bigger organisation of the
+same shape would: more line items per key.
+
+Run: ``.venv/bin/python bench/bench_ingest.py [--rows 5000000]``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -99,19 +108,36 @@ def generate_file(path: Path, rows: int, seed: int) -> float:
     return float(billed.sum())
 
 
-def generate_export(root: Path, rows: int, rows_per_file: int) -> float:
-    """A one-period export of ``rows`` line items under ``root``; returns the billed total."""
-    execution = f"bench-{rows}"
-    data = root / EXPORT_NAME / "data" / f"BILLING_PERIOD={PERIOD}" / execution
-    data.mkdir(parents=True, exist_ok=True)
-    files, total, written, index = [], 0.0, 0, 0
+def generate_files(folder: Path, rows: int, rows_per_file: int) -> list[tuple[Path, int, float]]:
+    """Data files of ``rows`` line items in all: (path, line items, billed total) each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files, written, index = [], 0, 0
     while written < rows:
         index += 1
         count = min(rows_per_file, rows - written)
-        path = data / f"{EXPORT_NAME}-{index:05d}.snappy.parquet"
-        total += generate_file(path, count, seed=index)
-        files.append(str(path))
+        path = folder / f"{EXPORT_NAME}-{index:05d}.snappy.parquet"
+        files.append((path, count, generate_file(path, count, seed=index)))
         written += count
+    return files
+
+
+def export_of(root: Path, rows: int, pool: list[tuple[Path, int, float]]) -> float:
+    """A one-period export of the pool's first files making ``rows`` line items (hard links, so
+    the files are the same bytes at every size); returns its billed total."""
+    execution = f"bench-{rows}"
+    data = root / EXPORT_NAME / "data" / f"BILLING_PERIOD={PERIOD}" / execution
+    data.mkdir(parents=True, exist_ok=True)
+    files, total, counted = [], 0.0, 0
+    for source, count, billed in pool:
+        if counted >= rows:
+            break
+        target = data / source.name
+        os.link(source, target)
+        files.append(str(target))
+        total += billed
+        counted += count
+    if counted != rows:
+        raise SystemExit(f"--rows {rows} is not a multiple of --rows-per-file")
     manifest = {
         "executionId": execution,
         "billingPeriod": {"start": f"{PERIOD}-01T00:00:00Z", "end": "2026-10-01T00:00:00Z"},
@@ -123,9 +149,65 @@ def generate_export(root: Path, rows: int, rows_per_file: int) -> float:
     return total
 
 
-def ingest_once(export_root: str, store_root: str) -> dict[str, float]:
+def arrow_batch_fold(location: Any, period: Any) -> tuple[Any, int]:
+    """The export path's fold before the DuckDB fold: each record batch normalised and folded
+    with Arrow compute, the partial totals re-folded (kept here only as the "before")."""
+    import pyarrow.compute as pc
+
+    from tasks.costs.export import (
+        _FOLD_KEYS,
+        _FOLD_SUMS,
+        CUR2_TO_FOCUS,
+        FOCUS_COLUMNS,
+        _spell_periods,
+        fold_table,
+        normalize_table,
+    )
+
+    def refold(partials: list[pa.Table]) -> pa.Table:
+        grouped = (
+            pa.concat_tables(partials)
+            .group_by(_FOLD_KEYS, use_threads=False)
+            .aggregate(
+                [
+                    *[(c, "sum") for c in [*_FOLD_SUMS, "line_items"]],
+                    ("usage_unit", "count_distinct"),
+                    ("usage_unit", "first"),
+                ]
+            )
+        )
+        unit = pc.if_else(
+            pc.greater(grouped.column("usage_unit_count_distinct"), 1),
+            pa.scalar("mixed", pa.string()),
+            grouped.column("usage_unit_first"),
+        )
+        return pa.table(
+            {
+                **{k: grouped.column(k) for k in _FOLD_KEYS},
+                **{c: grouped.column(f"{c}_sum") for c in _FOLD_SUMS},
+                "usage_unit": unit,
+                "line_items": grouped.column("line_items_sum"),
+            }
+        )
+
+    totals = None
+    line_items = 0
+    wanted = set(FOCUS_COLUMNS) | set(CUR2_TO_FOCUS)
+    for path in period.data_files:
+        parquet = pq.ParquetFile(location.fs.open_input_file(path))
+        present = [c for c in parquet.schema_arrow.names if c in wanted]
+        for batch in parquet.iter_batches(batch_size=262_144, columns=present):
+            rows = normalize_table(pa.Table.from_batches([batch]), name=path)
+            line_items += rows.num_rows
+            folded = fold_table(rows)
+            totals = folded if totals is None else refold([totals, folded])
+    assert totals is not None
+    return _spell_periods(totals).to_pandas(), line_items
+
+
+def ingest_once(mode: str, export_root: str, store_root: str) -> dict[str, Any]:
     """The export path end to end (what the flow's tasks do, without the Prefect server)."""
-    from tasks.costs.export import ExportLocation, discover_periods
+    from tasks.costs.export import ExportLocation, discover_periods, to_cost_frame
     from tasks.costs.quality import check_batch
     from tasks.costs.store import CostStore
     from tasks.costs.sync import collect_export_period, history_for, quality_policy
@@ -135,83 +217,144 @@ def ingest_once(export_root: str, store_root: str) -> dict[str, float]:
     started = time.perf_counter()
     location = ExportLocation(export_root, EXPORT_NAME)
     (period,) = discover_periods(location).values()
-    frame, line_items = collect_export_period(location, period)
+    if mode == "before":
+        folded, line_items = arrow_batch_fold(location, period)
+        frame = to_cost_frame(folded)
+    else:
+        frame, line_items = collect_export_period(location, period)
     read_s = time.perf_counter() - started
     store = CostStore(store_root)
     policy = quality_policy(settings, period.start, period.end, date(2026, 10, 15))
     check_batch(frame, policy, history_for(store, period.start, "export"))
     store.replace_window(frame, period.start, period.end, "export")
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
+        "mode": mode,
         "line_items": line_items,
         "rows_stored": len(frame),
         "billed_total": float(frame["billed_cost"].sum()),
         "seconds": elapsed,
         "read_seconds": read_s,
-        "rows_per_s": line_items / elapsed,
-        "peak_rss_mib": peak_kib / 1024,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def bare_duckdb(export_root: str) -> dict[str, Any]:
+    """One bare DuckDB GROUP BY over the same files: day x key, the four sums, a count."""
+    import duckdb
+
+    files = sorted(str(p) for p in Path(export_root).rglob("*.parquet"))
+    started = time.perf_counter()
+    connection = duckdb.connect()
+    table = connection.sql(
+        "SELECT CAST(ChargePeriodStart AS DATE) AS day, SubAccountId, ServiceName, RegionId, "
+        "ChargeCategory, x_UsageType, sum(BilledCost) AS billed, sum(EffectiveCost), "
+        "sum(ListCost), sum(ConsumedQuantity), count(*) AS line_items "
+        "FROM read_parquet($files) GROUP BY ALL",
+        params={"files": files},
+    ).to_arrow_table()
+    elapsed = time.perf_counter() - started
+    return {
+        "mode": "bare",
+        "line_items": int(sum(table.column("line_items").to_pylist())),
+        "rows_stored": table.num_rows,
+        "billed_total": float(sum(table.column("billed").to_pylist())),
+        "seconds": elapsed,
+        "read_seconds": elapsed,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child(mode: str, export_root: Path, store_root: Path) -> dict[str, Any]:
+    """One measured run in a fresh process (its own peak memory, its own imports)."""
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(export_root), str(store_root)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FINOPS_COSTS__DAILY_TOTAL_BAND": "10"},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000, help="N line items (2N also run)")
+    parser.add_argument("--rows", type=int, default=5_000_000, help="N line items (N/2, 2N too)")
     parser.add_argument("--rows-per-file", type=int, default=500_000)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="Do not append to RESULTS.md")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(ingest_once(*args.child)))
+        mode, export_root, _ = args.child
+        result = bare_duckdb(export_root) if mode == "bare" else ingest_once(*args.child)
+        print(json.dumps(result))
         return
+    load_at_start = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    n = args.rows
+    runs = [("before", n), ("after", n), ("bare", n), ("after", n // 2), ("after", 2 * n)]
     results = []
     try:
-        for rows in (args.rows, 2 * args.rows):
-            export_root, store_root = work / f"export-{rows}", work / f"store-{rows}"
-            t0 = time.perf_counter()
-            expected = generate_export(export_root, rows, args.rows_per_file)
-            print(f"generated {rows:,} line items in {time.perf_counter() - t0:.1f}s", flush=True)
-            # A fresh process per size, so ru_maxrss is that size's own peak.
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(export_root), str(store_root)],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "FINOPS_COSTS__DAILY_TOTAL_BAND": "10"},
-            )
-            result = json.loads(out.stdout.strip().splitlines()[-1])
+        t0 = time.perf_counter()
+        pool = generate_files(work / "pool", 2 * n, args.rows_per_file)
+        print(f"generated {2 * n:,} line items in {time.perf_counter() - t0:.1f}s", flush=True)
+        expected = {
+            rows: export_of(work / f"export-{rows}", rows, pool) for rows in {n // 2, n, 2 * n}
+        }
+        for mode, rows in runs:
+            result = child(mode, work / f"export-{rows}", work / f"store-{mode}-{rows}")
             assert result["line_items"] == rows, result
-            assert abs(result["billed_total"] - expected) < 0.01 * rows / 1e6 + 0.01, result
+            assert abs(result["billed_total"] - expected[rows]) < 0.01 * rows / 1e6 + 0.01, result
             results.append(result)
             print(json.dumps(result), flush=True)
-            shutil.rmtree(export_root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    n, n2 = results
-    ratio = n2["peak_rss_mib"] / n["peak_rss_mib"]
+    load_at_end = os.getloadavg()
+    by = {(r["mode"], r["line_items"]): r for r in results}
+    before, after, bare = by[("before", n)], by[("after", n)], by[("bare", n)]
+
+    def rate(r: dict[str, Any]) -> float:
+        return r["line_items"] / r["read_seconds"]
+
     lines = [
         "",
         f"## bench_ingest.py — {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.1f} (shared machine).",
-        "Export path end to end (manifest, file-by-file read + fold, GX suite, atomic store write);"
-        f" one FOCUS billing period, files of {args.rows_per_file:,} line items.",
+        f"Machine: {machine()}; load average {load_at_start[0]:.1f} at start, "
+        f"{load_at_end[0]:.1f} at end (shared machine).",
+        "Export path end to end in a fresh process per run (manifest, read + fold, GX suite, "
+        f"atomic store write); one FOCUS billing period, files of {args.rows_per_file:,} line "
+        "items. `before`: the Arrow batch-by-batch fold the export path had; `after`: the DuckDB "
+        "fold (`tasks/costs/fold.py`); `bare`: one DuckDB GROUP BY over the same files, no "
+        "normalisation, no store.",
         "",
-        "| line items | stored rows | seconds | line items/s | read+fold line items/s "
+        "| run | line items | stored rows | read+fold s | read+fold line items/s | whole run s "
         "| peak RSS (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['line_items']:,} | {r['rows_stored']:,} | {r['seconds']:.1f} | "
-            f"{r['rows_per_s']:,.0f} | {r['line_items'] / r['read_seconds']:,.0f} | "
-            f"{r['peak_rss_mib']:,.0f} |"
+            f"| {r['mode']} | {r['line_items']:,} | {r['rows_stored']:,} | "
+            f"{r['read_seconds']:.2f} | {rate(r):,.0f} | "
+            f"{r['seconds']:.2f} | {r['peak_rss_mib']:,.0f} |"
         )
-    lines.append("")
-    lines.append(
-        f"Peak memory at 2N / at N: {ratio:.2f} (flat when close to 1). Seconds include the "
-        "one-off Great Expectations import and context (a few seconds)."
-    )
+    sizes = sorted(r["line_items"] for r in results if r["mode"] == "after")
+    peaks = [by[("after", s)]["peak_rss_mib"] for s in sizes]
+    lines += [
+        "",
+        f"At {n:,} line items: read+fold {rate(after) / rate(before):.1f}x today's "
+        f"({rate(before):,.0f} -> {rate(after):,.0f} line items/s), "
+        f"{rate(after) / rate(bare):.0%} of the bare DuckDB GROUP BY ({rate(bare):,.0f}/s); the "
+        f"whole run {before['seconds'] / after['seconds']:.1f}x faster "
+        f"({before['seconds']:.1f} s -> {after['seconds']:.1f} s; with process start and imports "
+        f"{before['process_seconds']:.1f} s -> {after['process_seconds']:.1f} s). Peak memory as "
+        "rows double ("
+        + ", ".join(f"{s / 1e6:g}M: {p:,.0f} MiB" for s, p in zip(sizes, peaks, strict=True))
+        + f"): {peaks[-1] / peaks[0]:.2f}x from the smallest to the largest. "
+        "Whole-run seconds include the one-off Great Expectations import and context.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_record:

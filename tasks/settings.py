@@ -319,7 +319,9 @@ class CostSettings(Section):
     store_url: str = Field(
         "", description="Cost store folder or s3://bucket/prefix; '' = data_dir/costs."
     )
-    source: Literal["ce", "export"] = Field("ce", description="Default ingestion source.")
+    source: Literal["ce", "export", "athena"] = Field(
+        "ce", description="Default ingestion source (athena: the export folded by Athena SQL)."
+    )
     history_days: int = Field(400, ge=1, le=3650, description="Days fetched on the first run.")
     restatement_days: int = Field(3, ge=0, le=62, description="Trailing days always re-fetched.")
     restate_previous_month_until_day: int = Field(
@@ -609,6 +611,30 @@ class EventSettings(Section):
     )
 
 
+class AthenaSettings(Section):
+    """The export folded in Athena (`finops ingest --source athena`): where, and at what cap."""
+
+    workgroup: str = Field("primary", description="Athena workgroup the queries run in.")
+    database: str = Field("", description="Glue database of the export's table.")
+    table: str = Field(
+        "", description="Table over the export's data files, partitioned by billing_period."
+    )
+    output_location: str = Field(
+        "", description="s3:// folder for query results; '' = the workgroup's own setting."
+    )
+    bytes_scanned_cap: int = Field(
+        10 * 1000**3,
+        ge=1,
+        description="Most bytes one run may have Athena scan ($5 per TB); the run stops beyond.",
+    )
+    poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Seconds between GetQueryExecution polls."
+    )
+    query_timeout_s: float = Field(
+        900, gt=0, le=86400, description="Seconds a query may run before it is stopped."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -633,6 +659,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    athena: AthenaSettings = Field(default_factory=AthenaSettings)
 
     @classmethod
     def settings_customise_sources(

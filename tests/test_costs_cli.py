@@ -61,7 +61,7 @@ def test_costs_on_an_empty_store_says_what_to_do(store: CostStore) -> None:
         (["--start", "2026-13-01", "--end", "2026-12-31"], "use YYYY-MM-DD"),
         (["--start", "2026-01-01"], "give both --start and --end"),
         (["--start", "2026-02-01", "--end", "2026-01-01"], "is before --start"),
-        (["--source", "cur"], "use ce or export"),
+        (["--source", "cur"], "use ce, export or athena"),
     ],
 )
 def test_ingest_rejects_bad_input_in_one_line(args: list[str], words: str) -> None:

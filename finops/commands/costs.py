@@ -52,7 +52,10 @@ def _export_location(settings: Settings) -> ExportLocation:
 
 def ingest(
     source: str = typer.Option(
-        None, "--source", help="ce or export; default FINOPS_COSTS__SOURCE."
+        None,
+        "--source",
+        help="ce, export (folded here) or athena (folded by Athena SQL over the export); "
+        "default FINOPS_COSTS__SOURCE.",
     ),
     start: str = typer.Option(None, "--start", help="First day (YYYY-MM-DD), with --end."),
     end: str = typer.Option(None, "--end", help="Last day, inclusive (YYYY-MM-DD)."),
@@ -62,8 +65,8 @@ def ingest(
     from tasks.costs.cost_explorer import group_by_spec
     from tasks.costs.window import parse_day
 
-    if source is not None and source not in ("ce", "export"):
-        raise fail(f"--source {source!r}: use ce or export")
+    if source is not None and source not in ("ce", "export", "athena"):
+        raise fail(f"--source {source!r}: use ce, export or athena")
     try:
         first = parse_day(start, "--start") if start else None
         last = parse_day(end, "--end") if end else None
@@ -75,7 +78,7 @@ def ingest(
         raise fail(str(error)) from None
     # What the flow would find wrong only after Prefect started, found now (one line, no run).
     settings = load_settings()
-    chosen: Literal["ce", "export"] = source or settings.costs.source  # type: ignore[assignment]
+    chosen: Literal["ce", "export", "athena"] = source or settings.costs.source  # type: ignore[assignment]
     location = None
     if chosen == "ce":
         try:
@@ -84,6 +87,11 @@ def ingest(
             raise fail(f"setting FINOPS_COSTS__GROUP_BY: {error}") from None
     else:
         location = _export_location(settings)
+    if chosen == "athena" and not (settings.athena.database and settings.athena.table):
+        raise fail(
+            "--source athena: set FINOPS_ATHENA__DATABASE and FINOPS_ATHENA__TABLE (the Glue "
+            "table over the export's data files)"
+        )
     _cost_store(settings)
     on_s3 = settings.cost_store_url.startswith("s3://")
     if location is None or location.url.startswith("s3://") or on_s3:
@@ -103,6 +111,17 @@ def ingest(
         f"{summary.source}: {summary.rows} rows over {summary.days} days; "
         f"Cost Explorer requests {summary.ce_requests} (${summary.ce_cost_usd})"
     )
+    if summary.aws_requests:
+        calls = ", ".join(f"{k} {v}" for k, v in summary.aws_requests.items())
+        scanned = (
+            f"; Athena scanned {summary.athena_bytes_scanned:,} bytes"
+            if summary.athena_bytes_scanned
+            else ""
+        )
+        typer.echo(
+            f"  AWS requests: {calls}{scanned}; "
+            f"${summary.aws_cost_usd.get('total', Decimal('0')):.4f} USD"
+        )
     for batch in summary.batches:
         typer.echo(
             f"  {batch.start}..{batch.end}  {batch.rows:>7} rows  "

@@ -169,6 +169,7 @@ KNOWN: tuple[tuple[str, Callable[[Any], tuple[str, int]]], ...] = (
     ("tasks.costs.quality.QualityError", _message(ENVIRONMENT)),
     ("tasks.costs.store.CostStoreError", _message(ENVIRONMENT)),
     ("tasks.costs.cost_explorer.CostExplorerError", _message(ENVIRONMENT)),
+    ("tasks.costs.athena.AthenaError", _message(ENVIRONMENT)),
     ("tasks.remediation.audit.AuditLogError", _message(ENVIRONMENT)),
     ("finops.demo.DemoError", _message(ENVIRONMENT)),
     ("sandbox.state.SandboxError", _message(ENVIRONMENT)),

@@ -10,7 +10,9 @@ prefix (a data file elsewhere refuses the manifest), and a file it lists twice i
 restates whole months, so when a newer manifest appears for a period the whole period is read
 again and replaces the stored one.  Files are read one record batch at a time and folded into
 per-day key totals, so memory stays flat however large the export is; a file that cannot be read
-is reported by name before any row of its period is written.
+is reported by name before any row of its period is written.  The fold itself is one SQL GROUP
+BY (:mod:`tasks.costs.fold`); :func:`normalize_table` and :func:`fold_table` are the same rules
+in Arrow compute, for frames already in memory.
 
 Over 400 lines (about 580 with its documentation, 380 of code): discovery with the manifests'
 trust rules, reading and FOCUS normalisation share the column maps and ExportError, and a reader
@@ -22,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
+from tasks.costs.fold import FoldError, fold_files
 from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.store import resolve_filesystem
 
@@ -461,30 +462,6 @@ def fold_table(rows: pa.Table) -> pa.Table:
     )
 
 
-def _refold(partials: Sequence[pa.Table]) -> pa.Table:
-    combined = pa.concat_tables(partials)
-    grouped = combined.group_by(_FOLD_KEYS, use_threads=False).aggregate(
-        [
-            *[(c, "sum") for c in [*_FOLD_SUMS, "line_items"]],
-            ("usage_unit", "count_distinct"),
-            ("usage_unit", "first"),
-        ]
-    )
-    unit = pc.if_else(
-        pc.greater(grouped.column("usage_unit_count_distinct"), 1),
-        pa.scalar("mixed", _TEXT),
-        grouped.column("usage_unit_first"),
-    )
-    return pa.table(
-        {
-            **{k: grouped.column(k) for k in _FOLD_KEYS},
-            **{c: grouped.column(f"{c}_sum") for c in _FOLD_SUMS},
-            "usage_unit": unit,
-            "line_items": grouped.column("line_items_sum"),
-        }
-    )
-
-
 def fold(rows: pd.DataFrame) -> pd.DataFrame:
     """:func:`fold_table` for a pandas frame of normalised rows.
 
@@ -500,29 +477,12 @@ def fold(rows: pd.DataFrame) -> pd.DataFrame:
     return _spell_periods(fold_table(pa.Table.from_pandas(rows, preserve_index=False))).to_pandas()
 
 
-def iter_file_batches(
-    location: ExportLocation, path: str, batch_rows: int = 262_144
-) -> Iterator[pa.Table]:
-    """Record batches of one export file (only the columns we use), as Arrow tables.
-
-    Raises:
-        ExportError: the file is missing or not readable Parquet, naming it.
-    """
-    try:
-        parquet = pq.ParquetFile(location.fs.open_input_file(path))
-        wanted = set(FOCUS_COLUMNS) | set(CUR2_TO_FOCUS)
-        present = [c for c in parquet.schema_arrow.names if c in wanted]
-        for record_batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
-            yield pa.Table.from_batches([record_batch])
-    except (OSError, pa.ArrowException) as error:
-        raise ExportError(f"export file {path} is malformed or unreadable: {error}") from None
-
-
 def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.DataFrame, int]:
-    """Every data file of a billing period folded into day key totals, file by file.
+    """Every data file of a billing period folded into day key totals in one DuckDB query.
 
-    Only one record batch and the running per-key totals are held at a time, so memory does not
-    grow with the number of line items.
+    DuckDB reads the files in parallel, only the columns the fold uses, and holds only the
+    per-key totals (:func:`tasks.costs.fold.fold_files`), so memory does not grow with the
+    number of line items.
 
     Returns:
         (folded rows with a ``line_items`` count and ``provider``, line items read).
@@ -530,20 +490,25 @@ def read_period(location: ExportLocation, period: ExportPeriod) -> tuple[pd.Data
     Raises:
         ExportError: a data file is malformed (named), or charges fall outside the period.
     """
-    totals: pa.Table | None = None
-    line_items = 0
-    for path in dict.fromkeys(period.data_files):  # each file once, however it was listed
-        for batch in iter_file_batches(location, path):
-            try:
-                rows = normalize_table(batch, name=f"export file {path}")
-            except (pa.ArrowException, ValueError, TypeError) as error:
-                if isinstance(error, ExportError):
-                    raise
-                raise ExportError(f"export file {path} is malformed: {error}") from None
-            line_items += rows.num_rows
-            folded = fold_table(rows)
-            totals = folded if totals is None else _refold([totals, folded])
-    if totals is None:
+    paths = list(dict.fromkeys(period.data_files))  # each file once, however it was listed
+    try:
+        totals = fold_files(
+            location.fs, paths, REQUIRED_FOCUS_COLUMNS, CUR2_TO_FOCUS, CUR_LINE_ITEM_CATEGORY
+        ).drop_columns(["empty_money"])
+    except FoldError as error:
+        raise ExportError(str(error)) from None
+    return folded_period(totals, period)
+
+
+def folded_period(totals: pa.Table, period: ExportPeriod) -> tuple[pd.DataFrame, int]:
+    """A period's fold (from DuckDB here, or Athena) checked and spelled as :func:`read_period`
+    returns it.
+
+    Raises:
+        ExportError: the fold is empty, or holds charges outside the period's days.
+    """
+    line_items = int(pc.sum(totals.column("line_items")).as_py() or 0)
+    if totals.num_rows == 0:
         raise ExportError(f"export period {period.billing_period} ({period.manifest}) is empty")
     result = _spell_periods(totals.sort_by([(k, "ascending") for k in _FOLD_KEYS])).to_pandas()
     # A row may carry another BillingPeriodStart (a provider billing a late charge next month,

@@ -62,3 +62,14 @@ class IngestResult(BaseModel):
     skipped: list[str] = Field(
         default_factory=list, description="Notes on billing periods left alone (unchanged)."
     )
+    aws_requests: dict[str, int] = Field(
+        default_factory=dict,
+        description="AWS requests the run made through boto3, by 'service:Operation' (retries "
+        "included).",
+    )
+    aws_cost_usd: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="What those requests (and Athena's scanned bytes) cost, USD, per service and "
+        "'total'.",
+    )
+    athena_bytes_scanned: int = Field(0, description="Bytes Athena scanned for the run.")

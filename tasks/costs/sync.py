@@ -79,6 +79,10 @@ class IngestSummary:
     ce_throttled: int = 0
     export_line_items: int = 0
     skipped: list[str] = field(default_factory=list)
+    athena_bytes_scanned: int = 0
+    athena_bytes_billed: int = 0
+    aws_requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    aws_cost_usd: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -123,6 +127,9 @@ class IngestSummary:
             export_line_items=self.export_line_items,
             batches=[IngestBatch.model_validate(asdict(b)) for b in self.batches],
             skipped=list(self.skipped),
+            aws_requests={f"{svc}:{op}": n for (svc, op), n in self.aws_requests.items()},
+            aws_cost_usd={k: Decimal(str(v)) for k, v in self.aws_cost_usd.items()},
+            athena_bytes_scanned=self.athena_bytes_scanned,
         )
 
     def markdown(self) -> str:
@@ -144,7 +151,33 @@ class IngestSummary:
             )
         for note in self.skipped:
             lines.append(f"\n- {note}")
+        lines += ["", *self.bill_markdown()]
         return "\n".join(lines)
+
+    def bill_markdown(self) -> list[str]:
+        """The run's own AWS bill: requests per service and operation, and their price."""
+        lines = [
+            "#### What this run cost in AWS requests",
+            "",
+            "| service | operation | requests | USD |",
+            "|---|---|---:|---:|",
+        ]
+        for (service, operation), count in self.aws_requests.items():
+            lines.append(f"| {service} | {operation} | {count} | |")
+        if self.athena_bytes_scanned:
+            lines.append(
+                f"| athena | data scanned: {self.athena_bytes_scanned:,} bytes "
+                f"(billed {self.athena_bytes_billed:,}) | | |"
+            )
+        for service, usd in self.aws_cost_usd.items():
+            lines.append(f"| **{service}** | | | ${usd:.6f} |")
+        lines += [
+            "",
+            "Prices: Cost Explorer $0.01 a request, Athena $5 per TB scanned (10 MB at least a "
+            "query), S3 $0.0004 per 1,000 GETs; other calls here are free. Reads the export "
+            "path makes through Arrow's own S3 client (manifests, Parquet) are not counted.",
+        ]
+        return lines
 
 
 def batch_result(

@@ -10,8 +10,9 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.aws.session import AwsAccess
+from tasks.costs.athena import ScanBudget, fold_period_in_athena
 from tasks.costs.cost_explorer import CE_REGION, RequestCounter
-from tasks.costs.export import ExportLocation, ExportPeriod, discover_periods
+from tasks.costs.export import ExportLocation, ExportPeriod, discover_periods, to_cost_frame
 from tasks.costs.quality import QualityError, validate_batch
 from tasks.costs.store import CostStore
 from tasks.costs.sync import (
@@ -89,6 +90,28 @@ def read_export_task(location: ExportLocation, period: ExportPeriod) -> tuple[pd
         len(frame),
     )
     return frame, line_items
+
+
+@step("fold-export-in-athena")
+def fold_athena_task(
+    location: ExportLocation, period: ExportPeriod, settings: Settings, budget: ScanBudget
+) -> tuple[pd.DataFrame, int, int]:
+    """A billing period folded by Athena SQL as a cost frame; (frame, line items, bytes)."""
+    access = AwsAccess(settings.aws)
+    client = access.client("athena", access.caller_account_id, access.default_region)
+    folded, line_items, scanned = fold_period_in_athena(
+        client, settings.athena, location, period, budget
+    )
+    frame = to_cost_frame(folded)
+    get_run_logger().info(
+        "Athena %s: %d line items from %d files -> %d rows, %d bytes scanned",
+        period.billing_period,
+        line_items,
+        len(period.data_files),
+        len(frame),
+        scanned,
+    )
+    return frame, line_items, scanned
 
 
 @step("validate-cost-batch")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +28,13 @@ import pytest
 from tasks.costs.schema import COST_COLUMNS
 
 FOCUS_SAMPLE = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "focus" / ("focus_sample.csv")
+    Path(
+        # FINOPS_SHARED_DATA: the shared data folder, when the checkout does not sit beside it
+        os.environ.get("FINOPS_SHARED_DATA")
+        or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    )
+    / "focus"
+    / "focus_sample.csv"
 )
 
 
