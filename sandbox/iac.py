@@ -4,7 +4,7 @@ In the management account's first region, Terraform owns the gp2 volumes, two id
 one old unattached volume and the bucket with stale multipart uploads, plus a busy instance
 (owned but never a finding).  Their state (format v4, with the root module and two child
 modules, one using ``count``) is written to the sandbox's S3 at
-``s3://finops-sandbox-tfstate/fleet/terraform.tfstate``; the HCL that made them is committed
+``s3://sandbox-terraform-state/fleet/terraform.tfstate``; the HCL that made them is committed
 to a real bare Git repository ``<state dir>/iac/fleet.git`` (branch ``main``, folder
 ``terraform/``).  Beside them, an idle attached volume and an orphaned snapshot carry
 CloudFormation's stack tags (``aws:cloudformation:stack-name``, ``stack-id``,
@@ -28,7 +28,7 @@ from typing import Any
 from sandbox import fleet_moto
 from sandbox.context import SeedContext
 
-STATE_BUCKET = "finops-sandbox-tfstate"
+STATE_BUCKET = "sandbox-terraform-state"
 STATE_KEY = "fleet/terraform.tfstate"
 REPO_DIR = "iac/fleet.git"
 REPO_BRANCH = "main"
@@ -120,7 +120,7 @@ def seed_iac(
     Example:
         >>> truth = seed_iac(ctx, accounts, records, Path(".finops/sandbox"))  # doctest: +SKIP
         >>> truth["state_urls"]  # doctest: +SKIP
-        ['s3://finops-sandbox-tfstate/fleet/terraform.tfstate']
+        ['s3://sandbox-terraform-state/fleet/terraform.tfstate']
     """
     management, region = accounts[0], ctx.size.regions[0]
     here = [r for r in records if r["account_id"] == management and r["region"] == region]

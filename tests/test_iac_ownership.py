@@ -97,9 +97,9 @@ def test_a_state_that_is_not_v4_is_refused_in_one_line() -> None:
 def test_an_unreadable_state_names_its_url(sandbox_environ: SandboxHandle) -> None:
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=sandbox_environ.endpoint_url)
     with pytest.raises(
-        StateReadError, match=r"s3://finops-sandbox-tfstate/nope.tfstate: NoSuchKey"
+        StateReadError, match=r"s3://sandbox-terraform-state/nope.tfstate: NoSuchKey"
     ):
-        load_ownership(s3, ["s3://finops-sandbox-tfstate/nope.tfstate"])
+        load_ownership(s3, ["s3://sandbox-terraform-state/nope.tfstate"])
 
 
 def test_the_scan_puts_the_owner_in_every_findings_evidence(

@@ -84,5 +84,3 @@ def annotate(findings: Sequence[Finding], terraform: Mapping[str, Ownership]) ->
         evidence = {**finding.evidence, "iac": owner.model_dump() if owner else None}
         annotated.append(finding.model_copy(update={"evidence": evidence}))
     return annotated
-
-
