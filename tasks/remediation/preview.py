@@ -82,6 +82,8 @@ class Candidate:
     risk: str
     owner: str
     protected: str = ""
+    #: the code that owns the resource ("" when none): changed only through a pull request
+    code_owner: str = ""
 
     @property
     def label(self) -> str:
@@ -166,6 +168,11 @@ def _item(c: Candidate, tail: str) -> str:
     )
 
 
+def _code(c: Candidate) -> str:
+    """The owner in code, for a preview line: such a resource changes only by pull request."""
+    return f" · code: {_md(c.code_owner, 60)} (API changes refused)" if c.code_owner else ""
+
+
 def preview_markdown(
     candidates: Sequence[Candidate],
     dry_run: bool,
@@ -208,7 +215,7 @@ def preview_markdown(
         count, dollars = groups[action]
         group = [c for c in offer if c.default == action]
         lines += ["", f"#### {action}: {count} findings, {usd(dollars)}/month", ""]
-        lines += [_item(c, f"risk {c.risk} · owner {_md(c.owner, 16)}") for c in group]
+        lines += [_item(c, f"risk {c.risk} · owner {_md(c.owner, 16)}" + _code(c)) for c in group]
     if kept:
         kept_dollars = sum((c.monthly_savings_usd or Decimal(0) for c in kept), Decimal(0))
         lines += [
