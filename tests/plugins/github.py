@@ -6,7 +6,9 @@ branch of that repository with ``git merge --no-ff``, as GitHub's merge button d
 are checked as GitHub checks them: no or a wrong ``Authorization`` is 401, a body that is not a
 JSON object or lacks a required field is 400/422, an unknown head branch is 422, a second open
 pull request for one head is 422 ("A pull request already exists").  ``faults`` holds canned
-answers (status, headers) served before the real ones, for 429/5xx tests.
+answers (status, headers) served instead of the next requests, for 429/5xx tests;
+``lost_answers`` (method, status) carries the next request of that method out and then answers
+with that status instead.
 
 Endpoints: ``GET/POST /repos/{o}/{r}/pulls`` (``head``, ``state``, ``base``, ``page``),
 ``GET /repos/{o}/{r}/pulls/{n}``, ``PUT /repos/{o}/{r}/pulls/{n}/merge``,
@@ -41,6 +43,8 @@ class FakeGitHub:
     comments: dict[int, list[str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    #: answers sent instead of the real one AFTER the request was carried out (a lost answer)
+    lost_answers: list[tuple[str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def branch_exists(self, branch: str) -> bool:
@@ -120,7 +124,16 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, {"message": "Problems parsing JSON"})
             assert body is not None
             with fake.lock:
-                return self._route(method, rest, query, body)
+                lost = None
+                if fake.lost_answers and fake.lost_answers[0][0] == method:
+                    lost = fake.lost_answers.pop(0)[1]
+                if lost is None:
+                    return self._route(method, rest, query, body)
+                real = self._send
+                self._send = lambda *args, **kwargs: None  # type: ignore[method-assign]
+                self._route(method, rest, query, body)
+                self._send = real  # type: ignore[method-assign]
+                return self._send(lost, {"message": f"injected {lost} after the change"})
 
         def _route(
             self, method: str, rest: str, query: dict[str, str], body: dict[str, Any]
