@@ -18,6 +18,9 @@ from tasks.aws.common import error_code, error_message
 from tasks.findings.model import Finding
 from tasks.iac.ownership import Ownership, StateError, merge, owner_of, parse_state
 
+#: What reading the configured states calls (granted by infra/modules/iam's pipeline policy).
+IAM_PERMISSIONS: tuple[str, ...] = ("s3:GetObject",)
+
 
 class StateReadError(RuntimeError):
     """A configured state could not be read: one line naming the URL and what to fix."""
