@@ -202,6 +202,14 @@ def test_an_approval_of_code_owned_findings_becomes_one_pull_request(
     assert all("pull request #1" in r.reason for r in actions)
     assert {store.get(f.fingerprint).status for f in chosen} == {FindingStatus.APPROVED}
 
+    # a later scan still sees them: one comment on the pull request (once a day)
+    scan(box)
+    scan(box)
+    (comment,) = github.comments[1]
+    assert "still sees 3 finding(s)" in comment
+    assert all(f.resource_id in comment for f in chosen)
+    assert {store.get(f.fingerprint).status for f in chosen} == {FindingStatus.APPROVED}
+
     # merged, applied (what `terraform apply` of main would do), rescanned: resolved
     response = httpx.put(
         f"{github.base_url}/repos/{github.repo}/pulls/1/merge",

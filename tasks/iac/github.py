@@ -239,6 +239,22 @@ class GitHub:
         )
         self._json(response, f"comment on #{number}")
 
+    def comments(self, number: int) -> list[str]:
+        """The bodies of a pull request's comments (pages followed)."""
+        bodies: list[str] = []
+        page = 1
+        while True:
+            response = self.request(
+                "GET",
+                f"/repos/{self.repo}/issues/{number}/comments",
+                params={"per_page": 100, "page": page},
+            )
+            batch = self._json(response, f"comments of #{number}")
+            bodies += [str(c.get("body") or "") for c in batch]
+            if len(batch) < 100 or 'rel="next"' not in response.headers.get("link", ""):
+                return bodies
+            page += 1
+
     def get_pull_request(self, number: int) -> PullRequest:
         response = self.request("GET", f"/repos/{self.repo}/pulls/{number}")
         return PullRequest.of(self._json(response, f"pull #{number}"))

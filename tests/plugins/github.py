@@ -12,7 +12,7 @@ with that status instead.
 
 Endpoints: ``GET/POST /repos/{o}/{r}/pulls`` (``head``, ``state``, ``base``, ``page``),
 ``GET /repos/{o}/{r}/pulls/{n}``, ``PUT /repos/{o}/{r}/pulls/{n}/merge``,
-``POST /repos/{o}/{r}/issues/{n}/labels``, ``POST /repos/{o}/{r}/issues/{n}/comments``.
+``POST /repos/{o}/{r}/issues/{n}/labels``, ``GET/POST /repos/{o}/{r}/issues/{n}/comments``.
 """
 
 from __future__ import annotations
@@ -214,6 +214,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 names = [lab["name"] for lab in pull["labels"]]
                 pull["labels"] += [{"name": x} for x in labels if x not in names]
                 return self._send(200, pull["labels"])
+            if match[1] == "issues" and tail == "/comments" and method == "GET":
+                bodies = fake.comments.get(pull["number"], [])
+                return self._send(200, [{"id": i + 1, "body": b} for i, b in enumerate(bodies)])
             if match[1] == "issues" and tail == "/comments" and method == "POST":
                 if not isinstance(body.get("body"), str) or not body["body"]:
                     return self._send(422, {"message": "Validation Failed"})
