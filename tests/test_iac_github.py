@@ -168,7 +168,7 @@ def test_one_approval_run_one_pull_request_and_a_later_run_comments(
     path = code_path(github, tmp_path)
     item = gp2_finding()
     first = path.propose("run-1", "Ana Lima", [item], dry_run=False)
-    assert first[item[0].fingerprint].result == "succeeded"
+    assert first[item[0].fingerprint].result == "proposed"
     rerun = path.propose("run-1", "Ana Lima", [item], dry_run=False)  # the same approval again
     assert "already in" in rerun[item[0].fingerprint].reason
     later = path.propose("run-2", "Bo Chen", [item], dry_run=False)  # a later run, same finding
@@ -190,7 +190,7 @@ def test_github_down_fails_in_one_line_and_a_rerun_opens_the_pull_request(
     assert outcome.result == "failed" and "HTTP 503" in outcome.reason
     assert github.pulls == []
     up = path.propose("run-9", "Ana Lima", [item], dry_run=False)
-    assert up[item[0].fingerprint].result == "succeeded"
+    assert up[item[0].fingerprint].result == "proposed"
     assert len(github.pulls) == 1
 
 

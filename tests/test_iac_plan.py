@@ -127,7 +127,7 @@ def test_the_plan_summary_goes_into_the_pull_request(tmp_path: Path) -> None:
     try:
         item = removal("terraform_data.b")
         outcome = path_for(fake, tmp_path).propose("run-2", "Ana Lima", [item], dry_run=False)
-        assert outcome[item[0].fingerprint].result == "succeeded"
+        assert outcome[item[0].fingerprint].result == "proposed"
         (pull,) = fake.pulls
         assert "Plan: 0 to add, 0 to change, 1 to destroy." in pull["body"]
     finally:
@@ -142,7 +142,7 @@ def test_without_providers_the_pull_request_says_no_plan_ran(tmp_path: Path) -> 
     try:
         item = gp2_finding()
         outcome = path_for(fake, tmp_path).propose("run-3", "Ana Lima", [item], dry_run=False)
-        assert outcome[item[0].fingerprint].result == "succeeded"
+        assert outcome[item[0].fingerprint].result == "proposed"
         (pull,) = fake.pulls
         assert "No plan ran: terraform init failed: Error:" in pull["body"]
     finally:

@@ -34,7 +34,7 @@ GIT_AUTHOR = ("-c", "user.name=finops-flows", "-c", "user.email=finops-flows@use
 
 @dataclass(frozen=True)
 class CodeOutcome:
-    """What the code path did for one finding: ``succeeded`` (pull request opened or already
+    """What the code path did for one finding: ``proposed`` (pull request opened or already
     open), ``dry_run``, ``skipped`` (refused edit, with why) or ``failed``."""
 
     result: str
@@ -127,7 +127,7 @@ class CodePath:
                 if mine is not None and mine.state == "open":
                     # a rerun of this approval: the pull request is there already
                     return {
-                        f.fingerprint: CodeOutcome("succeeded", _opened(mine, "already"), mine.url)
+                        f.fingerprint: CodeOutcome("proposed", _opened(mine, "already"), mine.url)
                         for f, _ in items
                     }
                 todo, commented = self._comment_on_earlier(gh, todo, run_url, approver)
@@ -192,7 +192,7 @@ class CodePath:
             gh.add_labels(pull.number, list(self.iac.labels))
             for change in changes:
                 outcomes[change.request.fingerprint] = CodeOutcome(
-                    "succeeded", _opened(pull, "opened") + f": {change.summary}", pull.url
+                    "proposed", _opened(pull, "opened") + f": {change.summary}", pull.url
                 )
             return outcomes
         finally:
@@ -225,7 +225,7 @@ class CodePath:
                 "It stays in this pull request.",
             )
             commented[finding.fingerprint] = CodeOutcome(
-                "succeeded", _opened(held, "already") + " (commented)", held.url
+                "proposed", _opened(held, "already") + " (commented)", held.url
             )
         return left, commented
 

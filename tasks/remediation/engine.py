@@ -249,9 +249,7 @@ class Remediator:
             ctx = self._context(finding, entry)
             # an opened pull request changes nothing yet: the finding stays approved until a
             # scan no longer sees the resource (merged and applied), which resolves it
-            results.append(
-                self._close(entry, finding, outcome, ctx, started, result != "succeeded")
-            )
+            results.append(self._close(entry, finding, outcome, ctx, started, result != "proposed"))
         return results
 
     def every_included(
@@ -537,6 +535,7 @@ class Remediator:
                 "succeeded": "done",
                 "already_done": "done",
                 "marked": "marked",
+                "proposed": "done",
                 "skipped": "skipped",
                 "failed": "failed",
             }[result]
