@@ -200,3 +200,48 @@ def test_a_dry_run_pushes_nothing(github: FakeGitHub, tmp_path: Path) -> None:
     assert outcome[item[0].fingerprint].result == "dry_run"
     assert "type gp2 -> gp3" in outcome[item[0].fingerprint].reason
     assert not github.branch_exists("finops/run-3") and github.requests == []
+
+
+def test_a_run_that_died_after_approving_finishes_with_the_same_single_pull_request(
+    github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.findings.model import FindingStatus
+    from tasks.findings.store import FindingsStore
+    from tasks.remediation.audit import AuditLog
+    from tasks.remediation.engine import Remediator
+    from tasks.remediation.ledger import RemediationLedger
+    from tasks.settings import load_settings
+
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path / "finops"))
+    settings = load_settings()
+    finding, owner = gp2_finding()
+    finding = finding.model_copy(
+        update={"evidence": {**finding.evidence, "iac": owner.model_dump()}}
+    )
+    store = FindingsStore(settings.findings_url)
+    store.record_scan([finding])
+    store.transition(finding.fingerprint, FindingStatus.APPROVED, actor="Ana Lima", reason="test")
+    ledger = RemediationLedger(settings.findings_url)
+    entry = ledger.approve("run-dead", finding.fingerprint, "open_pull_request", "Ana Lima")
+    ledger.start(entry.id)  # the run died here, before the pull request
+
+    def no_api(*_: object) -> object:
+        raise AssertionError("the code path never calls AWS")
+
+    path = code_path(github, tmp_path)
+    engine = Remediator(
+        settings,
+        store,
+        ledger,
+        AuditLog(settings.audit_log_url),
+        no_api,
+        "run-next",
+        False,
+        code_path=path.propose,
+    )
+    (result,) = engine.recover()
+    assert result.result == "proposed" and "pull request #1 opened" in result.reason
+    assert github.pulls[0]["head"]["ref"] == "finops/run-dead"  # the approval's branch
+    assert engine.recover() == []  # finished: nothing left to do
+    assert len(github.pulls) == 1
+    assert store.get(finding.fingerprint).status is FindingStatus.APPROVED
