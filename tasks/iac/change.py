@@ -62,6 +62,8 @@ class CodeChange:
     request: ChangeRequest
     path: str
     summary: str
+    #: the edit removes the resource (its address may be destroyed by the plan)
+    destroys: bool = False
 
 
 def _edit_kind(request: ChangeRequest) -> str:
@@ -129,7 +131,8 @@ def plan_changes(
                 raise EditError(
                     f"{request.address}: made with for_each; remove its key from the map by hand"
                 )
-            changes.append(CodeChange(request, path, f"{request.address}: {summary}"))
+            removes = kind == "remove"
+            changes.append(CodeChange(request, path, f"{request.address}: {summary}", removes))
         except EditError as error:
             refused.append((request, str(error)))
     for (path, tf_type, name), items in counted.items():

@@ -159,8 +159,7 @@ class CodePath:
                 for path in changed:
                     _parse_back(path, edited[path])
                     (clone / path).write_text(edited[path])
-                allowed = {c.request.address for c in changes if "removed" in c.summary}
-                allowed |= {c.request.address for c in changes if "count" in c.summary}
+                allowed = {c.request.address for c in changes if c.destroys}
                 plan = self._plan(clone / root, allowed)
                 if plan.blocked:
                     why = f"pull request blocked: {plan.text()}"
