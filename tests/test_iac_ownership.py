@@ -150,3 +150,53 @@ def test_the_scan_puts_the_owner_in_every_findings_evidence(
     assert len(seen_owned) >= 5
     stored = json.loads(json.dumps([f.evidence["iac"] for f in result.findings], default=str))
     assert any(e and e["kind"] == "cloudformation" for e in stored)
+
+
+def _finops(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FINOPS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "finops", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_malformed_state_url_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    done = _finops(
+        ["settings", "--check"],
+        {"FINOPS_IAC__STATE_URLS": "my-bucket/terraform.tfstate", "HOME": str(tmp_path)},
+        tmp_path,
+    )
+    assert done.returncode == 2
+    line = done.stderr.strip()
+    assert "\n" not in line and "FINOPS_IAC__STATE_URLS" in line and "s3://bucket/key" in line
+
+
+def test_a_state_that_cannot_be_read_stops_the_scan_in_one_line(
+    sandbox_environ: SandboxHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_harness: None,
+) -> None:
+    from typer.testing import CliRunner
+
+    from finops.cli import app
+
+    missing = "s3://sandbox-terraform-state/prod/terraform.tfstate"
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path / "finops"))
+    monkeypatch.setenv("FINOPS_IAC__STATE_URLS", missing)
+    account = sandbox_environ.accounts[0]
+    result = CliRunner().invoke(
+        app, ["scan", "--checks", "ebs-gp2", "--regions", "us-east-1", "--accounts", account]
+    )
+    assert result.exit_code == 1, result.output[-2000:]
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"error: Terraform state {missing}: NoSuchKey"), result.output[-2000:]
+    assert "FINOPS_IAC__STATE_URLS" in last
