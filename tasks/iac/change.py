@@ -66,8 +66,16 @@ class CodeChange:
     destroys: bool = False
 
 
+#: Where a resize finding's evidence names the new type (the first one present is used).
+TARGET_TYPE_KEYS = ("target_instance_type", "recommended_instance_type")
+
+
+def _target_type(evidence: Mapping[str, Any]) -> str:
+    return next((str(evidence[k]) for k in TARGET_TYPE_KEYS if evidence.get(k)), "")
+
+
 def _edit_kind(request: ChangeRequest) -> str:
-    if request.evidence.get("target_instance_type"):
+    if _target_type(request.evidence):
         return "instance_type"
     kind = CODE_EDITS.get(request.check)
     if kind is None:
@@ -109,7 +117,7 @@ def plan_changes(
                 )
                 summary = f"type gp2 -> gp3 ({iops} IOPS, {throughput} MiB/s)"
             elif kind == "instance_type":
-                target = str(request.evidence["target_instance_type"])
+                target = _target_type(request.evidence)
                 edited[path] = set_attributes(
                     text, address.type, address.name, {"instance_type": f'"{target}"'}
                 )

@@ -11,7 +11,7 @@ its neighbours as ``terraform fmt`` aligns them.  What each check's fix is in co
 - ``lifecycle``: an ``aws_s3_bucket_lifecycle_configuration`` that aborts incomplete multipart
   uploads after 7 days, right after the bucket's block;
 - ``instance_type``: a resize sets the new type (a finding whose evidence names
-  ``target_instance_type``).
+  ``target_instance_type`` or ``recommended_instance_type``).
 
 A resource is found from its state address (``module.batch.aws_instance.worker[0]``): the
 module's ``source`` is followed from the root folder, then its ``.tf`` files are searched.

@@ -13,8 +13,8 @@ A protected resource (tag ``finops:protected=true``, or the scan's ``evidence["p
 :func:`protected_reason`) is offered ``skip`` alone, whatever it recommends.  A resource owned by
 code (``code_owner``: ``terraform`` or ``cloudformation``, from :mod:`tasks.iac.ownership`) is
 never changed through the API: it is offered ``open_pull_request`` (Terraform, when the check
-has an HCL edit: :data:`tasks.iac.edits.CODE_EDITS`), ``tag_for_later`` when its check offers it,
-and ``skip``.
+has an HCL edit: :data:`tasks.iac.edits.CODE_EDITS`, or offers ``resize``), ``tag_for_later``
+when its check offers it, and ``skip``.
 
 Example:
     >>> menu_for("ebs-unattached", ["snapshot_and_delete", "delete", "tag_for_later", "skip"])
@@ -101,7 +101,9 @@ def menu_for(
         return (SKIP,)
     if code_owner:
         check_menu = CHECKS[check].actions if check in CHECKS else ()
-        code = (OPEN_PULL_REQUEST,) if code_owner == "terraform" and check in CODE_EDITS else ()
+        # a resize is an instance type change in code (the finding's evidence names the type)
+        editable = check in CODE_EDITS or "resize" in check_menu
+        code = (OPEN_PULL_REQUEST,) if code_owner == "terraform" and editable else ()
         later = ("tag_for_later",) if "tag_for_later" in check_menu else ()
         return (*code, *later, SKIP)
     check_menu = CHECKS[check].actions if check in CHECKS else ()
