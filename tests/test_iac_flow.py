@@ -285,3 +285,27 @@ def test_the_engine_refuses_an_api_action_on_a_code_owned_resource_whatever_is_a
             assert reservations["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
     assert github.pulls == []
     assert json.dumps([r.reason for r in results])
+
+
+def test_the_token_comes_from_a_prefect_secret_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.system import Secret
+
+    from tasks.iac.github import token_from
+    from tasks.notify.secrets import SecretError
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    Secret(value="ghp_fromtheblock").save("finops-github-token", overwrite=True)
+    assert token_from("GITHUB_TOKEN", "finops-github-token") == "ghp_fromtheblock"
+    with pytest.raises(SecretError, match="'no-such-block' not found"):
+        token_from("GITHUB_TOKEN", "no-such-block")
+    # in the code path, a missing block fails the findings with that line (the run goes on)
+    from tasks.iac.ownership import Ownership
+    from tasks.iac.pull_request import CodePath
+    from tasks.settings import IacSettings
+    from tests.test_iac_github import gp2_finding
+
+    iac = IacSettings(repo_url="/nowhere.git", github_repo="acme/infra", github_token_block="nope")
+    item: tuple[Any, Ownership] = gp2_finding()
+    outcome = CodePath(iac, Path("/tmp"), "http://ui").propose("r", "Ana", [item], dry_run=False)
+    assert outcome[item[0].fingerprint].result == "failed"
+    assert "'nope' not found" in outcome[item[0].fingerprint].reason

@@ -27,6 +27,7 @@ from tasks.iac.edits import Address, EditError
 from tasks.iac.github import GitHub, GitHubError, PullRequest, token_from
 from tasks.iac.ownership import Ownership
 from tasks.iac.plan import PlanReport, run_plan
+from tasks.notify.secrets import SecretError
 from tasks.settings import IacSettings
 
 GIT_AUTHOR = ("-c", "user.name=finops-flows", "-c", "user.email=finops-flows@users.noreply.local")
@@ -106,7 +107,7 @@ class CodePath:
             return dict.fromkeys(fps, CodeOutcome("skipped", why))
         try:
             return self._propose(approval_id, approver, items, dry_run)
-        except (GitError, GitHubError, OSError) as error:
+        except (GitError, GitHubError, SecretError, OSError) as error:
             return dict.fromkeys(fps, CodeOutcome("failed", str(error)))
 
     def _propose(
