@@ -240,7 +240,11 @@ class Remediator:
         else:
             approval_id, approver = items[0][0].approval_id, items[0][0].approver
             pairs = [(finding, owner) for _, finding, owner in items]
-            answers = self.code_path(approval_id, approver, pairs, self.dry_run)
+            try:
+                answers = self.code_path(approval_id, approver, pairs, self.dry_run)
+            except Exception as error:  # reported on every finding of it, never hidden
+                failed = ActionOutcome("failed", reason=f"{type(error).__name__}: {error}")
+                answers = {finding.fingerprint: failed for _, finding, _ in items}
         for entry, finding, _ in items:
             answer = answers.get(finding.fingerprint)
             result = answer.result if answer else "skipped"
