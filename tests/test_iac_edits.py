@@ -163,7 +163,7 @@ def test_the_owner_is_shown_in_the_preview_slack_and_jira() -> None:
         code_owner=owner.describe(),
     )
     preview = preview_markdown([candidate], dry_run=False, timeout_s=60)
-    assert "#### open_pull_request: 1 findings, $70.00/month" in preview
+    assert "#### open_pull_request: 1 finding" in preview and "$70.00/month" in preview
     assert "(API changes refused)" in preview
 
 

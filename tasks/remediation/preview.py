@@ -160,17 +160,19 @@ def _md(text: str, limit: int) -> str:
     return re.sub(r"([\\`*_\[\]|<>#])", r"\\\1", shorten(text, limit))
 
 
-def _item(c: Candidate, tail: str) -> str:
-    """One finding as a short line that wraps in the dialog: id, dollars, what and where."""
-    return (
-        f"- `{c.fingerprint[:FP_CHARS]}` **{usd_or_unknown(c.monthly_savings_usd)}** · "
-        f"{_md(c.resource_id, 24)} · {c.check} · …{c.account_id[-4:]}/{c.region} · {tail}"
-    )
-
-
 def _code(c: Candidate) -> str:
     """The owner in code, for a preview line: such a resource changes only by pull request."""
     return f" · code: {_md(c.code_owner, 60)} (API changes refused)" if c.code_owner else ""
+
+
+def _item(c: Candidate, tail: str) -> str:
+    """One finding as a short line that wraps in the dialog: id, dollars, what and where (and
+    the code that owns it)."""
+    return (
+        f"- `{c.fingerprint[:FP_CHARS]}` **{usd_or_unknown(c.monthly_savings_usd)}** · "
+        f"{_md(c.resource_id, 24)} · {c.check} · …{c.account_id[-4:]}/{c.region} · {tail}"
+        + _code(c)
+    )
 
 
 def preview_markdown(
@@ -215,7 +217,7 @@ def preview_markdown(
         count, dollars = groups[action]
         group = [c for c in offer if c.default == action]
         lines += ["", f"#### {action}: {count} findings, {usd(dollars)}/month", ""]
-        lines += [_item(c, f"risk {c.risk} · owner {_md(c.owner, 16)}" + _code(c)) for c in group]
+        lines += [_item(c, f"risk {c.risk} · owner {_md(c.owner, 16)}") for c in group]
     if kept:
         kept_dollars = sum((c.monthly_savings_usd or Decimal(0) for c in kept), Decimal(0))
         lines += [
