@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 
 from tasks.findings.store import FindingsStore
+from tasks.iac.tasks import annotate_ownership, follow_up_pull_requests
 from tasks.idle.models import IdleScanResult
 from tasks.idle.scan import IdleScanner
 from tasks.idle.tasks import (
@@ -75,6 +76,9 @@ def scan_idle_resources(
             totals.add(scan)
     for error in totals.errors:
         logger.warning("not scanned: %s", error)
+    # who owns each resource in code (Terraform state, CloudFormation tags): in its evidence
+    totals.findings = annotate_ownership(totals.findings, settings.iac, access)
     lifecycle = store_findings(store, totals.findings, totals.scanned, now)
     publish_report(totals.findings, totals.errors)
+    follow_up_pull_requests(totals.findings, settings.iac, now)
     return build_result(totals, lifecycle, len(plan.targets))

@@ -9,9 +9,11 @@ organisation, the same resource ids and the same ledger.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from moto.moto_api._internal import mock_random
@@ -21,6 +23,7 @@ from sandbox.context import SeedContext
 from sandbox.cost_explorer import OPERATIONS, handle_cost_explorer
 from sandbox.export import write_export
 from sandbox.fleet import seed_fleet, seed_organization
+from sandbox.iac import seed_iac
 from sandbox.ledger import Ledger, costs_ground_truth, generate_ledger
 from sandbox.services import SandboxService, build_services
 
@@ -75,11 +78,14 @@ class Seeded:
         }
 
 
-def seed_sandbox(ctx: SeedContext) -> Seeded:
+def seed_sandbox(ctx: SeedContext, workdir: Path | None = None) -> Seeded:
     """Seed the whole sandbox into the running server (the contract's order).
 
     Args:
         ctx: seed, clock, size and clients against the server's own endpoint.
+        workdir: the folder of the state file; the Terraform repository of the code-owned
+            part of the fleet is created under it (``iac/fleet.git``); None: a new temporary
+            folder.
 
     Returns:
         The ledger and the ground truth (JSON-ready).
@@ -108,6 +114,11 @@ def seed_sandbox(ctx: SeedContext) -> Seeded:
     step("fleet", started)
 
     started = time.perf_counter()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="finops-sandbox-"))
+    iac_truth = seed_iac(ctx, accounts, fleet_truth["resources"], workdir)
+    step("iac", started)
+
+    started = time.perf_counter()
     regions = list(ctx.size.regions)
     ledger = generate_ledger(ctx.seed, accounts, regions, ctx.now.date(), ctx.size.cost_days)
     step("ledger", started)
@@ -134,6 +145,7 @@ def seed_sandbox(ctx: SeedContext) -> Seeded:
         "seeded_at": ctx.now.isoformat(),
         "management_account_id": ctx.management_account_id,
         "member_role_name": ctx.member_role_name,
+        "iac": iac_truth,
     }
     seeded = Seeded(ctx, accounts, ledger, ground_truth, timings)
     started = time.perf_counter()

@@ -122,7 +122,7 @@ class SandboxServer:
         ctx = SeedContext(
             self.endpoint_url, self.seed_value, hour_floor(self.started_at), self.size
         )
-        seeded = seed_sandbox(ctx)
+        seeded = seed_sandbox(ctx, Path(self.state_path).parent)
         ground_truth_path = Path(self.state.ground_truth_path)
         write_json_atomic(ground_truth_path, json.dumps(seeded.ground_truth, indent=1, default=str))
         self.control.ground_truth = seeded.ground_truth

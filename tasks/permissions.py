@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from tasks.anomalies import budget
 from tasks.costs import cost_explorer, export, store
+from tasks.iac import state as iac_state
 from tasks.idle.checks import IAM_READ_PERMISSIONS
 from tasks.notify import bedrock, sns
 from tasks.remediation import audit
@@ -43,6 +44,7 @@ def declared_permissions() -> dict[str, frozenset[str]]:
             set(store.IAM_PERMISSIONS)
             | set(audit.IAM_PERMISSIONS)
             | set(export.IAM_PERMISSIONS)
+            | set(iac_state.IAM_PERMISSIONS)
             | set(sns.IAM_PERMISSIONS)
             | set(bedrock.IAM_PERMISSIONS)
             | set(KMS_FOR_ENCRYPTED_STORES)

@@ -635,6 +635,54 @@ class AthenaSettings(Section):
     )
 
 
+def _s3_url(value: str) -> str:
+    if not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S+$", value):
+        raise ValueError("not an S3 object URL; write s3://bucket/key/terraform.tfstate")
+    return value
+
+
+class IacSettings(Section):
+    """Infrastructure as code: where Terraform state and HCL live, and the pull-request path."""
+
+    state_urls: EnvList[Annotated[str, AfterValidator(_s3_url)]] = Field(
+        default_factory=list,
+        description="Terraform state objects (s3://bucket/key), comma-separated.",
+    )
+    state_region: str = Field("us-east-1", description="Region of the state buckets' S3 client.")
+    repo_url: str = Field("", description="Git remote holding the HCL; '' = no pull requests.")
+    repo_path: str = Field("", description="Folder of the Terraform code inside the repository.")
+    base_branch: str = Field("main", description="Branch pull requests are opened against.")
+    branch_prefix: str = Field("finops/", description="Prefix of the branch of each approval run.")
+    github_api_url: HttpUrl = Field(
+        "https://api.github.com", description="GitHub REST API base URL."
+    )
+    github_repo: str = Field("", description="owner/name of the repository on GitHub.")
+    github_token_env: str = Field(
+        "GITHUB_TOKEN", description="Environment variable with the token."
+    )
+    github_token_block: str = Field(
+        "", description="Prefect Secret block holding the token; '' = github_token_env."
+    )
+    labels: EnvList[str] = Field(
+        default_factory=lambda: ["finops", "cost-savings"],
+        description="Labels on each pull request.",
+    )
+    github_max_retries: int = Field(3, ge=0, le=10, description="GitHub retries on 429/5xx.")
+    github_backoff_s: float = Field(0.5, ge=0, le=60, description="GitHub 5xx backoff factor, s.")
+    github_timeout_s: float = Field(20.0, gt=0, le=300, description="GitHub request timeout, s.")
+    run_plan: bool = Field(
+        False, description="Run `terraform plan` on the branch (needs providers)."
+    )
+    terraform_bin: str = Field("terraform", description="The terraform binary for the plan.")
+
+    @field_validator("github_repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        if value and not re.match(r"^[\w.-]+/[\w.-]+$", value):
+            raise ValueError("write the repository as owner/name")
+        return value
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -660,6 +708,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     athena: AthenaSettings = Field(default_factory=AthenaSettings)
+    iac: IacSettings = Field(default_factory=IacSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -166,6 +166,7 @@ KNOWN: tuple[tuple[str, Callable[[Any], tuple[str, int]]], ...] = (
     ("deployments.project.DeploymentConfigError", _message(USAGE)),
     ("tasks.notify.secrets.SecretError", _message(USAGE)),
     ("tasks.costs.export.ExportError", _message(ENVIRONMENT)),
+    ("tasks.iac.state.StateReadError", _message(ENVIRONMENT)),
     ("tasks.costs.quality.QualityError", _message(ENVIRONMENT)),
     ("tasks.costs.store.CostStoreError", _message(ENVIRONMENT)),
     ("tasks.costs.cost_explorer.CostExplorerError", _message(ENVIRONMENT)),

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.anomalies.models import AnomalySummary
+from tasks.iac.ownership import ownership_from_evidence
 from tasks.money import usd
 from tasks.notify.models import FindingGroup
 from tasks.notify.texts import anomaly_period, pct
@@ -145,6 +146,9 @@ def group_issue(group: FindingGroup, high_usd: float, medium_usd: float) -> Issu
             usd(finding.monthly_savings_usd) if finding.monthly_savings_usd is not None else "?"
         )
         actions = ", ".join(finding.recommended_actions) or "-"
+        code = ownership_from_evidence(finding.evidence, finding.tags)
+        if code is not None:
+            actions = f"in code: {code.describe()} (pull request only)"
         rows.append(
             f"|{_cell(finding.resource_id)}|{_cell(finding.region)}|{savings}|"
             f"{_cell(finding.owner or '-')}|{_cell(actions)}|"

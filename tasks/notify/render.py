@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 
 from tasks.anomalies.models import AnomalySummary
 from tasks.findings.model import Finding
+from tasks.iac.ownership import ownership_from_evidence
 from tasks.money import usd
 from tasks.notify.models import BudgetState, DigestInput, group_findings
 from tasks.notify.texts import anomaly_period, open_anomalies, pct, savings_total
@@ -151,9 +152,12 @@ def finding_line(finding: Finding) -> str:
         else "price unknown"
     )
     owner = f", owner {escape(finding.owner)}" if finding.owner else ""
+    code = ownership_from_evidence(finding.evidence, finding.tags)
+    # a code-owned resource is changed by pull request only: say so where people read it
+    in_code = f", in code: {escape(code.describe())}" if code else ""
     return (
         f"• `{escape(finding.resource_id)}` {finding.check} in {finding.account_id}/"
-        f"{finding.region}: {savings}{owner}"
+        f"{finding.region}: {savings}{owner}{in_code}"
     )
 
 

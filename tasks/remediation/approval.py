@@ -30,6 +30,7 @@ from prefect.input import RunInput
 from pydantic import AfterValidator, WithJsonSchema
 
 from tasks.findings.store import StoredFinding
+from tasks.iac.ownership import ownership_from_evidence
 from tasks.remediation.actions.registry import ACTIONS, SKIP
 from tasks.remediation.menu import default_action, menu_for, protected_reason
 from tasks.remediation.preview import (
@@ -106,18 +107,21 @@ def candidate_from(stored: StoredFinding) -> Candidate:
     """
     finding = stored.finding
     why = protected_reason(finding.tags, finding.evidence, finding.recommended_actions)
+    code = ownership_from_evidence(finding.evidence, finding.tags)
+    kind = code.kind if code else ""
     return Candidate(
         fingerprint=finding.fingerprint,
         check=finding.check,
         account_id=finding.account_id,
         region=finding.region,
         resource_id=finding.resource_id,
-        menu=menu_for(finding.check, finding.recommended_actions, protected=bool(why)),
-        default=default_action(finding.check, finding.recommended_actions, protected=bool(why)),
+        menu=menu_for(finding.check, finding.recommended_actions, bool(why), kind),
+        default=default_action(finding.check, finding.recommended_actions, bool(why), kind),
         monthly_savings_usd=finding.monthly_savings_usd,
         risk=finding.risk,
         owner=finding.owner or finding.tags.get("owner", "") or "-",
         protected=why,
+        code_owner=code.describe() if code else "",
     )
 
 

@@ -15,6 +15,11 @@ A finding included in the approval but not carried out (``skip`` chosen, or its 
 actions picked) is in the run's results as skipped with why (``every_included``), so the result
 accounts for every finding the approver included.
 
+A resource owned by code (``evidence["iac"]`` or CloudFormation's tags) is never changed through
+the API, whatever was approved: any action but ``open_pull_request``, ``tag_for_later`` and
+``skip`` is refused with the owner in the audit log; the run's ``open_pull_request`` entries go
+together to the code path (one pull request per approval run, :mod:`tasks.iac.pull_request`).
+
 A run that dies between 3 and 5 leaves the entry ``in_progress``; the next run picks it up
 (``recover``) and the adapter, being idempotent and fed the saved checkpoints, finishes it
 without doing anything twice.
@@ -34,6 +39,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tasks.aws.common import error_code, error_message
 from tasks.findings.model import Finding, FindingStatus
 from tasks.findings.store import ACTIONABLE, FindingsStore, TransitionError
+from tasks.iac.ownership import (
+    CODE_SAFE_ACTIONS,
+    OPEN_PULL_REQUEST,
+    Ownership,
+    ownership_from_evidence,
+)
 from tasks.remediation.actions import (
     ACTIONS,
     ActionContext,
@@ -53,6 +64,9 @@ from tasks.settings import Settings
 
 S = FindingStatus
 ClientFactory = Callable[[str, str, str], Any]  # (service, account_id, region) -> boto3 client
+#: (approval id, approver, [(finding, owner)], dry_run) -> {fingerprint: outcome with
+#: ``result`` and ``reason``}: the code path (``tasks.iac.pull_request.CodePath.propose``)
+CodePathFn = Callable[[str, str, list[tuple[Finding, Ownership]], bool], dict[str, Any]]
 
 
 @dataclass
@@ -103,8 +117,10 @@ class Remediator:
         run_id: str,
         dry_run: bool,
         now: Callable[[], datetime] | None = None,
+        code_path: CodePathFn | None = None,
     ) -> None:
         self.settings = settings
+        self.code_path = code_path
         self.store = store
         self.ledger = ledger
         self.audit = audit
@@ -181,8 +197,64 @@ class Remediator:
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, entries: list[LedgerEntry]) -> list[ActionResult]:
-        """Run ledger entries in order; each one's outcome is audited before the next starts."""
-        return [self._run(entry) for entry in entries]
+        """Run ledger entries in order; each one's outcome is audited before the next starts.
+
+        The ``open_pull_request`` entries go last, together: one pull request for the run.
+        """
+        results = [self._run(e) for e in entries if e.action != OPEN_PULL_REQUEST]
+        return results + self._pull_request([e for e in entries if e.action == OPEN_PULL_REQUEST])
+
+    def _pull_request(self, entries: list[LedgerEntry]) -> list[ActionResult]:
+        """Hand the code-owned findings to the code path; audit and close each entry."""
+        results: list[ActionResult] = []
+        items: list[tuple[LedgerEntry, Finding, Ownership]] = []
+        for entry in entries:
+            try:
+                stored = self.store.get(entry.fingerprint)
+            except KeyError:
+                results.append(self._run(entry))  # the store's answer: skipped, with why
+                continue
+            finding = stored.finding
+            owner = ownership_from_evidence(finding.evidence, finding.tags)
+            allowed = {S.APPROVED, S.REMEDIATING} | (set(ACTIONABLE) if self.dry_run else set())
+            why = ""
+            if stored.status not in allowed:
+                why = f"finding is {stored.status.value} now; left as it is"
+            elif owner is None or owner.kind != "terraform":
+                why = "open_pull_request needs a resource Terraform owns"
+            if why:
+                ctx = self._context(finding, entry)
+                outcome = ActionOutcome("skipped", reason=why)
+                results.append(self._close(entry, finding, outcome, ctx, self.now()))
+                continue
+            assert owner is not None
+            items.append((entry, finding, owner))
+        if not items:
+            return results
+        started = self.now()
+        if not self.dry_run:
+            for entry, _, _ in items:
+                self.ledger.start(entry.id, now=started)
+        if self.code_path is None:
+            answers: dict[str, Any] = {}
+        else:
+            approval_id, approver = items[0][0].approval_id, items[0][0].approver
+            pairs = [(finding, owner) for _, finding, owner in items]
+            try:
+                answers = self.code_path(approval_id, approver, pairs, self.dry_run)
+            except Exception as error:  # reported on every finding of it, never hidden
+                failed = ActionOutcome("failed", reason=f"{type(error).__name__}: {error}")
+                answers = {finding.fingerprint: failed for _, finding, _ in items}
+        for entry, finding, _ in items:
+            answer = answers.get(finding.fingerprint)
+            result = answer.result if answer else "skipped"
+            reason = answer.reason if answer else "no code path is configured"
+            outcome = ActionOutcome(result, reason=reason)
+            ctx = self._context(finding, entry)
+            # an opened pull request changes nothing yet: the finding stays approved until a
+            # scan no longer sees the resource (merged and applied), which resolves it
+            results.append(self._close(entry, finding, outcome, ctx, started, result != "proposed"))
+        return results
 
     def every_included(
         self,
@@ -390,6 +462,8 @@ class Remediator:
                 "skipped",
                 "finding no longer in the store",
             )
+        if entry.action == OPEN_PULL_REQUEST:
+            return self._pull_request([entry])[0]  # a dead run's entry: same branch, same PR
         spec = ACTIONS.get(entry.action)
         reason_refused = None
         # Someone dismissed or snoozed it, or a scan resolved it, while the approval waited.
@@ -401,7 +475,13 @@ class Remediator:
             return self._close(
                 entry, finding, outcome, self._context(finding, entry), started, False
             )
-        if spec is None:
+        code = ownership_from_evidence(finding.evidence, finding.tags)
+        if code is not None and entry.action not in CODE_SAFE_ACTIONS:
+            reason_refused = (
+                f"owned by {code.describe()}: never changed through the API "
+                f"({entry.action} refused; approve open_pull_request or tag_for_later)"
+            )
+        elif spec is None:
             reason_refused = f"unknown action {entry.action!r}"
         elif not spec.applies_to(finding):
             reason_refused = f"{entry.action} does not apply to {finding.resource_id}"
@@ -459,6 +539,7 @@ class Remediator:
                 "succeeded": "done",
                 "already_done": "done",
                 "marked": "marked",
+                "proposed": "done",
                 "skipped": "skipped",
                 "failed": "failed",
             }[result]

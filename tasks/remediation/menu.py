@@ -10,7 +10,11 @@ that is neither ``skip`` nor explicit-only is the default the form proposes.  Ac
 destroy without a way back (``terminate``) are explicit-only: they run only when a person picked
 that very action, never as a default.  There is no second vocabulary and no alias table.
 A protected resource (tag ``finops:protected=true``, or the scan's ``evidence["protected"]``:
-:func:`protected_reason`) is offered ``skip`` alone, whatever it recommends.
+:func:`protected_reason`) is offered ``skip`` alone, whatever it recommends.  A resource owned by
+code (``code_owner``: ``terraform`` or ``cloudformation``, from :mod:`tasks.iac.ownership`) is
+never changed through the API: it is offered ``open_pull_request`` (Terraform, when the check
+has an HCL edit: :data:`tasks.iac.edits.CODE_EDITS`, or offers ``resize``), ``tag_for_later``
+when its check offers it, and ``skip``.
 
 Example:
     >>> menu_for("ebs-unattached", ["snapshot_and_delete", "delete", "tag_for_later", "skip"])
@@ -22,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tasks.iac.edits import CODE_EDITS
+from tasks.iac.ownership import OPEN_PULL_REQUEST
 from tasks.idle.checks import CHECKS
 from tasks.remediation.actions.registry import ACTIONS, SKIP
 
@@ -70,10 +76,12 @@ def protected_reason(
     return ""
 
 
-def menu_for(check: str, recommended: Sequence[str], protected: bool = False) -> tuple[str, ...]:
+def menu_for(
+    check: str, recommended: Sequence[str], protected: bool = False, code_owner: str = ""
+) -> tuple[str, ...]:
     """The actions a finding of ``check`` may be approved for: its recommended ones that are on
     the check's menu (registered actions), in the finding's order, then ``skip``; a protected
-    resource's menu is ``skip`` alone.
+    resource's menu is ``skip`` alone; a code-owned one's is the code path (see the module).
 
     Example:
         >>> menu_for("ec2-idle", ["stop", "terminate"])
@@ -86,18 +94,31 @@ def menu_for(check: str, recommended: Sequence[str], protected: bool = False) ->
         ('snapshot_and_delete', 'delete', 'tag_for_later', 'skip')
         >>> menu_for("ebs-unattached", ["snapshot_and_delete"], protected=True)
         ('skip',)
+        >>> menu_for("ebs-unattached", ["snapshot_and_delete"], code_owner="terraform")
+        ('open_pull_request', 'tag_for_later', 'skip')
+        >>> menu_for("ebs-gp2", ["modify_to_gp3"], code_owner="cloudformation")
+        ('skip',)
     """
     if protected:
         return (SKIP,)
+    if code_owner:
+        check_menu = CHECKS[check].actions if check in CHECKS else ()
+        # a resize is an instance type change in code (the finding's evidence names the type)
+        editable = check in CODE_EDITS or "resize" in check_menu
+        code = (OPEN_PULL_REQUEST,) if code_owner == "terraform" and editable else ()
+        later = ("tag_for_later",) if "tag_for_later" in check_menu else ()
+        return (*code, *later, SKIP)
     check_menu = CHECKS[check].actions if check in CHECKS else ()
     # A finding that recommends nothing (built by hand, or imported) offers its check's menu.
     chosen = recommended if any(a != SKIP for a in recommended) else check_menu
     return (*(a for a in chosen if a != SKIP and a in check_menu and a in ACTIONS), SKIP)
 
 
-def default_action(check: str, recommended: Sequence[str], protected: bool = False) -> str:
+def default_action(
+    check: str, recommended: Sequence[str], protected: bool = False, code_owner: str = ""
+) -> str:
     """The action the form proposes: the first on the menu that is not explicit-only; else skip
-    (always skip for a protected resource).
+    (always skip for a protected resource; the pull request for a Terraform-owned one).
 
     Example:
         >>> default_action("ec2-stopped", ["tag_for_later", "terminate", "skip"])
@@ -105,24 +126,27 @@ def default_action(check: str, recommended: Sequence[str], protected: bool = Fal
         >>> default_action("ec2-idle", ["stop"], protected=True)
         'skip'
     """
-    for action in menu_for(check, recommended, protected):
+    for action in menu_for(check, recommended, protected, code_owner):
+        if action == OPEN_PULL_REQUEST:
+            return action
         if action != SKIP and not ACTIONS[action].explicit_only:
             return action
     return SKIP
 
 
-def is_actionable(check: str, recommended: Sequence[str]) -> bool:
+def is_actionable(check: str, recommended: Sequence[str], code_owner: str = "") -> bool:
     """Whether the menu holds anything besides ``skip``.
 
     Example:
         >>> is_actionable("unknown-check", [])
         False
     """
-    return any(a != SKIP for a in menu_for(check, recommended))
+    return any(a != SKIP for a in menu_for(check, recommended, code_owner=code_owner))
 
 
 __all__ = [
     "FOLLOW_UP",
+    "OPEN_PULL_REQUEST",
     "PROTECTED_TAG",
     "SKIP",
     "default_action",

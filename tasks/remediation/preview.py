@@ -82,6 +82,8 @@ class Candidate:
     risk: str
     owner: str
     protected: str = ""
+    #: the code that owns the resource ("" when none): changed only through a pull request
+    code_owner: str = ""
 
     @property
     def label(self) -> str:
@@ -158,11 +160,18 @@ def _md(text: str, limit: int) -> str:
     return re.sub(r"([\\`*_\[\]|<>#])", r"\\\1", shorten(text, limit))
 
 
+def _code(c: Candidate) -> str:
+    """The owner in code, for a preview line: such a resource changes only by pull request."""
+    return f" · code: {_md(c.code_owner, 60)} (API changes refused)" if c.code_owner else ""
+
+
 def _item(c: Candidate, tail: str) -> str:
-    """One finding as a short line that wraps in the dialog: id, dollars, what and where."""
+    """One finding as a short line that wraps in the dialog: id, dollars, what and where (and
+    the code that owns it)."""
     return (
         f"- `{c.fingerprint[:FP_CHARS]}` **{usd_or_unknown(c.monthly_savings_usd)}** · "
         f"{_md(c.resource_id, 24)} · {c.check} · …{c.account_id[-4:]}/{c.region} · {tail}"
+        + _code(c)
     )
 
 

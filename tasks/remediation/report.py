@@ -11,7 +11,8 @@ The target is 95%.
 
 The savings achieved are the monthly savings of the findings whose action this run carried out
 (``succeeded``), in total and per account/region: a dry run, a mark (``tag_for_later``, nothing
-saved until its follow-up runs) and "already done" (someone else did it) achieve nothing here.
+saved until its follow-up runs), a pull request (``proposed``: nothing saved until it is merged
+and applied) and "already done" (someone else did it) achieve nothing here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from tasks.money import usd, usd_or_unknown
 
 SUCCESS_TARGET = 0.95
-SUCCEEDED = frozenset({"succeeded", "already_done", "dry_run", "marked"})
+SUCCEEDED = frozenset({"succeeded", "already_done", "dry_run", "marked", "proposed"})
 #: The results whose finding's monthly savings this run achieved.
 ACHIEVED = frozenset({"succeeded"})
 
@@ -38,7 +39,7 @@ class ActionResult:
     resource_id: str
     check: str
     action: str
-    result: str  # succeeded | already_done | dry_run | marked | skipped | failed
+    result: str  # succeeded | already_done | dry_run | marked | proposed | skipped | failed
     reason: str = ""
     backup_ids: dict[str, str] = field(default_factory=dict)
     account_id: str = ""

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.aws.session import AwsAccess
+from tasks.findings.model import Finding
 from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.iac.ownership import ownership_from_evidence
+from tasks.iac.pull_request import CodePath
 from tasks.money import usd
 from tasks.remediation.approval import Candidate, candidate_from, decide
 from tasks.remediation.audit import AuditLog, AuditRecord
@@ -26,6 +30,7 @@ from tasks.steps import step
 def remediator(settings: Settings, run_id: str, dry_run: bool) -> Remediator:
     """The engine wired to the configured stores and the remediation role."""
     access = AwsAccess(settings.aws, role_name=settings.aws.remediation_role_name)
+    code_path = CodePath(settings.iac, Path(settings.data_dir), settings.notify.prefect_ui_url)
     return Remediator(
         settings,
         FindingsStore(settings.findings_url),
@@ -34,6 +39,7 @@ def remediator(settings: Settings, run_id: str, dry_run: bool) -> Remediator:
         access.client,
         run_id,
         dry_run,
+        code_path=code_path.propose,
     )
 
 
@@ -47,8 +53,13 @@ def select_candidates(store: FindingsStore, fingerprints: Sequence[str] | None) 
     return [
         candidate_from(s)
         for s in stored
-        if is_actionable(s.finding.check, s.finding.recommended_actions)
+        if is_actionable(s.finding.check, s.finding.recommended_actions, _code_kind(s.finding))
     ]
+
+
+def _code_kind(finding: Finding) -> str:
+    owner = ownership_from_evidence(finding.evidence, finding.tags)
+    return owner.kind if owner else ""
 
 
 @step("load-remediation-candidates")

@@ -139,6 +139,12 @@ data "aws_iam_policy_document" "pipeline" {
     resources = compact([var.export_bucket_arn == "" ? "" : "${var.export_bucket_arn}/*"])
   }
   statement {
+    # Read only: the code path never writes state (changes go through a pull request).
+    sid       = "ReadTerraformState"
+    actions   = ["s3:GetObject"]
+    resources = var.terraform_state_object_arns
+  }
+  statement {
     sid       = "PublishSummary"
     actions   = ["sns:Publish"]
     resources = [var.topic_arn]

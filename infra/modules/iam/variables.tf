@@ -34,6 +34,12 @@ variable "export_bucket_arn" {
   default     = ""
 }
 
+variable "terraform_state_object_arns" {
+  description = "ARNs of the Terraform state objects the scan reads to know which resources code owns (FINOPS_IAC__STATE_URLS); [] when none."
+  type        = list(string)
+  default     = []
+}
+
 variable "topic_arn" {
   description = "SNS topic receiving the flows' JSON summary."
   type        = string
