@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.anomalies.alerting import alert_onsets, alert_score, tail_probability
 from tasks.anomalies.detector import DetectorConfig, config_for_step, detect
 
 #: Refuse grids larger than this (e.g. one-second steps over years): memory would explode.
@@ -35,6 +36,26 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "score",
     "is_anomaly",
 )
+
+
+def recent_points(config: DetectorConfig) -> int:
+    """Points whose surprises an alert must exceed: a week of daily data, else a day.
+
+    Example:
+        >>> recent_points(config_for_step(timedelta(minutes=5)))
+        288
+    """
+    return max(7, config.period // 7)
+
+
+def merge_gap_points(config: DetectorConfig) -> int:
+    """In-band points one anomaly may contain: one day of daily data, one hour of finer data.
+
+    Example:
+        >>> merge_gap_points(config_for_step(timedelta(days=1)))
+        1
+    """
+    return max(1, config.refresh)
 
 
 class ScoreInputError(ValueError):
@@ -153,7 +174,16 @@ def score_series(
     k = config.band_width
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(judged, (values - expected) / scale, 0.0)
-    score = np.where(judged, z**2 / (z**2 + k**2), 0.0)
+    order = np.argsort(slots, kind="stable")
+    z_sorted, judged_sorted = z[order][None, :], judged[order][None, :]
+    probability = tail_probability(z_sorted, judged_sorted, config.residual_window, config.refresh)
+    alerts = alert_onsets(
+        np.abs(z_sorted) >= k, np.sign(z_sorted), judged_sorted, merge_gap_points(config)
+    )
+    score = np.empty(len(values))
+    onset = np.empty(len(values), dtype=bool)
+    score[order] = alert_score(probability, recent_points(config))[0]
+    onset[order] = alerts[0]
     frame = pd.DataFrame(
         {
             "value": values,
@@ -161,7 +191,7 @@ def score_series(
             "lower": expected - k * scale,
             "upper": expected + k * scale,
             "score": score,
-            "is_anomaly": (judged & (np.abs(z) >= k)).astype(int),
+            "is_anomaly": onset.astype(int),
         }
     )
     return ScoredSeries(frame=frame, config=config, step=step)
