@@ -1,4 +1,4 @@
-"""NAB table from the files ``finops anomalies score`` writes, beside the null and Gaussian baselines.
+"""The NAB table from the files ``finops anomalies score`` writes, beside two baselines.
 
 For every labelled file of ``../shared/data/nab/realKnownCause`` and ``realAdExchange`` this runs
 the product's own command, ``finops anomalies score --input FILE --output OUT`` (a subprocess,
@@ -46,7 +46,11 @@ from bench.nab_score import (  # noqa: E402
 
 #: The shared data beside the project (a checkout's parent, or its parent for a worktree).
 NAB_DIR = next(
-    (p / "shared" / "data" / "nab" for p in ROOT.parents if (p / "shared" / "data" / "nab").is_dir()),
+    (
+        p / "shared" / "data" / "nab"
+        for p in ROOT.parents
+        if (p / "shared" / "data" / "nab").is_dir()
+    ),
     ROOT.parent / "shared" / "data" / "nab",
 )
 CATEGORIES = ("realKnownCause", "realAdExchange")
@@ -75,8 +79,10 @@ def windowed_gaussian(values: np.ndarray, window: int = 6400, step: int = 100) -
     for i, value in enumerate(values):
         if data:
             z = (value - mean) / std
-            tail = 0.5 * math.erfc(z / math.sqrt(2)) if value >= mean else 1.0 - 0.5 * math.erfc(
-                ((2 * mean - value) - mean) / std / math.sqrt(2)
+            tail = (
+                0.5 * math.erfc(z / math.sqrt(2))
+                if value >= mean
+                else 1.0 - 0.5 * math.erfc(((2 * mean - value) - mean) / std / math.sqrt(2))
             )
             scores[i] = 1.0 - tail
         if len(data) < window:
@@ -167,7 +173,11 @@ def main() -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         product, null, gaussian, alerts = collect(out_dir)
     lines = table(
-        {"`finops anomalies score`": product, "null (never alerts)": null, "windowed Gaussian": gaussian}
+        {
+            "`finops anomalies score`": product,
+            "null (never alerts)": null,
+            "windowed Gaussian": gaussian,
+        }
     )
     report = [
         f"## NAB protocol from `finops anomalies score` output ({datetime.now(UTC):%Y-%m-%d %H:%M}"

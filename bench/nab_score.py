@@ -129,7 +129,7 @@ def file_sweep(
     tail_sums = np.concatenate([np.cumsum(weight[outside][order][::-1])[::-1], [0.0]])
     fp = tail_sums[np.searchsorted(sorted_scores, thresholds, side="left")]
     total = fp - profile["fn"] * len(windows)
-    for w, (first, last) in enumerate(sorted(windows)):
+    for first, last in sorted(windows):
         rows = np.arange(first, last + 1)
         rows = rows[scored[rows]]
         if rows.size == 0:
@@ -256,7 +256,8 @@ def vus_pr(
     by ``l`` rows on each side with weights falling as ``sqrt(1 - d / (l + 1))``; at each of up
     to 250 thresholds (quantiles of the scores) range recall is the weighted recall times the
     share of windows with any detection (existence), range precision the weighted precision;
-    the average precision (precision times the recall each threshold adds) is averaged over the buffer lengths.  The probation rows are
+    the average precision (precision times the recall each threshold adds) is averaged over
+    the buffer lengths.  The probation rows are
     left out, as NAB leaves them.  (TSB-AD sets the maximum buffer from the series' period;
     here it is fixed at 125 rows, TSB-AD's fallback, so every file is treated alike.)
 

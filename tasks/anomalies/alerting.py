@@ -40,6 +40,30 @@ from scipy.special import log_ndtr
 _BLOCK_CELLS = 20_000_000
 
 
+def recent_points(period: int) -> int:
+    """Points whose surprises an alert must exceed: a week of daily data, a day of finer data.
+
+    ``period`` is the season in points (one week: 7 daily points, 2,016 five-minute points).
+
+    Example:
+        >>> recent_points(7), recent_points(2016)
+        (7, 288)
+    """
+    return max(7, period // 7)
+
+
+def merge_gap_points(period: int, refresh: int) -> int:
+    """In-band points one anomaly may contain: a day of daily data, an hour of finer data.
+
+    ``refresh`` is the detector's re-estimation step (one hour of points for sub-daily data).
+
+    Example:
+        >>> merge_gap_points(7, 1), merge_gap_points(2016, 12)
+        (1, 12)
+    """
+    return max(1, refresh)
+
+
 def tail_probability(
     zscore: np.ndarray, judged: np.ndarray, history: int, stride: int = 1
 ) -> np.ndarray:
@@ -61,6 +85,8 @@ def tail_probability(
         [[1.0, 0.072, 1.0, 0.015, 0.8]]
     """
     size = np.where(judged, np.abs(zscore), np.nan)
+    if stride == 1:
+        return _tail_by_lags(size, history)
     n, length = size.shape
     padded = np.concatenate([np.full((n, history), np.nan), size], axis=1)
     # past[:, a] == size[:, a - history : a]
@@ -79,20 +105,49 @@ def tail_probability(
         count = valid.sum(axis=-1)  # n x A
         at_least = np.sum(reference[:, :, None, :] >= current[..., None], axis=-1)  # n x A x S
         largest = np.nanmax(np.where(valid, reference, -np.inf), axis=-1)  # n x A
-        empirical = (1.0 + at_least) / (1.0 + count[..., None])
-        # Beyond the largest surprise seen: that rank, times the Gaussian tail beyond it.
-        beyond = current > largest[..., None]
-        with np.errstate(invalid="ignore", over="ignore"):
-            log_ratio = log_ndtr(-current) - log_ndtr(-largest[..., None])
-            extrapolated = np.exp(np.minimum(log_ratio, 0.0)) / (1.0 + count[..., None])
-        value = np.where(beyond & np.isfinite(largest[..., None]), extrapolated, empirical)
-        value = np.where(np.isnan(current) | (count[..., None] == 0), 1.0, value)
+        shape = current.shape
+        value = _combine(
+            current,
+            at_least,
+            np.broadcast_to(count[..., None], shape),
+            np.broadcast_to(largest[..., None], shape),
+        )
         rows = columns.reshape(-1)
         flat = value.reshape(n, -1)
         keep = np.arange(rows.size) < length - picked[0]  # the last anchor's overhang
         target = picked[0] + np.arange(rows.size)
         probability[:, target[keep]] = flat[:, keep]
-    return np.clip(probability, 1e-300, 1.0)
+    return probability
+
+
+def _tail_by_lags(size: np.ndarray, history: int) -> np.ndarray:
+    """:func:`tail_probability` with the window moving every point: one pass per lag (cheap)."""
+    n, length = size.shape
+    narrow = size.astype(np.float32)  # ranks need no more precision; half the memory traffic
+    at_least = np.zeros((n, length), dtype=np.uint16 if history < 65535 else np.int64)
+    largest = np.full((n, length), -np.inf, dtype=np.float32)
+    for lag in range(1, min(history, length - 1) + 1):
+        earlier = narrow[:, :-lag]
+        at_least[:, lag:] += earlier >= narrow[:, lag:]
+        np.fmax(largest[:, lag:], earlier, out=largest[:, lag:])
+    observed = np.cumsum(~np.isnan(size), axis=1, dtype=np.int32)
+    seen = np.concatenate([np.zeros((n, 1), dtype=np.int32), observed], axis=1)
+    count = seen[:, :length] - seen[:, np.maximum(np.arange(length) - history, 0)]
+    return _combine(size, at_least, count, largest.astype(np.float64))
+
+
+def _combine(
+    current: np.ndarray, at_least: np.ndarray, count: np.ndarray, largest: np.ndarray
+) -> np.ndarray:
+    """The rank probability, extrapolated by the Gaussian tail beyond the largest seen."""
+    value = (1.0 + at_least) / (1.0 + count)
+    beyond = (current > largest) & np.isfinite(largest)
+    if beyond.any():
+        with np.errstate(invalid="ignore", over="ignore"):
+            log_ratio = log_ndtr(-current[beyond]) - log_ndtr(-largest[beyond])
+        value[beyond] = np.exp(np.minimum(log_ratio, 0.0)) / (1.0 + count[beyond])
+    value[np.isnan(current) | (count == 0)] = 1.0
+    return np.clip(value, 1e-300, 1.0, out=value)
 
 
 def alert_score(probability: np.ndarray, recent: int) -> np.ndarray:
@@ -102,10 +157,10 @@ def alert_score(probability: np.ndarray, recent: int) -> np.ndarray:
         >>> alert_score(np.array([[0.5, 0.5, 0.01, 0.01, 0.001]]), recent=3).round(3).tolist()
         [[0.5, 0.0, 0.98, 0.0, 0.9]]
     """
-    n, length = probability.shape
-    padded = np.concatenate([np.ones((n, recent)), probability[:, :-1]], axis=1)
-    reference = sliding_window_view(padded, recent, axis=1).min(axis=-1)
-    return np.clip(1.0 - probability / np.minimum(reference, 1.0), 0.0, 1.0)
+    reference = np.ones_like(probability)
+    for lag in range(1, min(recent, probability.shape[1] - 1) + 1):
+        np.minimum(reference[:, lag:], probability[:, :-lag], out=reference[:, lag:])
+    return np.clip(1.0 - probability / reference, 0.0, 1.0)
 
 
 def alert_onsets(

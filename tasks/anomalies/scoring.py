@@ -9,7 +9,10 @@ and left out of the baseline.  Several rows on one slot (duplicated timestamps, 
 have) feed the baseline with their mean, and each row is judged on its own value.
 
 Output columns: ``timestamp`` (as given), ``value``, ``expected``, ``lower``, ``upper`` (blank
-until enough history), ``score`` in [0, 1] (0.5 is the band's edge) and ``is_anomaly`` (1/0).
+until enough history), ``score`` in [0, 1] and ``is_anomaly`` (1/0).  ``score`` says how strongly
+to alert now (:func:`tasks.anomalies.alerting.alert_score`: high where an anomaly starts or
+grows, back near 0 while it merely continues, the same scale on every series); ``is_anomaly``
+is 1 on the first row of each anomaly only, the one alert the daily check raises for it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.anomalies.alerting import alert_onsets, alert_score, tail_probability
+from tasks.anomalies.alerting import (
+    alert_onsets,
+    alert_score,
+    merge_gap_points,
+    recent_points,
+    tail_probability,
+)
 from tasks.anomalies.detector import DetectorConfig, config_for_step, detect
 
 #: Refuse grids larger than this (e.g. one-second steps over years): memory would explode.
@@ -36,26 +45,6 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "score",
     "is_anomaly",
 )
-
-
-def recent_points(config: DetectorConfig) -> int:
-    """Points whose surprises an alert must exceed: a week of daily data, else a day.
-
-    Example:
-        >>> recent_points(config_for_step(timedelta(minutes=5)))
-        288
-    """
-    return max(7, config.period // 7)
-
-
-def merge_gap_points(config: DetectorConfig) -> int:
-    """In-band points one anomaly may contain: one day of daily data, one hour of finer data.
-
-    Example:
-        >>> merge_gap_points(config_for_step(timedelta(days=1)))
-        1
-    """
-    return max(1, config.refresh)
 
 
 class ScoreInputError(ValueError):
@@ -178,11 +167,14 @@ def score_series(
     z_sorted, judged_sorted = z[order][None, :], judged[order][None, :]
     probability = tail_probability(z_sorted, judged_sorted, config.residual_window, config.refresh)
     alerts = alert_onsets(
-        np.abs(z_sorted) >= k, np.sign(z_sorted), judged_sorted, merge_gap_points(config)
+        np.abs(z_sorted) >= k,
+        np.sign(z_sorted),
+        judged_sorted,
+        merge_gap_points(config.period, config.refresh),
     )
     score = np.empty(len(values))
     onset = np.empty(len(values), dtype=bool)
-    score[order] = alert_score(probability, recent_points(config))[0]
+    score[order] = alert_score(probability, recent_points(config.period))[0]
     onset[order] = alerts[0]
     frame = pd.DataFrame(
         {
