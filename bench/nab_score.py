@@ -33,8 +33,8 @@ Example:
     >>> import numpy as np
     >>> scores = np.zeros(100); scores[60] = 0.9
     >>> sweep = file_sweep(scores, [(55, 64)], np.array([0.5]), PROFILES["standard"])
-    >>> round(float(sweep[0]), 3)
-    0.753
+    >>> round(float(sweep[0]), 3)  # detected halfway through the window
+    0.86
 """
 
 from __future__ import annotations
@@ -254,17 +254,21 @@ def vus_pr(
 
     For each buffer length ``l`` in ``0..max_buffer`` (``steps`` values), the labels are widened
     by ``l`` rows on each side with weights falling as ``sqrt(1 - d / (l + 1))``; at each of up
-    to 250 thresholds (quantiles of the scores) range recall is the weighted recall times the
+    to 250 thresholds (quantiles of the scores) range recall is the weighted true positives
+    over the mean of the plain and widened label mass (as TSB-AD divides), times the
     share of windows with any detection (existence), range precision the weighted precision;
     the average precision (precision times the recall each threshold adds) is averaged over
-    the buffer lengths.  The probation rows are
-    left out, as NAB leaves them.  (TSB-AD sets the maximum buffer from the series' period;
-    here it is fixed at 125 rows, TSB-AD's fallback, so every file is treated alike.)
+    the buffer lengths.  The probation rows are left out, as NAB leaves them.  This is written
+    from the paper's definition, not TSB-AD's code, so it orients rather than ranks.  (TSB-AD
+    sets the maximum buffer from the series' period; here it is fixed at 125 rows, TSB-AD's
+    fallback, so every file is treated alike.)
 
     Example:
-        >>> s = np.zeros(200); s[100:110] = 1.0
-        >>> round(vus_pr(s, [(100, 109)]), 2)
-        1.0
+        >>> s = np.zeros(400); s[200:210] = 1.0
+        >>> exact = vus_pr(s, [(200, 209)])
+        >>> noise = vus_pr(np.random.default_rng(0).random(400), [(200, 209)])
+        >>> exact > 0.5 > noise
+        True
     """
     scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
     length = scores.size
@@ -283,6 +287,8 @@ def vus_pr(
                     if 0 <= i < length:
                         label[i] = max(label[i], weight)
         y = label[keep]
+        # TSB-AD divides by the mean of the plain and the widened label mass.
+        positives = 0.5 * (float(base[keep].sum()) + float(y.sum()))
         kept_windows = [(a, b) for a, b in windows if keep[a : b + 1].any()]
         recalls, precisions = [0.0], [0.0]
         for threshold in candidates:
@@ -295,7 +301,9 @@ def vus_pr(
                 if kept_windows
                 else 0.0
             )
-            recalls.append(float((y * p_keep).sum() / max(y.sum(), 1e-12)) * float(existence))
+            true_positive = float((y * p_keep).sum())
+            recall = min(1.0, true_positive / max(positives, 1e-12)) * float(existence)
+            recalls.append(recall)
             precisions.append(float((y * p_keep).sum() / p_keep.sum()))
         # Average precision: precision at each threshold times the recall it adds.
         r = np.maximum.accumulate(np.array(recalls))
