@@ -110,9 +110,10 @@ def run_cli(path: Path, out: Path) -> pd.DataFrame:
     return pd.read_csv(out)
 
 
-def collect(out_dir: Path) -> tuple[Files, Files, Files, dict[str, int]]:
+def collect(out_dir: Path) -> tuple[Files, Files, Files, Files, dict[str, int]]:
     labels = json.loads((NAB_DIR / "labels" / "combined_windows.json").read_text())
     product: Files = {}
+    decisions: Files = {}
     null: Files = {}
     gaussian: Files = {}
     alerts: dict[str, int] = {}
@@ -124,9 +125,10 @@ def collect(out_dir: Path) -> tuple[Files, Files, Files, dict[str, int]]:
             scored = run_cli(path, out_dir / f"{category}__{path.name}")
             product[key] = (scored["score"].to_numpy(dtype=float), spans)
             alerts[key] = int(scored["is_anomaly"].sum())
+            decisions[key] = (scored["is_anomaly"].to_numpy(dtype=float), spans)
             null[key] = (np.zeros(len(raw)), spans)
             gaussian[key] = (windowed_gaussian(raw["value"].to_numpy(dtype=float)), spans)
-    return product, null, gaussian, alerts
+    return product, decisions, null, gaussian, alerts
 
 
 def table(detectors: dict[str, Files]) -> list[str]:
@@ -171,10 +173,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.out_dir or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        product, null, gaussian, alerts = collect(out_dir)
+        product, decisions, null, gaussian, alerts = collect(out_dir)
     lines = table(
         {
-            "`finops anomalies score`": product,
+            "`finops anomalies score`, `score` column": product,
+            "`finops anomalies score`, `is_anomaly` column (its own alerts)": decisions,
             "null (never alerts)": null,
             "windowed Gaussian": gaussian,
         }

@@ -14,9 +14,10 @@ check and the backtest:
   the previous ``recent`` points (at most 1): it is high where a surprise exceeds anything seen
   lately (an anomaly starts or grows), and falls back to about 0 while the same anomaly merely
   continues, because the surprises that follow are no larger than its start;
-* :func:`alert_onsets`: the product's alert decision: the first point of each run of points
-  outside the band (bridging ``merge_gap`` judged in-band points), per direction, which is how
-  the daily check groups days into one anomaly and alerts it once.
+* :func:`alert_onsets`: the product's alert decision: in each run of points outside the band
+  (bridging ``merge_gap`` judged in-band points, per direction: how the daily check groups
+  days into one anomaly), the first point whose score reaches ``ALERT_SCORE``; one alert per
+  anomaly.
 
 Example:
     >>> import numpy as np
@@ -35,6 +36,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import log_ndtr
+
+#: The alert score at which an anomaly is alerted (the band's edge decides what is outside).
+ALERT_SCORE = 0.5
 
 #: Comparisons (series x time x history) done at once; bounds memory to about this many bytes.
 _BLOCK_CELLS = 20_000_000
@@ -164,24 +168,43 @@ def alert_score(probability: np.ndarray, recent: int) -> np.ndarray:
 
 
 def alert_onsets(
-    outside: np.ndarray, direction: np.ndarray, judged: np.ndarray, merge_gap: int
+    outside: np.ndarray,
+    direction: np.ndarray,
+    judged: np.ndarray,
+    merge_gap: int,
+    score: np.ndarray | None = None,
+    min_score: float = ALERT_SCORE,
 ) -> np.ndarray:
-    """The first point of each run of points outside the band, per series and direction.
+    """One alert per anomaly: in each run of points outside the band, its first strong point.
 
     A run bridges up to ``merge_gap`` judged in-band points (as the daily check's anomalies do);
-    a run above the band and one below it are two anomalies.
+    a run above the band and one below it are two anomalies.  With ``score``, the alert is the
+    run's first point whose score reaches ``min_score``, and a run that never does (the
+    baseline settling after a shift, an excursion no larger than what was just seen) raises
+    none.
 
     Example:
         >>> out = np.array([[0, 1, 1, 0, 1, 0, 0, 1]], dtype=bool)
         >>> np.flatnonzero(alert_onsets(out, np.ones(out.shape), out | True, 1)[0]).tolist()
         [1, 7]
+        >>> strong = np.array([[0, 0.2, 0.9, 0, 0, 0, 0, 0.3]])
+        >>> alerts = alert_onsets(out, np.ones(out.shape), out | True, 1, strong)
+        >>> np.flatnonzero(alerts[0]).tolist()
+        [2]
     """
     onsets = np.zeros(outside.shape, dtype=bool)
     for row in np.flatnonzero(outside.any(axis=1)):
         for sign in (1, -1):
             flags = outside[row] & (np.sign(direction[row]) == sign)
-            for first, _ in runs(flags, judged[row], merge_gap):
-                onsets[row, first] = True
+            for first, last in runs(flags, judged[row], merge_gap):
+                if score is None:
+                    onsets[row, first] = True
+                    continue
+                strong = np.flatnonzero(
+                    flags[first : last + 1] & (score[row, first : last + 1] >= min_score)
+                )
+                if strong.size:
+                    onsets[row, first + int(strong[0])] = True
     return onsets
 
 

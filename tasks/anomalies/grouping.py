@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tasks.anomalies.alerting import runs
+from tasks.anomalies.alerting import ALERT_SCORE, runs
 from tasks.anomalies.detector import Detection
 from tasks.anomalies.monitors import Monitor, MonitorSeries
 from tasks.settings import AnomalySettings
@@ -241,7 +241,10 @@ def _make(
     in_band_after = int(judged[last + 1 :].sum()) - int(detection.is_anomaly[row, last + 1 :].sum())
     ongoing = in_band_after <= merge_gap
     meets = thresholds.meets(monitor, total_impact, impact_pct)
-    alert = meets and (direction == "increase" or thresholds.alert_drops)
+    max_score = float(np.nanmax(detection.score[row, span]))
+    alert = (
+        meets and max_score >= ALERT_SCORE and (direction == "increase" or thresholds.alert_drops)
+    )
     if impact_pct is not None and math.isnan(impact_pct):
         impact_pct = None
     return Anomaly(
@@ -258,7 +261,7 @@ def _make(
         total_expected=total_expected,
         total_impact=total_impact,
         impact_pct=impact_pct,
-        max_score=float(np.nanmax(detection.score[row, span])),
+        max_score=max_score,
         ongoing=ongoing,
         meets_threshold=meets,
         alert=alert,

@@ -166,15 +166,12 @@ def score_series(
     order = np.argsort(slots, kind="stable")
     z_sorted, judged_sorted = z[order][None, :], judged[order][None, :]
     probability = tail_probability(z_sorted, judged_sorted, config.residual_window, config.refresh)
-    alerts = alert_onsets(
-        np.abs(z_sorted) >= k,
-        np.sign(z_sorted),
-        judged_sorted,
-        merge_gap_points(config.period, config.refresh),
-    )
+    gap = merge_gap_points(config.period, config.refresh)
+    strength = alert_score(probability, recent_points(config.period))
+    alerts = alert_onsets(np.abs(z_sorted) >= k, np.sign(z_sorted), judged_sorted, gap, strength)
     score = np.empty(len(values))
     onset = np.empty(len(values), dtype=bool)
-    score[order] = alert_score(probability, recent_points(config.period))[0]
+    score[order] = strength[0]
     onset[order] = alerts[0]
     frame = pd.DataFrame(
         {
