@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 
 from finops.cli import app
 from tasks.anomalies.aws_cad import get_aws_anomalies, linked_aws
+from tasks.anomalies.models import AnomalySummary
+from tasks.anomalies.report import stored_record, stored_rows
 from tasks.anomalies.store import AnomalyStore
+from tasks.notify.render import anomaly_line, render_anomaly_alert
 from tests.plugins.sandbox import SandboxHandle
 from tests.test_costs_sandbox import use_sandbox
 
@@ -100,6 +103,19 @@ def test_an_aws_anomaly_that_overlaps_ours_is_linked_so_one_alert_names_both(
     assert [a.service for a in linked] == [rds_shift["service"]]
     assert linked[0].start <= ours[0].end_date and ours[0].start_date <= linked[0].end
     assert f"same as ours {ours[0].anomaly_id}" in result.output
+    # The day's view (table and Slack) names both.
+    last_day = date.fromisoformat(sandbox.ground_truth["last_day"])
+    view = {s.anomaly_id: s for s in store.on_day(last_day)}
+    shown = view[ours[0].anomaly_id]
+    assert shown.aws_anomaly_ids == (linked[0].aws_anomaly_id,)
+    row = next(
+        r for r in stored_rows(list(view.values()), last_day) if r["anomaly_id"] == shown.anomaly_id
+    )
+    assert row["also_aws"] == linked[0].aws_anomaly_id[:8]
+    summary = AnomalySummary.model_validate(stored_record(shown))
+    assert "Also seen by AWS Cost Anomaly Detection" in anomaly_line(summary)
+    alert = render_anomaly_alert(summary, "why")
+    assert linked[0].aws_anomaly_id in str(alert.blocks)
     # Read again: updated in place, never doubled.
     again = CliRunner().invoke(
         app, ["anomalies", "aws-sync", "--since", sandbox.ground_truth["first_day"]]
