@@ -94,7 +94,8 @@ def main() -> int:
         )
         existing = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
         with RESULTS.open("a", encoding="utf-8") as handle:
-            if "## Anomaly detector speed" not in existing:
+            # A header again when another section was appended after the last speed table.
+            if existing.rfind("## Anomaly detector speed") < existing.rfind("\n## "):
                 handle.write(header)
             handle.write(line + "\n")
         print(f"appended to {RESULTS}")
