@@ -609,6 +609,19 @@ class EventSettings(Section):
     )
 
 
+class AwsAnomalyDetectionSettings(Section):
+    """AWS Cost Anomaly Detection as a second opinion in the daily anomaly check."""
+
+    enabled: bool = Field(
+        False,
+        description="Read AWS Cost Anomaly Detection's anomalies in each daily check and link "
+        "them to ours (one alert names both).",
+    )
+    lookback_days: int = Field(
+        90, ge=1, le=365, description="Days of AWS anomalies read in each daily check."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -633,6 +646,9 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    aws_anomaly_detection: AwsAnomalyDetectionSettings = Field(
+        default_factory=AwsAnomalyDetectionSettings
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -65,9 +65,10 @@ def synced(
     try:
         use_sandbox(sandbox, root / "costs", monkeypatch, (last_day - first_day).days + 1)
         monkeypatch.setenv("FINOPS_DATA_DIR", str(root / "state"))
+        monkeypatch.setenv("FINOPS_AWS_ANOMALY_DETECTION__ENABLED", "true")
         ingest_costs(source="export")
         database = f"sqlite:///{root / 'state' / 'findings.db'}"
-        check_cost_anomalies(
+        checked = check_cost_anomalies(
             date=last_day, cost_store_url=str(root / "costs"), findings_url=database
         )
         result = CliRunner().invoke(
@@ -81,9 +82,22 @@ def synced(
                 last_day.isoformat(),
             ],
         )
-        yield {"result": result, "store": AnomalyStore(database), "monkeypatch": monkeypatch}
+        yield {"result": result, "store": AnomalyStore(database), "checked": checked}
     finally:
         monkeypatch.undo()
+
+
+def test_the_daily_check_reads_aws_anomalies_so_its_view_names_both(
+    synced: dict[str, Any], sandbox: SandboxHandle
+) -> None:
+    rds_shift = next(t for t in _increases(sandbox) if t["kind"] == "level_shift")
+    summaries = [
+        a
+        for a in synced["checked"].anomalies
+        if a.monitor == f"service: {rds_shift['service']}" and a.direction == "increase"
+    ]
+    assert summaries and len(summaries[0].aws_anomaly_ids) == 1
+    assert "Also seen by AWS Cost Anomaly Detection" in anomaly_line(summaries[0])
 
 
 def test_an_aws_anomaly_that_overlaps_ours_is_linked_so_one_alert_names_both(
