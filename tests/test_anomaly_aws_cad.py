@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,9 +172,68 @@ def test_a_persons_verdict_on_ours_reaches_aws(
     assert linked_aws(store, ours.anomaly_id)[0].feedback == "PLANNED_ACTIVITY"
 
 
-def test_planned_goes_only_with_acknowledged(synced: dict[str, Any], tmp_path: Path) -> None:
+def test_planned_goes_only_with_acknowledged() -> None:
     result = CliRunner().invoke(
         app, ["anomalies", "set-status", "abc", "false_positive", "--planned"]
     )
     assert result.exit_code == 2
     assert "--planned goes with the status acknowledged" in result.output
+
+
+def _ours(monitor_id: str, start: str, end: str, direction: str = "increase") -> Any:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tasks.anomalies.store import AnomalyStatus, StoredAnomaly
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    kind, value = monitor_id.split(":", 1)
+    return StoredAnomaly(
+        anomaly_id=f"id-{monitor_id}-{start}",
+        monitor_id=monitor_id,
+        monitor_type=kind,
+        monitor_value=value,
+        direction=direction,
+        kind=direction,
+        status=AnomalyStatus.OPEN,
+        start_date=date.fromisoformat(start),
+        end_date=date.fromisoformat(end),
+        peak_date=date.fromisoformat(start),
+        last_judged=date.fromisoformat(end),
+        days=1,
+        total_actual_usd=Decimal("300"),
+        total_expected_usd=Decimal("100"),
+        total_impact_usd=Decimal("200"),
+        impact_pct=200.0,
+        max_score=0.99,
+        alert=True,
+        root_causes=[],
+        first_seen=now,
+        updated_at=now,
+        alerted_at=None,
+    )
+
+
+def test_the_match_is_the_same_dimension_on_overlapping_dates_and_rises_only() -> None:
+    from tasks.anomalies.aws_cad import AwsAnomaly, matching_anomaly
+    from tasks.anomalies.monitors import PAIR_SEPARATOR
+
+    aws = AwsAnomaly(
+        "a1", "arn", "AWS Lambda", "111111111111", date(2026, 5, 3), date(2026, 5, 6), 150.0, 80.0
+    )
+    pair = f"account_service:111111111111{PAIR_SEPARATOR}AWS Lambda"
+    service = _ours("service:AWS Lambda", "2026-05-05", "2026-05-09")
+    assert matching_anomaly(aws, [_ours(pair, "2026-05-01", "2026-05-03"), service]) is service
+    assert matching_anomaly(aws, [_ours(pair, "2026-05-01", "2026-05-03")]).monitor_id == pair
+    assert matching_anomaly(aws, [_ours("service:AWS Lambda", "2026-05-07", "2026-05-09")]) is None
+    assert matching_anomaly(aws, [_ours("service:Amazon S3", "2026-05-03", "2026-05-06")]) is None
+    drop = _ours("service:AWS Lambda", "2026-05-03", "2026-05-06", direction="decrease")
+    assert matching_anomaly(aws, [drop]) is None
+
+
+def test_aws_sync_refuses_a_range_that_ends_before_it_starts() -> None:
+    result = CliRunner().invoke(
+        app, ["anomalies", "aws-sync", "--since", "2026-06-01", "--date", "2026-05-01"]
+    )
+    assert result.exit_code == 2
+    assert "error: --since 2026-06-01 is after --date 2026-05-01" in result.output
