@@ -9,19 +9,8 @@ below exist only to explore alternatives and are printed with the figures):
   alerted).  Precision: reported anomalies (alerts and reported drops) that fall on an injected
   anomaly's dates (on any monitor: an EC2 spike is rightly seen by its account, service and
   organisation monitors too).
-* **NAB** (``../shared/data/nab``, read in place): each file is scored causally exactly as
-  ``finops anomalies score`` does.  A *detection* is the first point of a run of anomalous
-  points, i.e. one alert per event, as the product sends them; runs bridge gaps of up to
-  ``max(1, period // 49)`` points (one point for daily data, as the daily flow's one-day gap;
-  about 3.4 hours for sub-daily data, whose season is a week).  Event-level
-  precision = detections inside a label window / detections; recall = windows with a detection /
-  windows.  The NAB score follows the benchmark's rules (standard profile: A_TP = 1,
-  A_FP = 0.11, A_FN = 1): the first 15 % of each file (at most 750 points) is probation and not
-  scored, the first detection in a window earns the scaled sigmoid of its relative position
-  (earlier is more), a detection outside windows costs A_FP times the sigmoid of its distance
-  after the previous window (-1 when none), a missed window costs A_FN; the corpus total is
-  normalised so that never detecting is 0 and detecting each window at its start is 100.
-  The detector's own threshold is used (NAB's per-profile threshold optimisation is not).
+* **NAB**: ``bench/nab_eval.py`` scores the labelled NAB files from the output files of
+  ``finops anomalies score`` with NAB's own protocol (the figures a user can reproduce).
 
 Figures are printed and appended to bench/RESULTS.md.
 
@@ -33,16 +22,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,7 +36,6 @@ from sandbox.ledger import generate_ledger  # noqa: E402
 from tasks.anomalies.detector import DetectorConfig  # noqa: E402
 from tasks.anomalies.monitors import PAIR_SEPARATOR  # noqa: E402
 from tasks.anomalies.pipeline import detect_cost_anomalies  # noqa: E402
-from tasks.anomalies.scoring import score_series  # noqa: E402
 from tasks.settings import load_settings  # noqa: E402
 
 NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
@@ -149,103 +132,6 @@ def evaluate_sandbox(seeds: range, overrides: dict[str, float]) -> Counts:
     return counts
 
 
-# -- NAB ------------------------------------------------------------------------------------------
-def scaled_sigmoid(position: float) -> float:
-    """NAB's scaled sigmoid of the relative position (-1 = window start, 0 = end, > 0 after)."""
-    if position > 3.0:
-        return -1.0
-    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
-
-
-def detections_of(flags: np.ndarray, merge_gap: int) -> list[int]:
-    """Indexes where a run of anomalous points starts (runs bridge gaps of <= merge_gap)."""
-    onsets: list[int] = []
-    last = -(10**9)
-    for i in np.flatnonzero(flags):
-        if i - last > merge_gap + 1:
-            onsets.append(int(i))
-        last = int(i)
-    return onsets
-
-
-def nab_file_score(
-    stamps: pd.Series, onsets: list[int], windows: list[tuple[pd.Timestamp, pd.Timestamp]]
-) -> tuple[float, float, float, Counts]:
-    """(raw score, null score, perfect score, counts) of one file under the standard profile."""
-    n = len(stamps)
-    probation = min(math.floor(0.15 * n), 750)
-    times = stamps.dt.as_unit("ns").astype("int64").to_numpy()
-    spans = []
-    for start, end in windows:
-        first = int(np.searchsorted(times, start.as_unit("ns").value, "left"))
-        last = int(np.searchsorted(times, end.as_unit("ns").value, "right")) - 1
-        spans.append((first, max(first, last)))
-    a = STANDARD_PROFILE
-    counts = Counts(windows=len(spans))
-    tp_by_window: dict[int, float] = {}
-    fp = 0.0
-    for i in onsets:
-        if i < probation:
-            continue
-        counts.detections += 1
-        inside = [w for w, (s, e) in enumerate(spans) if s <= i <= e]
-        if inside:
-            w = inside[0]
-            s, e = spans[w]
-            length = e - s + 1
-            position = -(e - i + 1) / length
-            counts.true_detections += 1
-            tp_by_window.setdefault(w, a["tp"] * scaled_sigmoid(position))
-            continue
-        before = [(s, e) for s, e in spans if e < i]
-        if before:
-            s, e = before[-1]
-            position = abs(e - i) / max(1, e - s)
-            fp += a["fp"] * scaled_sigmoid(position)
-        else:
-            fp += -a["fp"]
-    counts.found_windows = len(tp_by_window)
-    missed = len(spans) - len(tp_by_window)
-    raw = sum(tp_by_window.values()) + fp - a["fn"] * missed
-    null = -a["fn"] * len(spans)
-    perfect = a["tp"] * scaled_sigmoid(-1.0) * len(spans)
-    return raw, null, perfect, counts
-
-
-def evaluate_nab(overrides: dict[str, float]) -> tuple[Counts, float, list[str]]:
-    labels = json.loads((NAB_DIR / "labels" / "combined_windows.json").read_text())
-    total = Counts()
-    raw_sum = null_sum = perfect_sum = 0.0
-    lines: list[str] = []
-    for path in sorted(NAB_DIR.glob("*/*.csv")):
-        key = f"{path.parent.name}/{path.name}"
-        frame = pd.read_csv(path)
-        frame = frame.iloc[np.argsort(pd.to_datetime(frame["timestamp"]).to_numpy(), kind="stable")]
-        frame = frame.reset_index(drop=True)
-        stamps = pd.to_datetime(frame["timestamp"], utc=True)
-        values = frame["value"].to_numpy(dtype=float)
-        scored = score_series(stamps, values)
-        config = scored.config
-        if overrides:
-            config = replace(config, **overrides)  # type: ignore[arg-type]
-            scored = score_series(stamps, values, config)
-        flags = scored.frame["is_anomaly"].to_numpy().astype(bool)
-        onsets = detections_of(flags, max(1, config.period // 49))
-        windows = [
-            (pd.Timestamp(s, tz=UTC), pd.Timestamp(e, tz=UTC)) for s, e in labels.get(key, [])
-        ]
-        raw, null, perfect, counts = nab_file_score(stamps, onsets, windows)
-        raw_sum, null_sum, perfect_sum = raw_sum + raw, null_sum + null, perfect_sum + perfect
-        for name in ("detections", "true_detections", "windows", "found_windows"):
-            setattr(total, name, getattr(total, name) + getattr(counts, name))
-        lines.append(
-            f"| {key} | {config.period} | {counts.found_windows}/{counts.windows} | "
-            f"{counts.true_detections}/{counts.detections} | {raw:+.2f} |"
-        )
-    normalised = 100.0 * (raw_sum - null_sum) / (perfect_sum - null_sum)
-    return total, normalised, lines
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="Sandbox ledgers (seeds 0..N-1).")
@@ -259,7 +145,6 @@ def main() -> int:
     shipped = DetectorConfig()
     started = time.perf_counter()
     sandbox = evaluate_sandbox(range(args.seeds), overrides)
-    nab, nab_score, nab_lines = evaluate_nab(overrides)
     elapsed = time.perf_counter() - started
     config_text = (
         f"band_width {overrides.get('band_width', shipped.band_width)}, seasons {shipped.seasons}, "
@@ -273,18 +158,13 @@ def main() -> int:
         f"Machine: {machine()}. Configuration (one for all series): {config_text}. "
         f"Run time {elapsed:.1f} s.",
         "",
-        "| data | events | precision | recall | F1 | NAB score (standard) |",
-        "|---|---|---|---|---|---|",
+        "| data | events | precision | recall | F1 |",
+        "|---|---|---|---|---|",
         f"| sandbox ledgers, {args.seeds} seeds | {sandbox.windows} injected >= threshold, "
         f"{sandbox.detections} reported | {sandbox.precision:.3f} | {sandbox.recall:.3f} | "
-        f"{sandbox.f1:.3f} | - |",
-        f"| NAB realKnownCause + realAdExchange ({len(nab_lines)} files) | {nab.windows} windows, "
-        f"{nab.detections} detections | {nab.precision:.3f} | {nab.recall:.3f} | {nab.f1:.3f} | "
-        f"{nab_score:.1f} |",
+        f"{sandbox.f1:.3f} |",
         "",
-        "| NAB file | season (points) | windows found | detections in windows | raw score |",
-        "|---|---|---|---|---|",
-        *nab_lines,
+        "NAB: see `bench/nab_eval.py` (scored from `finops anomalies score` output files).",
         "",
     ]
     text = "\n".join(report)

@@ -3,7 +3,9 @@
 Runs daily after ingestion.  Stages: plan the window (the lookback, reaching back to the start
 of every anomaly the store holds open, or 13 months on a first check), read the cost history,
 score every monitor and group the anomalies (with root causes), record them in the anomaly
-store (each alerted once), judge the budgets, publish the day's view as Prefect artifacts.
+store (each alerted once), optionally read AWS Cost Anomaly Detection's anomalies and link them
+to ours (``settings.aws_anomaly_detection``), judge the budgets, publish the day's view as
+Prefect artifacts.
 
 The day's view is read from the anomaly store, not from today's detections alone: every anomaly
 open on the day (an anomaly that began earlier and still lasts is open today, even if it was
@@ -20,6 +22,7 @@ from prefect import flow
 from tasks.anomalies.models import AnomalyCheckResult, AnomalySummary
 from tasks.anomalies.report import stored_record
 from tasks.anomalies.tasks import (
+    aws_anomalies_task,
     budgets_task,
     detect_task,
     load_costs_task,
@@ -61,6 +64,11 @@ def check_cost_anomalies(
     frame = load_costs_task(store_url, as_of, (as_of - first).days + 1)
     run = detect_task(frame, as_of, settings.anomalies, first, still_open)
     outcome, view = record_task(database, run)
+    if settings.aws_anomaly_detection.enabled:
+        # After recording: today's anomalies exist to be linked, so one alert names both.
+        view = aws_anomalies_task(
+            database, settings.aws, as_of, settings.aws_anomaly_detection.lookback_days
+        )
     budgets = budgets_task(frame, as_of, settings.budget, settings.aws)
     charts = publish_task(run, view, budgets, settings.data_dir)
     new = set(outcome.new)

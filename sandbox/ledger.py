@@ -254,6 +254,7 @@ class Ledger:
     credits: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     restatements: list[dict[str, Any]] = field(default_factory=list)
+    traps: dict[str, Any] = field(default_factory=dict)
     revision: int = 0
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -361,7 +362,12 @@ def _business_support(monthly_usage: float) -> float:
 
 
 def generate_ledger(
-    seed: int, accounts: list[str], regions: list[str], end: date, days: int = 400
+    seed: int,
+    accounts: list[str],
+    regions: list[str],
+    end: date,
+    days: int = 400,
+    traps: bool = False,
 ) -> Ledger:
     """Generate the sandbox cost ledger, deterministically for a seed.
 
@@ -371,6 +377,8 @@ def generate_ledger(
         regions: regions to spread usage over (at least one; the first is the primary).
         end: the day after the last charge day (exclusive), normally today.
         days: charge days to generate (at least 30; the sandbox uses 400, over 13 months).
+        traps: also add the daily-cost traps of :mod:`sandbox.ledger_traps` (ground truth in
+            ``Ledger.traps``).
 
     Returns:
         The :class:`Ledger`.
@@ -572,6 +580,12 @@ def generate_ledger(
     usage[s] += spike
     record("spike", "account", member_a, EC2_COMPUTE, spike)
 
+    trap_truth: dict[str, Any] = {}
+    if traps:
+        from sandbox.ledger_traps import inject_traps
+
+        keys = [(s.account_id, s.service) for s in series]
+        trap_truth = inject_traps(usage, keys, dates, accounts, seed)
     usage = np.round(usage, MONEY_DECIMALS)
     n_usage_series = len(series)
     billed = [row for row in usage]
@@ -801,6 +815,7 @@ def generate_ledger(
         versions=versions,
         credits=credits,
         refunds=refunds,
+        traps=trap_truth,
     )
 
 
@@ -905,6 +920,7 @@ def costs_ground_truth(ledger: Ledger) -> dict[str, Any]:
         "credits": [dict(credit) for credit in ledger.credits],
         "refunds": [dict(refund) for refund in ledger.refunds],
         "restatements": [dict(item) for item in ledger.restatements],
+        **({"ledger_traps": ledger.traps} if ledger.traps else {}),
         "first_day": ledger.first_day.isoformat(),
         "last_day": ledger.last_day.isoformat(),
         "metric_note": (

@@ -683,6 +683,19 @@ class IacSettings(Section):
         return value
 
 
+class AwsAnomalyDetectionSettings(Section):
+    """AWS Cost Anomaly Detection as a second opinion in the daily anomaly check."""
+
+    enabled: bool = Field(
+        False,
+        description="Read AWS Cost Anomaly Detection's anomalies in each daily check and link "
+        "them to ours (one alert names both).",
+    )
+    lookback_days: int = Field(
+        90, ge=1, le=365, description="Days of AWS anomalies read in each daily check."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -709,6 +722,9 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     athena: AthenaSettings = Field(default_factory=AthenaSettings)
     iac: IacSettings = Field(default_factory=IacSettings)
+    aws_anomaly_detection: AwsAnomalyDetectionSettings = Field(
+        default_factory=AwsAnomalyDetectionSettings
+    )
 
     @classmethod
     def settings_customise_sources(

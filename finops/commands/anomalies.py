@@ -4,13 +4,16 @@
 store with the same pipeline as the ``check-cost-anomalies`` flow and prints the same table,
 with each anomaly's stored status when the flow has recorded it, and the budget states.
 ``finops anomalies score --input series.csv --output scores.csv`` scores any regular
-``timestamp,value`` series with the same detector.
+``timestamp,value`` series with the same detector.  ``finops anomalies aws-sync`` reads AWS Cost
+Anomaly Detection's anomalies into the anomaly store, each linked to ours when it is the same
+event; a verdict set with ``set-status`` is sent back to AWS for the AWS anomalies linked.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -65,20 +68,76 @@ def set_status(
     status: str = typer.Argument(..., help="acknowledged, false_positive or open."),
     reason: str = typer.Option("", "--reason", help="Why, for the history."),
     actor: str = typer.Option("cli", "--actor", help="Who decides."),
+    planned: bool = typer.Option(
+        False, "--planned", help="Acknowledged as planned activity (AWS: PLANNED_ACTIVITY)."
+    ),
 ) -> None:
-    """Record a person's verdict on an anomaly (a false positive is never alerted again)."""
+    """Record a person's verdict on an anomaly (a false positive is never alerted again).
+
+    The verdict is also sent to AWS Cost Anomaly Detection (``ProvideAnomalyFeedback``) for
+    every AWS anomaly linked to this one by ``finops anomalies aws-sync``.
+    """
     from tasks.anomalies.store import PERSON_STATUSES, AnomalyStatus, AnomalyStore
 
     allowed = ", ".join(sorted(s.value for s in PERSON_STATUSES))
     if status not in {s.value for s in PERSON_STATUSES}:
         kind = "is set by the detector" if status in set(AnomalyStatus) else "is not a status"
         raise fail(f"status {status!r} {kind}; use one of {allowed}")
+    if planned and status != "acknowledged":
+        raise fail("--planned goes with the status acknowledged (planned activity is real)")
     settings = load_settings()
+    store = AnomalyStore(settings.findings_url)
     try:
-        stored = AnomalyStore(settings.findings_url).set_status(anomaly_id, status, actor, reason)
+        stored = store.set_status(anomaly_id, status, actor, reason)
     except KeyError as error:
         raise fail(str(error.args[0])) from None
     typer.echo(f"{stored.anomaly_id} {stored.monitor_id} {stored.start_date}: {stored.status}")
+    verdict = "planned" if planned else status
+    if verdict == "open":
+        return
+    from tasks.anomalies.aws_cad import apply_feedback, linked_aws
+
+    if not linked_aws(store, stored.anomaly_id):
+        return
+    # The verdict is stored above; an AWS error is said in one line by the CLI (exit 3).
+    sent = apply_feedback(_ce_client(settings), store, stored.anomaly_id, verdict)
+    for aws_id in sent:
+        typer.echo(f"sent {verdict} to AWS Cost Anomaly Detection for {aws_id}")
+
+
+def _ce_client(settings: Any) -> Any:
+    from tasks.aws.session import AwsAccess
+
+    access = AwsAccess(settings.aws)
+    return access.client("ce", access.caller_account_id, "us-east-1")
+
+
+@anomalies_app.command("aws-sync")
+def aws_sync(
+    since: str = typer.Option(None, "--since", help="First day (YYYY-MM-DD); default 90 days ago."),
+    day: str = typer.Option(None, "--date", help="Last day (YYYY-MM-DD); default yesterday."),
+) -> None:
+    """Read AWS Cost Anomaly Detection's anomalies into the store, linked to ours when the same."""
+    from tasks.anomalies.aws_cad import get_aws_anomalies, record_aws_anomalies
+    from tasks.anomalies.store import AnomalyStore
+
+    last = _parse_day(day)
+    first = _parse_day(since) if since else last - timedelta(days=90)
+    if first > last:
+        raise fail(f"--since {first} is after --date {last}; give an earlier --since")
+    settings = load_settings()
+    store = AnomalyStore(settings.findings_url)
+    found = get_aws_anomalies(_ce_client(settings), first, last)  # AWS errors: one line
+    links = record_aws_anomalies(store, found)
+    for aws in found:
+        ours = links[aws.aws_anomaly_id]
+        seen = f"same as ours {ours}" if ours else "not seen by ours"
+        typer.echo(
+            f"{aws.aws_anomaly_id} {aws.service} {aws.start}..{aws.end} "
+            f"USD {aws.total_impact_usd:,.2f}: {seen}"
+        )
+    linked = sum(1 for v in links.values() if v)
+    typer.echo(f"{len(found)} AWS anomalies from {first} to {last}; {linked} linked to ours")
 
 
 @anomalies_app.command("score")

@@ -13,8 +13,12 @@ The model is a robust seasonal baseline, judged for each point only from the poi
 * scale: 1.4826 x the median absolute one-step residual of the previous ``scale_window`` points
   (default four seasons: a MAD of past surprises), floored at ``rel_floor`` x |level| so a
   perfectly flat series does not alert on cents;
-* band ``E -/+ band_width x scale``; ``z = (y - E) / scale``; ``score = z^2 / (z^2 + k^2)`` is
-  in [0, 1) and equals 0.5 exactly on the band edge, so ``is_anomaly == (score >= 0.5)``.
+* band ``E -/+ band_width x scale``; ``z = (y - E) / scale``; a point is outside the band
+  (``is_anomaly``) when ``|z| >= band_width``;
+* ``score`` is how strongly to alert now (:mod:`tasks.anomalies.alerting`): the tail
+  probability of ``|z|`` among the series' own past surprises, relative to the largest surprise
+  of the recent points, so it is high where an anomaly starts or grows and falls back while it
+  continues, and means the same on every series.
 
 Missing points (NaN) are not scored and are left out of every median that would have used them.
 No point is flagged before ``min_history`` observed points.  A series that was zero and starts
@@ -44,6 +48,8 @@ from datetime import timedelta
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from tasks.anomalies.alerting import alert_score, recent_points, tail_probability
 
 #: MAD to standard deviation for normal noise.
 MAD_TO_SIGMA = 1.4826
@@ -103,7 +109,9 @@ class Detection:
 
     ``direction`` is +1 above the band, -1 below it, 0 inside.  ``impact`` is actual - expected
     in the series' unit; ``impact_pct`` is that as a percent of |expected| (NaN when expected is
-    0, e.g. new spend).  Points that could not be judged (missing, or too little history) have
+    0, e.g. new spend).  ``is_anomaly`` marks points outside the band; ``score`` says how
+    strongly to alert now (see the module docstring).  Points that could not be judged
+    (missing, or too little history) have
     ``judged`` False, ``score`` 0 and ``is_anomaly`` False.
     """
 
@@ -264,7 +272,8 @@ def detect(values: np.ndarray, config: DetectorConfig | None = None) -> Detectio
     with np.errstate(invalid="ignore", divide="ignore"):
         zscore = np.where(judged, impact / scale, 0.0)
         impact_pct = np.where(np.abs(expected) > 0, 100.0 * impact / np.abs(expected), np.nan)
-    score = np.where(judged, zscore**2 / (zscore**2 + k**2), 0.0)
+    probability = tail_probability(zscore, judged, config.residual_window, config.refresh)
+    score = np.where(judged, alert_score(probability, recent_points(config.period)), 0.0)
     is_anomaly = judged & (np.abs(zscore) >= k)
     direction = np.where(is_anomaly, np.sign(zscore), 0).astype(np.int8)
     return Detection(

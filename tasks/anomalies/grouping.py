@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tasks.anomalies.alerting import ALERT_SCORE, runs
 from tasks.anomalies.detector import Detection
 from tasks.anomalies.monitors import Monitor, MonitorSeries
 from tasks.settings import AnomalySettings
@@ -131,25 +132,6 @@ def baseline_during(expected: np.ndarray, start: int, last: int, period: int) ->
     return np.where(source >= 0, held, expected[days])
 
 
-def _runs(flags: np.ndarray, judged: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
-    """(first, last) index of each run of flagged points, bridging <= merge_gap in-band points."""
-    runs: list[tuple[int, int]] = []
-    idx = np.flatnonzero(flags)
-    if idx.size == 0:
-        return runs
-    first = last = int(idx[0])
-    for i in idx[1:]:
-        i = int(i)
-        between = judged[last + 1 : i].sum()
-        if between <= merge_gap:
-            last = i
-        else:
-            runs.append((first, last))
-            first = last = i
-    runs.append((first, last))
-    return runs
-
-
 def group_anomalies(
     series: MonitorSeries,
     detection: Detection,
@@ -194,7 +176,7 @@ def group_anomalies(
         for sign, direction in ((1, "increase"), (-1, "decrease")):
             flags = detection.is_anomaly[row] & (detection.direction[row] == sign)
             previous_last = -1
-            for first, last in _runs(flags, judged, merge_gap):
+            for first, last in runs(flags, judged, merge_gap):
                 start = first
                 # Back over the ramp-up, never into the previous anomaly of this monitor.
                 while (
@@ -259,7 +241,10 @@ def _make(
     in_band_after = int(judged[last + 1 :].sum()) - int(detection.is_anomaly[row, last + 1 :].sum())
     ongoing = in_band_after <= merge_gap
     meets = thresholds.meets(monitor, total_impact, impact_pct)
-    alert = meets and (direction == "increase" or thresholds.alert_drops)
+    max_score = float(np.nanmax(detection.score[row, span]))
+    alert = (
+        meets and max_score >= ALERT_SCORE and (direction == "increase" or thresholds.alert_drops)
+    )
     if impact_pct is not None and math.isnan(impact_pct):
         impact_pct = None
     return Anomaly(
@@ -276,7 +261,7 @@ def _make(
         total_expected=total_expected,
         total_impact=total_impact,
         impact_pct=impact_pct,
-        max_score=float(np.nanmax(detection.score[row, span])),
+        max_score=max_score,
         ongoing=ongoing,
         meets_threshold=meets,
         alert=alert,

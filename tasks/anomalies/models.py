@@ -70,6 +70,10 @@ class AnomalySummary(BaseModel):
     kind: str | None = Field(
         None, description="What the detector saw: 'increase', 'decrease' or 'new_spend'."
     )
+    aws_anomaly_ids: list[str] = Field(
+        default_factory=list,
+        description="AWS Cost Anomaly Detection's anomalies that are the same event.",
+    )
 
 
 class AnomalyCheckResult(BaseModel):

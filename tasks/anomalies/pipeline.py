@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from tasks.anomalies.alerting import ALERT_SCORE
 from tasks.anomalies.budget import (
     AwsBudget,
     BudgetState,
@@ -145,11 +146,19 @@ def detect_cost_anomalies(
         period=config.period,
     )
     since = since if since is not None else as_of - timedelta(days=RECENT_DAYS)
+    thresholds = thresholds_from(anomaly_settings)
+    # A slow climb crosses the band only briefly (the band adapts) although its spend never
+    # comes back: judged through the last day, its impact may reach the thresholds.
     kept = [
         still_going_on(series, detection, a, config.period, config.band_width)
-        for a in grouped
         if a.meets_threshold
+        else rejudged(
+            still_going_on(series, detection, a, config.period, config.band_width, True),
+            thresholds,
+        )
+        for a in grouped
     ]
+    kept = [a for a in kept if a.meets_threshold]
     kept = [a for a in kept if a.ongoing or a.end >= since or a.anomaly_id in keep_ids]
     if with_root_causes:
         kept = [
@@ -164,12 +173,23 @@ def detect_cost_anomalies(
     return AnomalyRun(as_of, series, detection, config, kept)
 
 
+def rejudged(anomaly: Anomaly, thresholds: Thresholds) -> Anomaly:
+    """The anomaly with its thresholds judged again on its totals (once it runs to today)."""
+    if not anomaly.ongoing or anomaly.meets_threshold:
+        return anomaly
+    meets = thresholds.meets(anomaly.monitor, anomaly.total_impact, anomaly.impact_pct)
+    alert = meets and (anomaly.direction == "increase" or thresholds.alert_drops)
+    alert = alert and anomaly.max_score >= ALERT_SCORE
+    return replace(anomaly, meets_threshold=meets, alert=alert)
+
+
 def still_going_on(
     series: MonitorSeries,
     detection: Detection,
     anomaly: Anomaly,
     period: int = 7,
     band_width: float = 4.0,
+    throughout: bool = False,
 ) -> Anomaly:
     """The anomaly, ongoing through the last day judged when its spend has not come back.
 
@@ -190,7 +210,11 @@ def still_going_on(
     held = baseline_during(detection.expected[row], start, last, period)
     sign = 1.0 if anomaly.direction == "increase" else -1.0
     actual = detection.actual[row, start : last + 1]
-    tail = sign * (actual[-period:] - held[-period:])
+    # ``throughout``: every day after its first season, not only the last season (for anomalies
+    # too small to report on their own days: only a change that never came back is extended).
+    tail = sign * (
+        actual[period:] - held[period:] if throughout else actual[-period:] - held[-period:]
+    )
     band = band_width * float(detection.scale[row, start])
     if np.isnan(band) or np.isnan(tail).any() or not bool(np.all(tail > band)):
         return anomaly

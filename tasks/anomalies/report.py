@@ -31,6 +31,7 @@ COLUMNS: tuple[str, ...] = (
     "impact_usd",
     "impact_pct",
     "top_causes",
+    "also_aws",
 )
 
 
@@ -67,6 +68,7 @@ def anomaly_rows(
                 "impact_usd": ("+" if a.total_impact >= 0 else "") + _usd(a.total_impact),
                 "impact_pct": pct,
                 "top_causes": summarize_causes(list(a.root_causes)) or "-",
+                "also_aws": "-",
                 "anomaly_id": a.anomaly_id,
                 "alert": "yes" if a.alert else "no",
             }
@@ -99,6 +101,7 @@ def stored_rows(stored: Sequence[StoredAnomaly], as_of: date) -> list[dict[str, 
                 + _usd(float(s.total_impact_usd)),
                 "impact_pct": pct,
                 "top_causes": summarize_causes(list(s.root_causes)) or "-",
+                "also_aws": ", ".join(a[:8] for a in s.aws_anomaly_ids) or "-",
                 "anomaly_id": s.anomaly_id,
                 "alert": "yes" if s.alert else "no",
             }
@@ -308,4 +311,5 @@ def stored_record(stored: StoredAnomaly, is_new: bool = False) -> dict[str, Any]
         "alert": stored.alert,
         "is_new": is_new,
         "kind": stored.kind,
+        "aws_anomaly_ids": list(stored.aws_anomaly_ids),
     }

@@ -9,7 +9,10 @@ and left out of the baseline.  Several rows on one slot (duplicated timestamps, 
 have) feed the baseline with their mean, and each row is judged on its own value.
 
 Output columns: ``timestamp`` (as given), ``value``, ``expected``, ``lower``, ``upper`` (blank
-until enough history), ``score`` in [0, 1] (0.5 is the band's edge) and ``is_anomaly`` (1/0).
+until enough history), ``score`` in [0, 1] and ``is_anomaly`` (1/0).  ``score`` says how strongly
+to alert now (:func:`tasks.anomalies.alerting.alert_score`: high where an anomaly starts or
+grows, back near 0 while it merely continues, the same scale on every series); ``is_anomaly``
+is 1 on the first row of each anomaly only, the one alert the daily check raises for it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.anomalies.alerting import (
+    alert_onsets,
+    alert_score,
+    merge_gap_points,
+    recent_points,
+    tail_probability,
+)
 from tasks.anomalies.detector import DetectorConfig, config_for_step, detect
 
 #: Refuse grids larger than this (e.g. one-second steps over years): memory would explode.
@@ -153,7 +163,16 @@ def score_series(
     k = config.band_width
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(judged, (values - expected) / scale, 0.0)
-    score = np.where(judged, z**2 / (z**2 + k**2), 0.0)
+    order = np.argsort(slots, kind="stable")
+    z_sorted, judged_sorted = z[order][None, :], judged[order][None, :]
+    probability = tail_probability(z_sorted, judged_sorted, config.residual_window, config.refresh)
+    gap = merge_gap_points(config.period, config.refresh)
+    strength = alert_score(probability, recent_points(config.period))
+    alerts = alert_onsets(np.abs(z_sorted) >= k, np.sign(z_sorted), judged_sorted, gap, strength)
+    score = np.empty(len(values))
+    onset = np.empty(len(values), dtype=bool)
+    score[order] = strength[0]
+    onset[order] = alerts[0]
     frame = pd.DataFrame(
         {
             "value": values,
@@ -161,7 +180,7 @@ def score_series(
             "lower": expected - k * scale,
             "upper": expected + k * scale,
             "score": score,
-            "is_anomaly": (judged & (np.abs(z) >= k)).astype(int),
+            "is_anomaly": onset.astype(int),
         }
     )
     return ScoredSeries(frame=frame, config=config, step=step)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -66,6 +66,8 @@ class StoredAnomaly:
     first_seen: datetime
     updated_at: datetime
     alerted_at: datetime | None
+    #: AWS Cost Anomaly Detection's anomalies that are the same event (``tasks.anomalies.aws_cad``)
+    aws_anomaly_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -240,7 +242,26 @@ class AnomalyStore:
             for s in self.list(since=day - timedelta(days=recent_days))
             if s.anomaly_id not in seen and s.start_date <= day
         ]
-        return opened + recent
+        return self._with_aws(opened + recent)
+
+    def _with_aws(self, stored: builtins.list[StoredAnomaly]) -> builtins.list[StoredAnomaly]:
+        """The anomalies with the ids of the AWS anomalies linked to each."""
+        from tasks.findings.schema import AwsAnomalyRow
+
+        ids = [s.anomaly_id for s in stored]
+        if not ids:
+            return stored
+        linked: dict[str, list[str]] = {}
+        with self.session() as session:
+            query = select(AwsAnomalyRow).where(AwsAnomalyRow.anomaly_id.in_(ids))
+            for row in session.scalars(query).all():
+                linked.setdefault(str(row.anomaly_id), []).append(row.aws_anomaly_id)
+        return [
+            replace(s, aws_anomaly_ids=tuple(sorted(linked[s.anomaly_id])))
+            if s.anomaly_id in linked
+            else s
+            for s in stored
+        ]
 
     def history(self, anomaly_id: str) -> builtins.list[dict[str, Any]]:
         """Every status change of an anomaly, oldest first."""

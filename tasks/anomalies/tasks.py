@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -76,6 +76,25 @@ def record_task(findings_url: str, run: AnomalyRun) -> tuple[RecordOutcome, list
     store = AnomalyStore(findings_url)
     outcome = store.record(run.anomalies)
     return outcome, store.on_day(run.as_of, RECENT_DAYS)
+
+
+@step("read-aws-anomalies", retries=2, retry_delay_seconds=5)
+def aws_anomalies_task(
+    findings_url: str, aws_settings: AwsSettings, as_of: date, lookback_days: int
+) -> list[StoredAnomaly]:
+    """Read AWS Cost Anomaly Detection's anomalies, link them to ours, return the day's view."""
+    from tasks.anomalies.aws_cad import get_aws_anomalies, record_aws_anomalies
+    from tasks.aws.session import AwsAccess
+
+    access = AwsAccess(aws_settings)
+    client = access.client("ce", access.caller_account_id, "us-east-1")
+    store = AnomalyStore(findings_url)
+    found = get_aws_anomalies(client, as_of - timedelta(days=lookback_days - 1), as_of)
+    links = record_aws_anomalies(store, found)
+    get_run_logger().info(
+        "%d AWS anomalies read, %d linked to ours", len(found), sum(1 for v in links.values() if v)
+    )
+    return store.on_day(as_of, RECENT_DAYS)
 
 
 @step("judge-budgets")

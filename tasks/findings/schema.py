@@ -131,6 +131,26 @@ class AnomalyHistoryRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class AwsAnomalyRow(Base):
+    """An anomaly AWS Cost Anomaly Detection reported (``tasks.anomalies.aws_cad``), and ours."""
+
+    __tablename__ = "cost_anomalies_aws"
+
+    aws_anomaly_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    monitor_arn: Mapped[str] = mapped_column(String(255))
+    service: Mapped[str] = mapped_column(String(255), index=True)
+    account_id: Mapped[str] = mapped_column(String(12))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    total_impact_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    max_score: Mapped[float] = mapped_column(Float)
+    feedback: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    anomaly_id: Mapped[str | None] = mapped_column(
+        ForeignKey("cost_anomalies.anomaly_id"), nullable=True, index=True
+    )
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # -- the notification outbox (tasks.notify.outbox) -----------------------------------------------
 class OutboxRow(Base):
     __tablename__ = "notify_outbox"

@@ -142,6 +142,7 @@ def anomaly_line(anomaly: AnomalySummary) -> str:
         f"impact {usd(anomaly.impact_usd, signed=True)} USD ({pct(anomaly.impact_pct, True)}) "
         f"over the anomaly; actual {usd(anomaly.actual_usd)} vs expected "
         f"{usd(anomaly.expected_usd)} USD. Top causes: {cause_text(anomaly)}"
+        + (" Also seen by AWS Cost Anomaly Detection." if anomaly.aws_anomaly_ids else "")
     )
 
 
@@ -315,7 +316,12 @@ def render_anomaly_alert(
     actions = _buttons([("Open the Prefect run", run_url, "open_prefect_run")])
     if actions is not None:
         blocks.append(actions)
-    blocks.append(_context(f"anomaly {anomaly.id} · amounts in USD over the anomaly's days"))
+    also = (
+        f" · also AWS Cost Anomaly Detection {', '.join(anomaly.aws_anomaly_ids)}"
+        if anomaly.aws_anomaly_ids
+        else ""
+    )
+    blocks.append(_context(f"anomaly {anomaly.id}{also} · amounts in USD over the anomaly's days"))
     text = clip(
         f"Cost anomaly: {anomaly.monitor} {usd(anomaly.impact_usd, signed=True)} USD "
         f"({pct(anomaly.impact_pct, signed=True)}) {anomaly_period(anomaly)}",
