@@ -9,6 +9,7 @@ table artifact sorted by savings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 from prefect import flow, get_run_logger
 
@@ -27,6 +28,8 @@ from tasks.idle.tasks import (
     scan_batch,
     store_findings,
 )
+from tasks.rightsizing.scan import AdvisedScanner, wants_advice
+from tasks.rightsizing.tasks import fetch_optimizer_advice
 from tasks.settings import load_settings
 
 
@@ -58,11 +61,15 @@ def scan_idle_resources(
     logger.info("scanning %d target(s) for %s", len(plan.targets), ", ".join(plan.checks))
     store = FindingsStore(settings.findings_url)
     progress = Progress(len(plan.targets) * plan.steps_per_target)
-    scanner = IdleScanner(
+    prices = make_prices(settings, access)
+    advice = fetch_optimizer_advice(access, plan.targets) if wants_advice(plan.selected) else None
+    for note in advice.notes if advice else []:
+        logger.warning("%s", note)
+    scanner = (IdleScanner if advice is None else partial(AdvisedScanner, advice))(
         access,
         plan.selected,
         plan.params,
-        make_prices(settings, access),
+        prices,
         settings.idle,
         now,
         store=store,
@@ -77,4 +84,5 @@ def scan_idle_resources(
         logger.warning("not scanned: %s", error)
     lifecycle = store_findings(store, totals.findings, totals.scanned, now)
     publish_report(totals.findings, totals.errors)
-    return build_result(totals, lifecycle, len(plan.targets))
+    result = build_result(totals, lifecycle, len(plan.targets))
+    return result.model_copy(update={"notes": advice.notes}) if advice else result

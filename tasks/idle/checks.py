@@ -21,6 +21,7 @@ from typing import Any
 
 from tasks.idle import rules_compute, rules_data, rules_network, rules_storage
 from tasks.idle.registry import REGISTRY, Check, CheckConfigError
+from tasks.rightsizing import rules as rightsizing_rules
 
 # Importing the registry module runs the package tasks.remediation.actions first, which
 # registers every action; the registry module itself is pure (no boto3).
@@ -39,7 +40,12 @@ ORDER: tuple[str, ...] = (
     "nat-idle",
     "rds-idle",
     "s3-stale-multipart",
+    "ec2-rightsize",
 )
+
+#: Checks that run only when named (``--checks`` or ``settings.idle.checks``): rightsizing reads
+#: AWS's optimisers org-wide first and proposes restarts, so it is asked for, not implied.
+OPT_IN: frozenset[str] = frozenset({rightsizing_rules.CHECK})
 
 
 def ordered(registry: Mapping[str, Check[Any]], order: Iterable[str]) -> dict[str, Check[Any]]:
@@ -88,7 +94,7 @@ validate_menus(CHECKS.values())
 
 
 def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
-    """The checks to run, by name (empty or None = all), in ``ORDER``.
+    """The checks to run, by name (empty or None = all but the :data:`OPT_IN` ones), in ``ORDER``.
 
     Raises:
         CheckConfigError: a name is not a registered check.
@@ -99,7 +105,9 @@ def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
         raise CheckConfigError(
             f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}"
         )
-    return [c for n, c in CHECKS.items() if not wanted or n in wanted]
+    if not wanted:
+        return [c for n, c in CHECKS.items() if n not in OPT_IN]
+    return [c for n, c in CHECKS.items() if n in wanted]
 
 
 #: What the scan itself needs besides the checks: assuming member roles, discovering accounts
@@ -122,6 +130,7 @@ IAM_READ_PERMISSIONS: frozenset[str] = frozenset(
 __all__ = [
     "CHECKS",
     "IAM_READ_PERMISSIONS",
+    "OPT_IN",
     "ORDER",
     "SCAN_PERMISSIONS",
     "ordered",
@@ -129,6 +138,7 @@ __all__ = [
     "rules_data",
     "rules_network",
     "rules_storage",
+    "rightsizing_rules",
     "select_checks",
     "validate_menus",
 ]
