@@ -164,3 +164,25 @@ def test_a_failed_start_rolls_back_to_the_old_type_and_is_audited(
     ]
     store = FindingsStore(load_settings().findings_url)
     assert store.get(finding.fingerprint).status is FindingStatus.FAILED
+
+
+def test_dry_run_by_default_proves_each_write_and_changes_nothing(
+    remediation_sandbox: AwsWorld, paused_runs: set[str]
+) -> None:
+    world = remediation_sandbox  # FINOPS_REMEDIATION__DRY_RUN unset: the default, dry run
+    findings = scan_rightsizing()
+    finding = over_provisioned(world, findings, world.account_id)
+    before = instance_types(world, world.account_id)
+
+    summary = approve(finding, paused_runs)
+
+    assert summary.failed == 0
+    assert instance_types(world, world.account_id) == before
+    (record,) = action_records(finding.fingerprint)
+    assert (record.action, record.result, record.dry_run) == ("resize", "dry_run", True)
+    assert record.after["would_be_type"] == finding.evidence["recommended_type"]
+    assert record.permissions_proven == [  # type: ignore[attr-defined]
+        "stop_instances",
+        "modify_instance_attribute",
+        "start_instances",
+    ]
