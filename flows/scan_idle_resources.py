@@ -9,7 +9,6 @@ table artifact sorted by savings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 
 from prefect import flow, get_run_logger
 
@@ -29,7 +28,7 @@ from tasks.idle.tasks import (
     store_findings,
 )
 from tasks.rightsizing.scan import AdvisedScanner, wants_advice
-from tasks.rightsizing.tasks import fetch_optimizer_advice
+from tasks.rightsizing.tasks import effective_rates, fetch_optimizer_advice
 from tasks.settings import load_settings
 
 
@@ -62,19 +61,19 @@ def scan_idle_resources(
     store = FindingsStore(settings.findings_url)
     progress = Progress(len(plan.targets) * plan.steps_per_target)
     prices = make_prices(settings, access)
-    advice = fetch_optimizer_advice(access, plan.targets) if wants_advice(plan.selected) else None
-    for note in advice.notes if advice else []:
-        logger.warning("%s", note)
-    scanner = (IdleScanner if advice is None else partial(AdvisedScanner, advice))(
-        access,
-        plan.selected,
-        plan.params,
-        prices,
-        settings.idle,
-        now,
-        store=store,
-        on_step=progress.step,
-    )
+    scan_with = (access, plan.selected, plan.params, prices, settings.idle, now)
+    scanner: IdleScanner
+    advice = None
+    if wants_advice(plan.selected):  # rightsizing: AWS's optimisers first, org-wide, once
+        advice = fetch_optimizer_advice(access, plan.targets)
+        for note in advice.notes:
+            logger.warning("%s", note)
+        rates = effective_rates(settings, now)
+        scanner = AdvisedScanner(
+            advice, *scan_with, effective_rates=rates, store=store, on_step=progress.step
+        )
+    else:
+        scanner = IdleScanner(*scan_with, store=store, on_step=progress.step)
     totals = ScanTotals()
     concurrency = settings.aws.max_concurrency
     for batch in batches(plan.targets, concurrency * 4):

@@ -8,6 +8,7 @@ that carries it to the ``ec2-rightsize`` rule.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -112,3 +113,5 @@ class AdvisedContext(RuleContext):
     """A rule context that also carries what AWS's optimisers said (``ec2-rightsize`` reads it)."""
 
     advice: OptimizerAdvice = field(default_factory=OptimizerAdvice)
+    #: (account, region) -> EC2 compute effective / list cost (RI/SP coverage, cost store)
+    effective_rates: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)

@@ -319,6 +319,14 @@ def ec2_rightsize(
             new_price = monthly(ctx.prices.ec2_instance_hour(ctx.region, ours))
             savings = None if now_price is None or new_price is None else now_price - new_price
             basis = "on-demand list price difference (730 h), before any RI/SP discount"
+            rates = ctx.effective_rates if isinstance(ctx, AdvisedContext) else {}
+            rate = rates.get((instance.account_id, instance.region))
+            if savings is not None and rate is not None:
+                savings *= rate
+                basis = (
+                    f"list price difference (730 h) x effective rate {rate} (EC2 compute "
+                    "effective / list cost in the cost store, last 30 days: RI/SP coverage)"
+                )
         elif hub:
             savings, basis = hub[0].monthly_savings_usd, "Cost Optimization Hub, after discounts"
         else:

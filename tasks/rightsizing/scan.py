@@ -7,7 +7,9 @@ and Cost Optimization Hub said, fetched once, org-wide, before the targets are s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from tasks.aws.session import Target
@@ -29,12 +31,21 @@ class AdvisedScanner(IdleScanner):
         >>> AdvisedScanner(advice, access, checks, params, prices, idle, now)  # doctest: +SKIP
     """
 
-    def __init__(self, advice: OptimizerAdvice, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        advice: OptimizerAdvice,
+        *args: Any,
+        effective_rates: Mapping[tuple[str, str], Decimal] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.advice = advice
+        self.effective_rates = dict(effective_rates or {})
 
     def context(
         self, target: Target, first_seen: dict[str, datetime] | None = None
     ) -> AdvisedContext:
         base = super().context(target, first_seen)
-        return AdvisedContext(**{**base.__dict__, "advice": self.advice})
+        return AdvisedContext(
+            **{**base.__dict__, "advice": self.advice, "effective_rates": self.effective_rates}
+        )
