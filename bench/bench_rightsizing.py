@@ -103,6 +103,7 @@ def run_size(instances: int, workdir: Path, seed: int) -> dict[str, Any]:
     return {
         "instances": instances + 5,
         "running": running,
+        "targets": result.targets,
         "scan_wall_s": round(wall_s, 2),
         "requests": dict(sorted(calls.items())),
         "requests_total": sum(calls.values()),
@@ -121,21 +122,24 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "",
         f"Machine: {machine()}.  One account (enrolled in Compute Optimizer and Cost Optimization "
         "Hub), one region, the idle fleet plus the five rightsizing profiles, 14 days of hourly "
-        "metrics; the `scan-idle-resources` flow with `checks=['ec2-rightsize']` on a temporary "
+        "metrics; the `scan-idle-resources` flow with `checks=['ec2-rightsize']` and no region "
+        "given (so every region the account has enabled is a target, as in `finops scan`; the "
+        "fleet is in us-east-1) on a temporary "
         "Prefect server (what `finops scan --checks ec2-rightsize` runs), prices from the bundled "
         "book.  Requests = every botocore API call of the process (the flow's clients).  Load "
         "average = 1/5/15 min after the scan (the machine is shared).",
         "",
-        "| instances | running | scan wall s | requests | GetMetricData | CO + COH requests | "
-        "findings | precision/recall misses | load average |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| instances | running | targets | scan wall s | requests | GetMetricData | "
+        "CO + COH requests | findings | precision/recall misses | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         optimisers = sum(
             v for k, v in r["requests"].items() if k.startswith(("compute-", "cost-optim"))
         )
         lines.append(
-            f"| {r['instances']} | {r['running']} | {r['scan_wall_s']} | {r['requests_total']} | "
+            f"| {r['instances']} | {r['running']} | {r.get('targets', '?')} | {r['scan_wall_s']} | "
+            f"{r['requests_total']} | "
             f"{r['requests'].get('cloudwatch:GetMetricData', 0)} | {optimisers} | "
             f"{r['findings']} | {r['false_positives']} FP, {r['missed']} missed | "
             f"{r['load_average_after']} |"
