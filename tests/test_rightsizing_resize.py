@@ -186,3 +186,31 @@ def test_dry_run_by_default_proves_each_write_and_changes_nothing(
         "modify_instance_attribute",
         "start_instances",
     ]
+
+
+def test_a_rerun_after_a_crash_before_the_start_starts_the_resized_instance(
+    remediation_aws: AwsWorld,
+) -> None:
+    from tasks.remediation.actions import ACTIONS, ActionContext
+    from tasks.remediation.engine import carry_out
+
+    world = remediation_aws
+    instance_id = world.instance()  # m5.large
+    ec2 = world.client("ec2")
+    # what the first attempt did before the process died: stopped it, changed its type
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "c5.large"})
+    finding = world.finding("ec2-rightsize", instance_id, resource_type="ec2:instance")
+    finding = finding.model_copy(
+        update={"evidence": {"instance_type": "m5.large", "recommended_type": "c5.large"}}
+    )
+    ctx = ActionContext(
+        finding, world.client, dry_run=False, checkpoints={"resize_from": "m5.large"}
+    )
+
+    outcome = carry_out(ACTIONS["resize"], ctx)
+
+    assert outcome.result == "succeeded"
+    assert world.instance_state(instance_id) == "running"
+    assert outcome.after["instance_type"] == "c5.large"
+    assert [s["step"] for s in outcome.after["steps"]][:2] == ["resume", "start (c5.large)"]

@@ -127,12 +127,24 @@ def _stop(ctx: ActionContext, steps: list[dict[str, Any]], instance_id: str, lab
 )
 def apply_resize(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
     """Resize an instance to its finding's recommended type, rolling back on a failed start."""
-    target = _recheck(ctx, before)
     instance_id = ctx.finding.resource_id
+    target = str(ctx.finding.evidence.get("recommended_type") or "")
+    if (
+        ctx.checkpoints.get("resize_from")
+        and before["state"] == "stopped"
+        and before.get("instance_type") == target
+        and not ctx.dry_run
+    ):
+        # an earlier attempt stopped and resized the (running) instance, then stopped short of
+        # starting it: finish the job rather than call it done and leave it stopped
+        steps: list[dict[str, Any]] = [{"step": "resume", "result": "resized", "request_id": ""}]
+        _start(ctx, steps, instance_id, target)
+        return outcome(ctx, before, {**read_instance(ctx), "steps": steps})
+    target = _recheck(ctx, before)
     old_type = str(before["instance_type"])
     was_running = before["state"] == "running"
     ec2 = ctx.client("ec2")
-    steps: list[dict[str, Any]] = []
+    steps = []
     if ctx.dry_run:
         if was_running:
             _step(ctx, steps, "stop", ec2_adapter.apply_stop_instance(ec2, instance_id, True))
@@ -145,8 +157,9 @@ def apply_resize(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
         if was_running:
             _step(ctx, steps, "start", ec2_adapter.apply_start_instance(ec2, instance_id, True))
         return outcome(ctx, before, {**before, "would_be_type": target, "steps": steps})
-    ctx.checkpoint("resize_from", old_type)
     if was_running:
+        # remembered before the first write: a rerun after a crash knows it must start it again
+        ctx.checkpoint("resize_from", old_type)
         _stop(ctx, steps, instance_id, old_type)
     _step(
         ctx,
