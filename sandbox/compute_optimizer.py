@@ -5,7 +5,8 @@ fleet: every running EC2 instance with at least 30 hours of metrics (Compute Opt
 and every attached EBS volume of the ground truth.  The rightsizing profiles
 (:mod:`sandbox.fleet_rightsizing`) get their documented answers; idle instances are
 ``Overprovisioned`` with ``idle = "True"`` (what AWS reports and what the idle checks own);
-every other instance and volume is ``Optimized`` with its own configuration as the only option.
+every other instance and volume is ``Optimized`` with its own configuration as the only option
+(but the over-provisioned io1 volume: ``NotOptimized``, gp3 proposed).
 Savings are list prices of the bundled price book, 730 hours a month.
 
 The organisation's management account is enrolled with its members, except those of
@@ -21,9 +22,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sandbox.fleet_rightsizing import BY_NAME, KEY, ground_truth, not_opted_in
+from sandbox.fleet_rightsizing import BY_NAME, EBS_PROFILE, KEY, ground_truth, not_opted_in
 from sandbox.services import SandboxService, ServiceRequest, caller_account
-from tasks.pricing.book import BundledPrices
+from tasks.pricing.book import BundledPrices, ebs_volume_month
 
 if TYPE_CHECKING:
     from sandbox.seed import Seeded
@@ -131,22 +132,43 @@ def instance_answers(seeded: Seeded) -> list[dict[str, Any]]:
 
 
 def volume_answers(seeded: Seeded) -> list[dict[str, Any]]:
-    """Attached EBS volumes with metrics: all ``Optimized`` (their own configuration)."""
-    return [
-        {
+    """Attached EBS volumes with metrics: the over-provisioned io1 profile ``NotOptimized`` (gp3
+    at 3,000 IOPS and 125 MiB/s), every other volume ``Optimized`` (its own configuration)."""
+    prices = BundledPrices()
+    answers = []
+    for r in seeded.ground_truth["resources"]:
+        facts = r["facts"]
+        if r["resource_type"] != "ebs-volume" or not facts.get("attached_to"):
+            continue
+        if int(facts.get("metric_hours", 0)) < 30:
+            continue
+        size = int(facts["size_gib"])
+        current = {"volumeType": facts["volume_type"], "volumeSize": size}
+        if facts.get("iops"):
+            current["volumeBaselineIOPS"] = int(facts["iops"])
+        answer = {
             "account_id": r["account_id"],
             "region": r["region"],
             "volume_id": r["resource_id"],
             "arn": r["arn"],
             "tags": r["tags"],
-            "volume_type": r["facts"]["volume_type"],
-            "size_gib": int(r["facts"]["size_gib"]),
+            "current": current,
+            "finding": "Optimized",
+            "target": current,
+            "savings": Decimal(0),
         }
-        for r in seeded.ground_truth["resources"]
-        if r["resource_type"] == "ebs-volume"
-        and r["facts"].get("attached_to")
-        and int(r["facts"].get("metric_hours", 0)) >= 30
-    ]
+        if r["profile"] == EBS_PROFILE:
+            target = {
+                "volumeType": "gp3",
+                "volumeSize": size,
+                "volumeBaselineIOPS": 3000,
+                "volumeBaselineThroughput": 125,
+            }
+            now = ebs_volume_month(prices, r["region"], "io1", size, int(facts["iops"]))
+            new = ebs_volume_month(prices, r["region"], "gp3", size, 3000, 125)
+            answer.update(finding="NotOptimized", target=target, savings=(now or 0) - (new or 0))
+        answers.append(answer)
+    return answers
 
 
 def _ec2_item(answer: dict[str, Any], look_back: int) -> dict[str, Any]:
@@ -191,23 +213,24 @@ def _ec2_item(answer: dict[str, Any], look_back: int) -> dict[str, Any]:
 
 
 def _ebs_item(answer: dict[str, Any], look_back: int) -> dict[str, Any]:
-    configuration = {"volumeType": answer["volume_type"], "volumeSize": answer["size_gib"]}
+    saving = {
+        "savingsOpportunityPercentage": 0.0,
+        "estimatedMonthlySavings": money(answer["savings"]),
+    }
     return {
         "volumeArn": answer["arn"],
         "accountId": answer["account_id"],
-        "currentConfiguration": configuration,
-        "finding": "Optimized",
+        "currentConfiguration": answer["current"],
+        "finding": answer["finding"],
         "utilizationMetrics": [],
         "lookBackPeriodInDays": float(look_back),
         "volumeRecommendationOptions": [
             {
-                "configuration": configuration,
+                "configuration": answer["target"],
                 "performanceRisk": 0.0,
                 "rank": 1,
-                "savingsOpportunity": {
-                    "savingsOpportunityPercentage": 0.0,
-                    "estimatedMonthlySavings": money(Decimal(0)),
-                },
+                "savingsOpportunity": saving,
+                "savingsOpportunityAfterDiscounts": saving,
             }
         ],
         "tags": [{"key": k, "value": v} for k, v in answer["tags"].items()],

@@ -135,11 +135,18 @@ def credit_balance(cpu: np.ndarray, vcpus: int, baseline_pct: float, cap: float)
     return out
 
 
+#: An attached io1 volume provisioned far above its use: Compute Optimizer proposes gp3.
+EBS_PROFILE = "rs-ebs-io1-over-provisioned"
+EBS_SIZE_GIB, EBS_IOPS = 100, 6000
+
+
 def seed_rightsizing(seed: RegionSeed) -> None:
-    """One running instance of each rightsizing profile in this account x region, with metrics."""
+    """One running instance of each rightsizing profile in this account x region, with metrics,
+    and one over-provisioned io1 volume attached to the right-sized one."""
     ec2 = seed.ec2()
     ts = seed.grid()
     rng = seed.rng("rightsizing")
+    host: tuple[str, str] | None = None
     for profile in PROFILES:
         subnet_id, _zone = seed.subnets[0]
         reservation = ec2.run_instances(
@@ -166,6 +173,8 @@ def seed_rightsizing(seed: RegionSeed) -> None:
         )
         instance = reservation.instances[0]
         instance_id = str(instance.id)
+        if profile.name == "rs-right-sized":
+            host = (instance_id, str(instance.availability_zone))
         root = str(instance.block_device_mapping[ROOT_DEVICE].volume_id)
         launched = seed.ago(200)
         fleet_moto.set_instance_times(
@@ -223,6 +232,42 @@ def seed_rightsizing(seed: RegionSeed) -> None:
                 "metric_hours": hours,
             },
         )
+    if host is not None:
+        _seed_volume(seed, host, ts, rng)
+
+
+def _seed_volume(
+    seed: RegionSeed, host: tuple[str, str], ts: np.ndarray, rng: np.random.Generator
+) -> None:
+    ec2 = seed.ec2()
+    volume = ec2.create_volume(
+        size=EBS_SIZE_GIB, zone_name=host[1], volume_type="io1", iops=EBS_IOPS
+    )
+    volume_id = str(volume.id)
+    tags = {"workload": EBS_PROFILE}
+    ec2.create_tags([volume_id], tags)
+    ec2.attach_volume(volume_id, host[0], "/dev/sdf")
+    created = seed.ago(100)
+    fleet_moto.set_volume_created(seed.account_id, seed.region, volume_id, created)
+    for metric in ("VolumeReadOps", "VolumeWriteOps"):
+        ops = light_ops_series(rng, (1, int(ts.size)))[0]
+        seed.put_series("AWS/EBS", metric, {"VolumeId": volume_id}, ts, ops, "Count")
+    seed.record(
+        "ebs-volume",
+        volume_id,
+        seed.arn("ec2", f"volume/{volume_id}"),
+        EBS_PROFILE,
+        tags,
+        {"ebs-unattached": False, "ebs-gp2": False, "ebs-idle": False},
+        {
+            "size_gib": EBS_SIZE_GIB,
+            "volume_type": "io1",
+            "iops": EBS_IOPS,
+            "attached_to": host[0],
+            "create_time": iso(created),
+            "metric_hours": int(ts.size),
+        },
+    )
 
 
 def not_opted_in(accounts: list[str]) -> list[str]:
@@ -266,4 +311,17 @@ def ground_truth(resources: list[dict[str, Any]], accounts: list[str]) -> dict[s
                 "expected": bool(sources),
             }
         )
-    return {"instances": records, "not_opted_in": sorted(off)}
+    volumes = [
+        {
+            "account_id": r["account_id"],
+            "region": r["region"],
+            "volume_id": r["resource_id"],
+            "profile": r["profile"],
+            "enrolled": r["account_id"] not in off,
+            # only Compute Optimizer speaks for volumes: nothing where it is off
+            "expected": r["account_id"] not in off,
+        }
+        for r in resources
+        if r["resource_type"] == "ebs-volume" and r["profile"] == EBS_PROFILE
+    ]
+    return {"instances": records, "volumes": volumes, "not_opted_in": sorted(off)}

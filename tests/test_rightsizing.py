@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,44 @@ def test_cli_scan_prints_rightsizing_findings_and_the_opt_in_note(
     off = environ.ground_truth["rightsizing"]["not_opted_in"][0]
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 2 and all(off in line and "opt in with" in line for line in notes)
+
+
+# --------------------------------------------------------------------------------------------
+# EBS volumes: Compute Optimizer's recommendations
+# --------------------------------------------------------------------------------------------
+
+
+def test_ebs_findings_match_the_ground_truth_and_dry_run_proves_the_modify(
+    environ: SandboxHandle, advice: OptimizerAdvice
+) -> None:
+    from tasks.remediation.actions import ACTIONS, ActionContext
+    from tasks.remediation.engine import carry_out
+
+    settings = load_settings()
+    access = AwsAccess(settings.aws)
+    checks = select_checks(["ebs-rightsize"])
+    scanner = AdvisedScanner(
+        advice, access, checks, resolve_params(checks, {}), BundledPrices(), settings.idle,
+        datetime.now(UTC),
+    )  # fmt: skip
+    out = fan_out(scanner.scan_target, access.targets(environ.accounts, environ.regions), 4)
+    assert not out.errors
+    found = [f for scan in out.results.values() for f in scan.findings]
+    volumes = environ.ground_truth["rightsizing"]["volumes"]
+    expected = {(v["account_id"], v["region"], v["volume_id"]) for v in volumes if v["expected"]}
+    assert expected and {(f.account_id, f.region, f.resource_id) for f in found} == expected
+    (finding,) = [
+        f for f in found if (f.account_id, f.region) == (environ.accounts[0], "us-east-1")
+    ]
+    assert finding.evidence["recommended"]["volume_type"] == "gp3"
+    # io1 100 GiB at 6,000 IOPS ($12.50 + $390.00) against gp3 at 3,000 IOPS ($8.00)
+    assert finding.monthly_savings_usd == Decimal("394.50")
+    assert finding.recommended_actions == ["modify_volume", "skip"]
+
+    def client(service: str) -> Any:
+        return access.client(service, finding.account_id, finding.region)
+
+    outcome = carry_out(ACTIONS["modify_volume"], ActionContext(finding, client, dry_run=True))
+    assert outcome.result == "dry_run"
+    (volume,) = client("ec2").describe_volumes(VolumeIds=[finding.resource_id])["Volumes"]
+    assert (volume["VolumeType"], volume["Iops"]) == ("io1", 6000)  # nothing changed

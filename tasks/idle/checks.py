@@ -21,11 +21,12 @@ from typing import Any
 
 from tasks.idle import rules_compute, rules_data, rules_network, rules_storage
 from tasks.idle.registry import REGISTRY, Check, CheckConfigError
-from tasks.rightsizing import rules as rightsizing_rules
 
 # Importing the registry module runs the package tasks.remediation.actions first, which
 # registers every action; the registry module itself is pure (no boto3).
 from tasks.remediation.actions.registry import validate_menu
+from tasks.rightsizing import rules as rightsizing_rules
+from tasks.rightsizing import rules_ebs as rightsizing_rules_ebs
 
 #: The order checks are listed and run in (the issue's order: compute, storage, network, data).
 ORDER: tuple[str, ...] = (
@@ -41,11 +42,12 @@ ORDER: tuple[str, ...] = (
     "rds-idle",
     "s3-stale-multipart",
     "ec2-rightsize",
+    "ebs-rightsize",
 )
 
 #: Checks that run only when named (``--checks`` or ``settings.idle.checks``): rightsizing reads
 #: AWS's optimisers org-wide first and proposes restarts, so it is asked for, not implied.
-OPT_IN: frozenset[str] = frozenset({rightsizing_rules.CHECK})
+OPT_IN: frozenset[str] = frozenset({rightsizing_rules.CHECK, rightsizing_rules_ebs.CHECK})
 
 
 def ordered(registry: Mapping[str, Check[Any]], order: Iterable[str]) -> dict[str, Check[Any]]:
@@ -134,11 +136,12 @@ __all__ = [
     "ORDER",
     "SCAN_PERMISSIONS",
     "ordered",
+    "rightsizing_rules",
+    "rightsizing_rules_ebs",
     "rules_compute",
     "rules_data",
     "rules_network",
     "rules_storage",
-    "rightsizing_rules",
     "select_checks",
     "validate_menus",
 ]

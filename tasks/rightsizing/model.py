@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from tasks.idle.registry import RuleContext
 
@@ -71,6 +72,33 @@ class AwsRecommendation:
         )
 
 
+@dataclass(frozen=True)
+class VolumeRecommendation:
+    """Compute Optimizer's recommendation for one EBS volume (rank-1 configuration).
+
+    Attributes:
+        current, recommended: ``{"volume_type", "size_gib", "iops", "throughput"}`` (None when
+            the optimiser does not state a figure).
+    """
+
+    account_id: str
+    region: str
+    volume_id: str
+    finding: str
+    current: dict[str, Any]
+    recommended: dict[str, Any]
+    monthly_savings_usd: Decimal
+    savings_basis: str
+
+    @property
+    def saves(self) -> bool:
+        return (
+            self.finding == "NotOptimized"
+            and self.recommended != self.current
+            and self.monthly_savings_usd > 0
+        )
+
+
 @dataclass
 class OptimizerAdvice:
     """Everything the optimisers said in one scan.
@@ -87,6 +115,8 @@ class OptimizerAdvice:
     )
     enrolled: dict[str, set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: (account, region, volume id) -> Compute Optimizer's EBS recommendation
+    volumes: dict[tuple[str, str, str], VolumeRecommendation] = field(default_factory=dict)
 
     def add(self, recommendation: AwsRecommendation) -> None:
         key = (recommendation.account_id, recommendation.region, recommendation.instance_id)

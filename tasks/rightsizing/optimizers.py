@@ -1,13 +1,14 @@
 """Adapters for AWS's own optimisers, read org-wide from the management account.
 
-Compute Optimizer is regional: its enrolment is read first (``GetEnrollmentStatus`` and, for an
-organisation, ``GetEnrollmentStatusesForOrganization``), then ``GetEC2InstanceRecommendations``
-per region for the enrolled accounts only, page by page (``nextToken``; botocore has no
-paginator for it).  Cost Optimization Hub is one endpoint (us-east-1) for the organisation:
+Compute Optimizer is regional: its enrolment is read first (``GetEnrollmentStatus`` and, for
+an organisation, ``GetEnrollmentStatusesForOrganization``), then
+``GetEC2InstanceRecommendations`` and ``GetEBSVolumeRecommendations`` per region for the
+enrolled accounts only, page by page (``nextToken``; botocore has no paginator for them).
+Cost Optimization Hub is one endpoint (us-east-1) for the organisation:
 ``ListEnrollmentStatuses`` then the ``ListRecommendations`` paginator, EC2 instances only.  An
-account or organisation that is not opted in gets one line in ``OptimizerAdvice.notes`` saying
-how to opt in; a service that cannot be read at all (access denied, not available) gets one
-line saying why, and the scan goes on with our own rule.
+account or organisation that is not opted in gets one line in ``OptimizerAdvice.notes``
+saying how to opt in; a service that cannot be read at all (access denied, not available)
+gets one line saying why, and the scan goes on with our own rule.
 
 ``get_*`` read, ``transform_*`` are pure, :func:`fetch_advice` composes them.
 """
@@ -23,7 +24,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tasks.aws.common import error_code, error_message
 from tasks.aws.session import AwsAccess
 from tasks.rightsizing.catalog import spec
-from tasks.rightsizing.model import CO, COH, OPT_IN, AwsRecommendation, OptimizerAdvice
+from tasks.rightsizing.model import (
+    CO,
+    COH,
+    OPT_IN,
+    AwsRecommendation,
+    OptimizerAdvice,
+    VolumeRecommendation,
+)
 
 #: Cost Optimization Hub's only endpoint.
 HUB_REGION = "us-east-1"
@@ -52,6 +60,71 @@ def get_ec2_recommendations(co: Any, account_ids: list[str]) -> list[dict[str, A
         token = page.get("nextToken")
         if not token:
             return items
+
+
+def get_ebs_recommendations(co: Any, account_ids: list[str]) -> list[dict[str, Any]]:
+    """Every EBS volume recommendation of these accounts in the client's region (nextToken)."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"accountIds": account_ids, "maxResults": PAGE_SIZE}
+        if token:
+            kwargs["nextToken"] = token
+        page = co.get_ebs_volume_recommendations(**kwargs)
+        items.extend(page.get("volumeRecommendations", []))
+        token = page.get("nextToken")
+        if not token:
+            return items
+
+
+def _volume_config(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "volume_type": raw.get("volumeType"),
+        "size_gib": raw.get("volumeSize"),
+        "iops": raw.get("volumeBaselineIOPS"),
+        "throughput": raw.get("volumeBaselineThroughput"),
+    }
+
+
+def transform_ebs_recommendations(
+    region: str, raw: Iterable[dict[str, Any]]
+) -> list[VolumeRecommendation]:
+    """Compute Optimizer's EBS items (rank-1 option; savings after discounts where stated).
+
+    Example:
+        >>> item = {"volumeArn": "arn:aws:ec2:us-east-1:1:volume/vol-1", "accountId": "1",
+        ...         "finding": "NotOptimized", "currentConfiguration": {"volumeType": "io1",
+        ...         "volumeSize": 100, "volumeBaselineIOPS": 6000},
+        ...         "volumeRecommendationOptions": [{"rank": 1, "configuration": {
+        ...             "volumeType": "gp3", "volumeSize": 100, "volumeBaselineIOPS": 3000,
+        ...             "volumeBaselineThroughput": 125}, "savingsOpportunity": {
+        ...             "estimatedMonthlySavings": {"currency": "USD", "value": 394.5}}}]}
+        >>> rec = transform_ebs_recommendations("us-east-1", [item])[0]
+        >>> rec.volume_id, rec.recommended["volume_type"], rec.saves, rec.savings_basis
+        ('vol-1', 'gp3', True, 'list price')
+    """
+    out = []
+    for item in raw:
+        options = sorted(
+            item.get("volumeRecommendationOptions", []), key=lambda o: o.get("rank", 99)
+        )
+        best = options[0] if options else {}
+        after = best.get("savingsOpportunityAfterDiscounts")
+        figure = (after or best.get("savingsOpportunity") or {}).get("estimatedMonthlySavings", {})
+        current = _volume_config(item.get("currentConfiguration", {}))
+        out.append(
+            VolumeRecommendation(
+                account_id=str(item.get("accountId", "")),
+                region=region,
+                volume_id=str(item.get("volumeArn", "")).rsplit("/", 1)[-1],
+                finding=str(item.get("finding", "")),
+                current=current,
+                recommended=_volume_config(best.get("configuration", {})) if best else current,
+                monthly_savings_usd=Decimal(str(figure.get("value", 0))),
+                savings_basis="after discounts" if after else "list price",
+            )
+        )
+    return out
 
 
 def get_hub_enrollment(hub: Any) -> list[dict[str, Any]]:
@@ -210,6 +283,10 @@ def fetch_advice(access: AwsAccess, accounts: list[str], regions: list[str]) -> 
                     region, get_ec2_recommendations(client, wanted)
                 ):
                     advice.add(rec)
+                for volume in transform_ebs_recommendations(
+                    region, get_ebs_recommendations(client, wanted)
+                ):
+                    advice.volumes[(volume.account_id, volume.region, volume.volume_id)] = volume
     except (ClientError, BotoCoreError) as error:
         advice.enrolled.pop(CO, None)
         if error_code(error) == "OptInRequiredException":

@@ -17,11 +17,12 @@ from tasks.idle.registry import Check
 from tasks.idle.scan import IdleScanner
 from tasks.rightsizing.model import AdvisedContext, OptimizerAdvice
 from tasks.rightsizing.rules import CHECK
+from tasks.rightsizing.rules_ebs import CHECK as EBS_CHECK
 
 
 def wants_advice(checks: list[Check[Any]]) -> bool:
     """Whether any selected check reads the optimisers' advice."""
-    return any(c.name == CHECK for c in checks)
+    return any(c.name in {CHECK, EBS_CHECK} for c in checks)
 
 
 class AdvisedScanner(IdleScanner):

@@ -77,6 +77,7 @@ data "aws_iam_policy_document" "scan" {
       "budgets:ViewBudget",
       "ce:GetCostAndUsage",
       "cloudwatch:GetMetricData",
+      "compute-optimizer:GetEBSVolumeRecommendations",
       "compute-optimizer:GetEC2InstanceRecommendations",
       "compute-optimizer:GetEnrollmentStatus",
       "compute-optimizer:GetEnrollmentStatusesForOrganization",

@@ -1,4 +1,5 @@
-"""The ``resize`` action: change an EC2 instance to the type its rightsizing finding recommends.
+"""Rightsizing actions: ``resize`` (an EC2 instance to its finding's type) and ``modify_volume``
+(an EBS volume to Compute Optimizer's configuration, below).
 
 After Cloud Custodian's ``Resize`` action, with the steps a person would take and a way back:
 
@@ -25,6 +26,7 @@ from tasks.aws import ec2 as ec2_adapter
 from tasks.aws.cloudwatch import hourly_peak
 from tasks.aws.common import Written, error_code
 from tasks.remediation.actions.common import outcome, record, since_detection
+from tasks.remediation.actions.ebs import read_volume
 from tasks.remediation.actions.ec2 import INSTANCE, read_instance
 from tasks.remediation.actions.registry import (
     ActionContext,
@@ -193,3 +195,55 @@ def apply_resize(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
             reason=f"start on {target} failed ({why}); rolled back to {old_type}",
         )
     return outcome(ctx, before, {**read_instance(ctx), "steps": steps})
+
+
+@register_action(
+    "modify_volume",
+    read=read_volume,
+    noun="volume",
+    resource_types=("ec2:volume",),
+    checks=("ebs-rightsize",),
+    valid_states={"available", "in-use"},
+    permissions=("ec2:DescribeVolumes", "ec2:ModifyVolume"),
+    description="Change the volume's type, IOPS and throughput in place (ModifyVolume) to the"
+    " recommended configuration.",
+    note="EBS allows one modification per volume every 6 hours",
+)
+def apply_modify_volume(ctx: ActionContext, before: dict[str, Any]) -> ActionOutcome:
+    """Apply an ``ebs-rightsize`` finding's recommended configuration with ``ModifyVolume``.
+
+    Re-check: the volume is still the type and IOPS the finding judged (else skipped), and not
+    already in the recommended configuration (already done).
+    """
+    evidence = ctx.finding.evidence
+    target = dict(evidence.get("recommended") or {})
+    volume_type, iops, throughput = (
+        target.get("volume_type"),
+        target.get("iops"),
+        target.get("throughput"),
+    )
+    if not volume_type or not iops:
+        raise Skip("the finding names no recommended volume type and IOPS")
+    if (before["volume_type"], before["iops"]) == (volume_type, iops):
+        raise AlreadyDone(f"volume is already {volume_type} at {iops} IOPS")
+    judged = (evidence.get("volume_type"), evidence.get("iops"))
+    if judged != (before["volume_type"], before["iops"]):
+        raise Skip(
+            f"volume changed since detection ({judged[0]} {judged[1]} IOPS -> "
+            f"{before['volume_type']} {before['iops']} IOPS)"
+        )
+    record(
+        ctx,
+        ec2_adapter.apply_modify_volume(
+            ctx.client("ec2"),
+            ctx.finding.resource_id,
+            str(volume_type),
+            int(iops),
+            int(throughput or 125),
+            ctx.dry_run,
+        ),
+    )
+    after = before if ctx.dry_run else read_volume(ctx)
+    result = outcome(ctx, before, after)
+    result.after = {**after, "target": target}
+    return result
