@@ -28,6 +28,8 @@ from tasks.idle.tasks import (
     scan_batch,
     store_findings,
 )
+from tasks.rightsizing.scan import AdvisedScanner, wants_advice
+from tasks.rightsizing.tasks import effective_rates, fetch_optimizer_advice
 from tasks.settings import load_settings
 
 
@@ -59,16 +61,20 @@ def scan_idle_resources(
     logger.info("scanning %d target(s) for %s", len(plan.targets), ", ".join(plan.checks))
     store = FindingsStore(settings.findings_url)
     progress = Progress(len(plan.targets) * plan.steps_per_target)
-    scanner = IdleScanner(
-        access,
-        plan.selected,
-        plan.params,
-        make_prices(settings, access),
-        settings.idle,
-        now,
-        store=store,
-        on_step=progress.step,
-    )
+    prices = make_prices(settings, access)
+    scan_with = (access, plan.selected, plan.params, prices, settings.idle, now)
+    scanner: IdleScanner
+    advice = None
+    if wants_advice(plan.selected):  # rightsizing: AWS's optimisers first, org-wide, once
+        advice = fetch_optimizer_advice(access, plan.targets)
+        for note in advice.notes:
+            logger.warning("%s", note)
+        rates = effective_rates(settings, now)
+        scanner = AdvisedScanner(
+            advice, *scan_with, effective_rates=rates, store=store, on_step=progress.step
+        )
+    else:
+        scanner = IdleScanner(*scan_with, store=store, on_step=progress.step)
     totals = ScanTotals()
     concurrency = settings.aws.max_concurrency
     for batch in batches(plan.targets, concurrency * 4):
@@ -81,4 +87,5 @@ def scan_idle_resources(
     lifecycle = store_findings(store, totals.findings, totals.scanned, now)
     publish_report(totals.findings, totals.errors)
     follow_up_pull_requests(totals.findings, settings.iac, now)
-    return build_result(totals, lifecycle, len(plan.targets))
+    result = build_result(totals, lifecycle, len(plan.targets))
+    return result.model_copy(update={"notes": advice.notes}) if advice else result

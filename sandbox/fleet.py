@@ -39,7 +39,8 @@ Snapshots: 3 days; 150 days with its volume; 200 days orphaned (stale); 10 days 
 and the NAT gateways' (associated).  Load balancers: ALB/NLB/Classic busy and idle (zero
 traffic), an ALB with no healthy targets.  NAT gateways and RDS: busy and idle (exact zero).
 Buckets: no uploads; 30-day uploads (stale); 30-day uploads with an abort rule; 2-day uploads;
-an excluded one with 30-day uploads.
+an excluded one with 30-day uploads.  Rightsizing profiles (one instance each, never idle):
+:mod:`sandbox.fleet_rightsizing`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from sandbox.fleet_profiles import (
     UNATTACHED_MIN_DAYS,
 )
 from sandbox.fleet_region import RegionSeed
+from sandbox.fleet_rightsizing import seed_rightsizing
 from sandbox.fleet_services import (
     seed_buckets,
     seed_databases,
@@ -207,4 +209,5 @@ def seed_region(ctx: SeedContext, account_id: str, region: str) -> list[dict[str
     seed_nat_gateways(seed)
     seed_databases(seed)
     seed_buckets(seed)
+    seed_rightsizing(seed)  # last, so the idle fleet's ids stay as they were
     return seed.records

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 SERVICE_MODULES: tuple[str, ...] = (
     "sandbox.athena",
     "sandbox.anomaly_detection",
+    "sandbox.compute_optimizer",
+    "sandbox.cost_optimization_hub",
 )
 
 _SCOPE_RE = re.compile(

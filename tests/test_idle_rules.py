@@ -288,6 +288,7 @@ def test_every_check_is_documented_with_a_menu_and_permissions() -> None:
     assert list(CHECKS) == [
         "ec2-idle", "ec2-stopped", "ebs-unattached", "ebs-gp2", "ebs-idle", "snapshot-stale",
         "eip-unassociated", "elb-idle", "nat-idle", "rds-idle", "s3-stale-multipart",
+        "ec2-rightsize", "ebs-rightsize",
     ]  # fmt: skip
     for check in CHECKS.values():
         assert "Example" in check.doc and "Example" in (check.params_model.__doc__ or "")

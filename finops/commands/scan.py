@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(as_json(result.findings), indent=2))
         else:
             typer.echo(text_table(result.findings))
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
         for failed in result.errors:
             typer.echo(
                 f"not scanned: {failed['account_id']}/{failed['region']} "

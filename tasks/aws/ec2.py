@@ -413,3 +413,26 @@ def apply_tag(ec2: Any, resource_id: str, key: str, value: str, dry_run: bool) -
 
 def apply_untag(ec2: Any, resource_id: str, key: str, dry_run: bool) -> Written:
     return apply(ec2, "delete_tags", dry_run=dry_run, Resources=[resource_id], Tags=[{"Key": key}])
+
+
+def apply_start_instance(ec2: Any, instance_id: str, dry_run: bool) -> Written:
+    return apply(ec2, "start_instances", dry_run=dry_run, InstanceIds=[instance_id])
+
+
+def apply_instance_type(ec2: Any, instance_id: str, instance_type: str, dry_run: bool) -> Written:
+    """Change a stopped instance's type (``ModifyInstanceAttribute``)."""
+    return apply(
+        ec2,
+        "modify_instance_attribute",
+        dry_run=dry_run,
+        InstanceId=instance_id,
+        InstanceType={"Value": instance_type},
+    )
+
+
+def wait_for_instance(ec2: Any, instance_id: str, waiter: str, max_attempts: int = 40) -> None:
+    """Wait (5 s between looks) for ``instance_stopped``, ``instance_running`` or
+    ``instance_status_ok`` (both status checks passed)."""
+    ec2.get_waiter(waiter).wait(
+        InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": max_attempts}
+    )

@@ -25,6 +25,8 @@ from tasks.idle.registry import REGISTRY, Check, CheckConfigError
 # Importing the registry module runs the package tasks.remediation.actions first, which
 # registers every action; the registry module itself is pure (no boto3).
 from tasks.remediation.actions.registry import validate_menu
+from tasks.rightsizing import rules as rightsizing_rules
+from tasks.rightsizing import rules_ebs as rightsizing_rules_ebs
 
 #: The order checks are listed and run in (the issue's order: compute, storage, network, data).
 ORDER: tuple[str, ...] = (
@@ -39,7 +41,13 @@ ORDER: tuple[str, ...] = (
     "nat-idle",
     "rds-idle",
     "s3-stale-multipart",
+    "ec2-rightsize",
+    "ebs-rightsize",
 )
+
+#: Checks that run only when named (``--checks`` or ``settings.idle.checks``): rightsizing reads
+#: AWS's optimisers org-wide first and proposes restarts, so it is asked for, not implied.
+OPT_IN: frozenset[str] = frozenset({rightsizing_rules.CHECK, rightsizing_rules_ebs.CHECK})
 
 
 def ordered(registry: Mapping[str, Check[Any]], order: Iterable[str]) -> dict[str, Check[Any]]:
@@ -88,7 +96,7 @@ validate_menus(CHECKS.values())
 
 
 def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
-    """The checks to run, by name (empty or None = all), in ``ORDER``.
+    """The checks to run, by name (empty or None = all but the :data:`OPT_IN` ones), in ``ORDER``.
 
     Raises:
         CheckConfigError: a name is not a registered check.
@@ -99,7 +107,9 @@ def select_checks(names: Iterable[str] | None) -> list[Check[Any]]:
         raise CheckConfigError(
             f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}"
         )
-    return [c for n, c in CHECKS.items() if not wanted or n in wanted]
+    if not wanted:
+        return [c for n, c in CHECKS.items() if n not in OPT_IN]
+    return [c for n, c in CHECKS.items() if n in wanted]
 
 
 #: What the scan itself needs besides the checks: assuming member roles, discovering accounts
@@ -122,9 +132,12 @@ IAM_READ_PERMISSIONS: frozenset[str] = frozenset(
 __all__ = [
     "CHECKS",
     "IAM_READ_PERMISSIONS",
+    "OPT_IN",
     "ORDER",
     "SCAN_PERMISSIONS",
     "ordered",
+    "rightsizing_rules",
+    "rightsizing_rules_ebs",
     "rules_compute",
     "rules_data",
     "rules_network",

@@ -43,3 +43,7 @@ class IdleScanResult(BaseModel):
         Decimal("0"), description="Sum of the findings' known monthly savings, USD."
     )
     unknown_savings: int = Field(0, description="Findings whose savings are not known.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="One line each: an AWS optimiser not opted in (how to opt in) or not read.",
+    )

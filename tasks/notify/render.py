@@ -28,7 +28,13 @@ from tasks.findings.model import Finding
 from tasks.iac.ownership import ownership_from_evidence
 from tasks.money import usd
 from tasks.notify.models import BudgetState, DigestInput, group_findings
-from tasks.notify.texts import anomaly_period, open_anomalies, pct, savings_total
+from tasks.notify.texts import (
+    anomaly_period,
+    open_anomalies,
+    pct,
+    savings_split_line,
+    savings_total,
+)
 
 #: Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -235,6 +241,9 @@ def render_digest(digest: DigestInput, summary: str, top_n: int = 10) -> SlackMe
     if unknown:
         savings += f" ({unknown} with an unknown price, not counted)"
     blocks.append(_section(savings))
+    split = savings_split_line(digest)
+    if split is not None:
+        blocks.append(_context(escape(split)))
     actions = _buttons(
         [
             ("Open the Prefect run", digest.links.run_url, "open_prefect_run"),

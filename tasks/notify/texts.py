@@ -41,6 +41,61 @@ def savings_total(findings: list[Finding]) -> tuple[Decimal, int]:
     return known, unknown
 
 
+#: Checks whose findings are rightsizing (a smaller type), not cleanup (idle or waste).
+RIGHTSIZING_CHECKS = frozenset({"ec2-rightsize"})
+
+
+def month_spend(digest: DigestInput) -> Decimal | None:
+    """Spend of the last 30 days of the digest's daily costs (None with fewer than 28 days)."""
+    days = sorted(digest.daily_costs, key=lambda d: d.day)[-30:]
+    if len(days) < 28:
+        return None
+    return sum((d.cost_usd for d in days), Decimal(0))
+
+
+def savings_split_line(digest: DigestInput) -> str | None:
+    """Cleanup beside rightsizing, each with its savings as a share of the last 30 days' spend;
+    None when no finding is rightsizing (the digest then reads as before).
+
+    Example:
+        >>> from datetime import date
+        >>> from tasks.notify.models import DailyCost
+        >>> f = Finding(check="ec2-rightsize", account_id="1", region="r", resource_id="i-1",
+        ...             resource_arn="a", resource_type="ec2:instance",
+        ...             monthly_savings_usd=Decimal("30"))
+        >>> costs = [DailyCost(day=date(2026, 11, d), cost_usd=Decimal("100")) for d in
+        ...          range(1, 31)]
+        >>> line = savings_split_line(DigestInput(day=date(2026, 11, 30), spend_usd=Decimal(100),
+        ...                                       findings=[f], daily_costs=costs))
+        >>> for part in line.split("; "):
+        ...     print(part)
+        Rightsizing: 1 instance could save $30.00 USD per month (1.0% of the last 30 days' spend)
+        cleanup: none.
+    """
+    resized = [f for f in digest.findings if f.check in RIGHTSIZING_CHECKS]
+    if not resized:
+        return None
+    cleanup = [f for f in digest.findings if f.check not in RIGHTSIZING_CHECKS]
+    spend = month_spend(digest)
+
+    def share(amount: Decimal) -> str:
+        if not spend:
+            return ""
+        return f" ({pct(float(amount / spend * 100))} of the last 30 days' spend)"
+
+    saved, _ = savings_total(resized)
+    noun = "instance" if len(resized) == 1 else "instances"
+    text = f"Rightsizing: {len(resized)} {noun} could save {usd(saved)} USD per month"
+    text += share(saved) + "; cleanup: "
+    if cleanup:
+        cleaned, _ = savings_total(cleanup)
+        noun = "resource" if len(cleanup) == 1 else "resources"
+        text += f"{len(cleanup)} {noun}, {usd(cleaned)} USD per month{share(cleaned)}."
+    else:
+        text += "none."
+    return text
+
+
 def open_anomalies(digest: DigestInput) -> list[AnomalySummary]:
     items = [a for a in digest.anomalies if a.status in {"open", "acknowledged"}]
     return sorted(items, key=lambda a: (-abs(a.impact_usd), a.id))
@@ -87,7 +142,10 @@ def template_summary(digest: DigestInput) -> str:
         )
     else:
         parts.append("No cost anomaly is open.")
-    if digest.findings:
+    split = savings_split_line(digest)
+    if split is not None:
+        parts.append(split)
+    elif digest.findings:
         known, _ = savings_total(digest.findings)
         noun = "resource" if len(digest.findings) == 1 else "resources"
         parts.append(f"{len(digest.findings)} idle {noun} could save {usd(known)} USD per month.")

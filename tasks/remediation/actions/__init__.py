@@ -51,6 +51,7 @@ from tasks.remediation.actions.registry import (
     safe_actions,
     validate_menu,
 )
+from tasks.remediation.actions.resize import apply_modify_volume, apply_resize
 from tasks.remediation.actions.s3 import ABORT_RULE_ID, apply_abort_multipart_rule
 from tasks.remediation.actions.tagging import (
     EC2_TAGGABLE,
@@ -78,7 +79,9 @@ __all__ = [
     "apply_delete_snapshot",
     "apply_delete_volume",
     "apply_modify_to_gp3",
+    "apply_modify_volume",
     "apply_release_address",
+    "apply_resize",
     "apply_snapshot_and_delete_volume",
     "apply_stop_db_instance",
     "apply_stop_instance",
