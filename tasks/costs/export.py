@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS
+from tasks.costs.schema import CHARGE_CATEGORIES, COMMITMENT_COLUMNS, COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.store import resolve_filesystem
 
 #: IAM actions reading the data export in S3 (collected by tasks.permissions).
@@ -50,6 +50,10 @@ FOCUS_COLUMNS: tuple[str, ...] = (
     "ChargeCategory",
     "ChargeClass",
     "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
     "ConsumedQuantity",
     "ConsumedUnit",
     "EffectiveCost",
@@ -112,6 +116,8 @@ _FOLD_KEYS = [
     "billing_account_id",
     "currency",
     "provider",
+    "commitment_discount_category",
+    "commitment_discount_type",
 ]
 
 
@@ -402,6 +408,8 @@ def normalize_table(table: pa.Table, name: str = "batch") -> pa.Table:
             "list_cost": _money(table, "ListCost", name),
             "usage_quantity": _money(table, "ConsumedQuantity", name),
             "usage_unit": _col(table, "ConsumedUnit").cast(_TEXT),
+            # FOCUS 1.0 and 1.2 name the commitment columns alike; absent columns read as null.
+            **{ours: _col(table, focus).cast(_TEXT) for ours, focus in COMMITMENT_COLUMNS.items()},
         }
     )
 
