@@ -300,3 +300,22 @@ def commitments_ground_truth(ledger: Ledger, today: date) -> dict[str, Any]:
             "plan": "Compute Savings Plan, 1 year, No Upfront",
         },
     }
+
+
+#: Savings Plans payment options as the savingsplans API spells them, by CE's enum names.
+PAYMENT_OPTIONS: dict[str, str] = {
+    "NO_UPFRONT": "No Upfront",
+    "PARTIAL_UPFRONT": "Partial Upfront",
+    "ALL_UPFRONT": "All Upfront",
+}
+TERMS: dict[str, int] = {"ONE_YEAR": 1, "THREE_YEARS": 3}
+
+
+def offering_id(term_years: int, payment_option: str) -> str:
+    """The Compute Savings Plan offering id of a term and payment option (``No Upfront`` ...).
+
+    Example:
+        >>> offering_id(1, "No Upfront") == offering_id(1, "No Upfront")
+        True
+    """
+    return str(uuid.uuid5(NAMESPACE, f"offering/compute/{term_years}/{payment_option}"))
