@@ -1,4 +1,4 @@
-"""The sandbox serves commitments over the protocol boto3 speaks: CE commitment calls, savingsplans."""
+"""The sandbox serves commitments as boto3 speaks: CE commitment calls and savingsplans."""
 
 from __future__ import annotations
 
