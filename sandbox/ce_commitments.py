@@ -500,7 +500,7 @@ def build(seeded: Any) -> SandboxService:
             price = float(
                 (group["effective_cost"].sum()) / max(group["usage_quantity"].sum(), 1e-9)
             )
-            instance_type = usage_type.split(":", 1)[-1]
+            instance_type = str(usage_type).split(":", 1)[-1]
             monthly_on_demand = count * price * 730
             monthly_ri = monthly_on_demand * RI_RATE
             details = {

@@ -265,9 +265,12 @@ def commitments_ground_truth(ledger: Ledger, today: date) -> dict[str, Any]:
         .round(2)
     )
     days: dict[tuple[str, str], dict[str, float]] = {}
-    for (day, kind, status), amount in daily.items():
-        entry = days.setdefault((day.isoformat(), kind), {"used_usd": 0.0, "unused_usd": 0.0})
-        entry["used_usd" if status == "Used" else "unused_usd"] = float(amount)
+    for key, amount in daily.items():
+        parts: tuple[Any, ...] = tuple(key)  # type: ignore[arg-type]
+        entry = days.setdefault(
+            (parts[0].isoformat(), str(parts[1])), {"used_usd": 0.0, "unused_usd": 0.0}
+        )
+        entry["used_usd" if parts[2] == "Used" else "unused_usd"] = float(amount)
     return {
         "inventory": [
             {
