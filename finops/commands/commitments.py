@@ -1,0 +1,140 @@
+"""`finops commitments` and `finops commitments-plan`: RIs and Savings Plans from a terminal.
+
+``finops commitments`` reviews the organisation's commitments: the inventory and its expiry
+table, used/unused commitment from the cost store beside Cost Explorer's (they must agree to the
+cent per day; disagreements are listed), our Savings Plan recommendation beside AWS's, and the
+expiry notices due.  It records the findings (unused commitment, the purchase recommendation)
+and enqueues the expiry notices in the outbox (each once); ``--no-record`` only prints.
+
+``finops commitments-plan FINGERPRINT`` approves a purchase recommendation: a purchase plan
+(Jira issue through the outbox, audit record).  It buys only when
+``FINOPS_COMMITMENTS__PURCHASE_ENABLED=true``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import UTC, datetime
+
+import typer
+
+from finops.commands.errors import fail, require_aws
+from tasks.settings import load_settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the CLI."""
+    app.command("commitments")(commitments)
+    app.command("commitments-plan")(commitments_plan)
+
+
+def commitments(
+    record: bool = typer.Option(
+        True, "--record/--no-record", help="Store findings and enqueue expiry notices."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the review as JSON."),
+) -> None:
+    """Review RIs and Savings Plans: inventory, expiry, coverage/utilisation, recommendations."""
+    from tasks.aws.session import AwsAccess
+    from tasks.commitments import report
+    from tasks.commitments.review import record_review, review_commitments
+    from tasks.costs.store import CostStore
+    from tasks.findings.store import FindingsStore
+    from tasks.notify.deliver import connect_channels
+    from tasks.notify.outbox import Outbox
+
+    settings = load_settings()
+    require_aws(settings)
+    today = datetime.now(UTC).date()
+    review = review_commitments(
+        AwsAccess(settings.aws), CostStore(settings.cost_store_url), settings.commitments, today
+    )
+    recorded = None
+    if record:
+        enabled = connect_channels(settings.notify).enabled
+        recorded = record_review(
+            review, FindingsStore(settings.findings_url), Outbox(settings.findings_url), enabled
+        )
+    if as_json:
+        typer.echo(
+            json.dumps({**review.model_dump(mode="json"), "recorded": recorded}, default=str)
+        )
+        return
+    days = (review.last_day - review.first_day).days + 1
+    out = [f"Commitments, {review.first_day}..{review.last_day} ({days} days, USD)", ""]
+    out += ["Inventory and expiry:", *report.inventory_table(review.inventory, today)]
+    out += [f"  could not read {e}" for e in review.inventory_errors]
+    out += ["", "Utilisation (cost store vs Cost Explorer):"]
+    out += report.utilisation_table(review.store_totals, review.ce_days, days)
+    coverage = review.store_totals["Savings Plan"]["coverage_pct"]
+    out.append(f"Savings Plan coverage of EC2 instance usage (cost store): {coverage}%")
+    if review.disagreements:
+        out.append(f"{len(review.disagreements)} day figures disagree by a cent or more:")
+        out += [
+            f"  {d.day} {d.kind} {d.figure}: store {d.store_usd} vs CE {d.ce_usd}"
+            for d in review.disagreements[:10]
+        ]
+    else:
+        out.append("store and Cost Explorer agree to the cent on every day")
+    out += ["", "Savings Plan recommendation:"]
+    out += report.recommendation_table(review.ours, review.aws)
+    out.append(f"AWS RI recommendations: {len(review.ri_recommendations)}")
+    out += ["", "Expiry notices due:", *report.alerts_lines(review.alerts)]
+    unused = [f for f in review.findings if f.check == "commitment-unused"]
+    out += ["", "Unused commitment:"]
+    out += [f"  {f.title} (${f.monthly_savings_usd}/month)" for f in unused] or ["  none"]
+    if recorded is not None:
+        out.append(
+            f"recorded: {len(recorded['new'])} new findings, {len(recorded['resolved'])} "
+            f"resolved, {len(recorded['alerts'])} expiry notices enqueued"
+        )
+    typer.echo("\n".join(out))
+
+
+def commitments_plan(
+    fingerprint: str = typer.Argument(..., help="The commitment-purchase finding to approve."),
+    approver: str = typer.Option(None, "--by", help="Who approves; default the OS user."),
+) -> None:
+    """Approve a purchase recommendation: a purchase plan (Jira + audit); buys only if enabled."""
+    from tasks.aws.session import AwsAccess
+    from tasks.commitments.purchase import plan_purchase
+    from tasks.findings.store import FindingsStore, TransitionError
+    from tasks.notify.deliver import connect_channels
+    from tasks.notify.outbox import Outbox
+    from tasks.remediation.audit import AuditLog
+
+    settings = load_settings()
+    findings = FindingsStore(settings.findings_url)
+    try:
+        full = findings.resolve(fingerprint)
+    except (KeyError, ValueError) as error:
+        raise fail(str(error).strip("'\"")) from None
+    access = None
+    if settings.commitments.purchase_enabled:
+        require_aws(settings)
+        access = AwsAccess(settings.aws)
+    try:
+        outcome = plan_purchase(
+            full,
+            approver or getpass.getuser(),
+            settings.commitments,
+            findings,
+            Outbox(settings.findings_url),
+            AuditLog(settings.audit_log_url),
+            connect_channels(settings.notify).enabled,
+            access,
+        )
+    except (ValueError, TransitionError) as error:
+        raise fail(str(error)) from None
+    if outcome.result == "planned":
+        typer.echo(
+            f"purchase plan recorded for ${outcome.hourly_commitment_usd}/hour; nothing bought "
+            "(set FINOPS_COMMITMENTS__PURCHASE_ENABLED=true to buy)"
+        )
+    elif outcome.result == "purchased":
+        typer.echo(
+            f"bought Savings Plan {outcome.savings_plan_id} (${outcome.hourly_commitment_usd}/hour)"
+        )
+    else:
+        raise fail(f"purchase failed: {outcome.reason}", code=1)
