@@ -15,10 +15,8 @@ FOCUS commitment columns, the same rows the export and ``GetCostAndUsage`` serve
 * ``GetReservationUtilization``: per period, and per reservation with ``GroupBy``
   ``SUBSCRIPTION_ID`` (each group's ``Attributes`` name the lease, account, instance type,
   region, start and end: an organisation-wide RI inventory, as on AWS).
-* ``GetSavingsPlansPurchaseRecommendation`` / ``GetReservationPurchaseRecommendation``: the
-  commitment that maximises net savings over the look-back window of uncovered usage
-  (:func:`sandbox.commitments.best_hourly_commitment`).  The sandbox prices every term and
-  payment option at the one rate its ledger bills (Savings Plans 0.72, RIs 0.66 of on-demand).
+* ``GetSavingsPlansPurchaseRecommendation`` / ``GetReservationPurchaseRecommendation``: in
+  :mod:`sandbox.ce_advice`.
 
 ``LINKED_ACCOUNT`` ``Dimensions`` filters are honoured; other filters answer a
 ``ValidationException`` naming what the sandbox supports.  ``TimePeriod.End`` is exclusive.
@@ -28,24 +26,16 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
 from sandbox.commitments import (
-    PAYMENT_OPTIONS,
-    RI_RATE,
     SP_ELIGIBLE_PREFIX,
     SP_ELIGIBLE_SERVICE,
-    SP_RATE,
-    TERMS,
-    best_hourly_commitment,
     commitments_ground_truth,
-    offering_id,
 )
 from sandbox.services import SandboxService, ServiceRequest
 
@@ -151,20 +141,27 @@ def _page(
     return chunk, token if more else None
 
 
+def rows_between(ledger: Any, body: Mapping[str, Any], start: date, end: date) -> pd.DataFrame:
+    """The ledger rows charged ``start`` (inclusive) to ``end`` (exclusive), account-filtered."""
+    frame = ledger.frame
+    chosen = frame[(frame["charge_date"] >= start) & (frame["charge_date"] < end)]
+    accounts = _accounts(body)
+    if accounts is not None:
+        chosen = chosen[chosen["sub_account_id"].isin(accounts)]
+    return chosen
+
+
 def build(seeded: Any) -> SandboxService:
     """The commitment calls over ``seeded.ledger``; adds the ground truth ``commitments``."""
+    from sandbox.ce_advice import ri_recommendation, sp_recommendation
+
     ledger = seeded.ledger
     today = seeded.ctx.now.date()
     seeded.ground_truth["commitments"] = commitments_ground_truth(ledger, today)
     names = ledger.account_names
 
     def rows(body: Mapping[str, Any], start: date, end: date) -> pd.DataFrame:
-        frame = ledger.frame
-        chosen = frame[(frame["charge_date"] >= start) & (frame["charge_date"] < end)]
-        accounts = _accounts(body)
-        if accounts is not None:
-            chosen = chosen[chosen["sub_account_id"].isin(accounts)]
-        return chosen
+        return rows_between(ledger, body, start, end)
 
     def in_period(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
         return frame[(frame["charge_date"] >= start) & (frame["charge_date"] < end)]
@@ -382,200 +379,13 @@ def build(seeded: Any) -> SandboxService:
             answer["NextPageToken"] = token
         return 200, answer
 
-    def lookback(body: Mapping[str, Any]) -> tuple[int, date, date]:
-        days = LOOKBACK.get(str(body.get("LookbackPeriodInDays")))
-        if days is None:
-            raise _Invalid(f"LookbackPeriodInDays must be one of {sorted(LOOKBACK)}")
-        last = ledger.last_day
-        return days, last - timedelta(days=days - 1), last
-
-    def required(body: Mapping[str, Any], *names_: str) -> None:
-        missing = [name for name in names_ if not body.get(name)]
-        if missing:
-            raise _Invalid(f"missing required parameter(s) {missing}")
-
-    def metadata(days: int) -> dict[str, Any]:
-        return {
-            "RecommendationId": str(uuid.uuid4()),
-            "GenerationTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "AdditionalMetadata": f"sandbox: {days}-day look-back ending {ledger.last_day}",
-        }
-
-    def sp_recommendation(body: Mapping[str, Any]) -> Answer:
-        required(body, "SavingsPlansType", "TermInYears", "PaymentOption", "LookbackPeriodInDays")
-        if body["SavingsPlansType"] != "COMPUTE_SP":
-            raise _Invalid("the sandbox recommends COMPUTE_SP Savings Plans only")
-        days, first, last = lookback(body)
-        frame = rows(body, first, last + timedelta(days=1))
-        eligible = frame[
-            (frame["service"] == SP_ELIGIBLE_SERVICE)
-            & (frame["charge_category"] == "Usage")
-            & frame["usage_type"].str.contains(SP_ELIGIBLE_PREFIX, regex=False)
-            & frame["commitment_discount_id"].isna()
-        ]
-        per_day = eligible.groupby("charge_date")["effective_cost"].sum()
-        usage = [float(per_day.get(first + timedelta(days=i), 0.0)) for i in range(days)]
-        hourly = round(best_hourly_commitment(usage, SP_RATE), 3)
-        capacity = 24 * hourly / SP_RATE
-        covered = sum(min(u, capacity) for u in usage)
-        sp_cost = 24 * hourly * days
-        savings = covered - sp_cost
-        scope = str(body.get("AccountScope") or "PAYER")
-        detail = {
-            "SavingsPlansDetails": {
-                "Region": "Any",
-                "InstanceFamily": "Any",
-                "OfferingId": offering_id(
-                    TERMS.get(str(body["TermInYears"]), 1),
-                    PAYMENT_OPTIONS.get(str(body["PaymentOption"]), "No Upfront"),
-                ),
-            },
-            "AccountId": ledger.billing_account_id,
-            "UpfrontCost": "0",
-            "EstimatedROI": _pct(savings, sp_cost),
-            "CurrencyCode": "USD",
-            "EstimatedSPCost": _money(round(sp_cost, 6)),
-            "EstimatedOnDemandCost": _money(round(covered, 6)),
-            "EstimatedOnDemandCostWithCurrentCommitment": _money(round(sum(usage), 6)),
-            "EstimatedSavingsAmount": _money(round(savings, 6)),
-            "EstimatedSavingsPercentage": _pct(savings, sum(usage)),
-            "HourlyCommitmentToPurchase": _money(hourly),
-            "EstimatedAverageUtilization": _pct(covered, capacity * days),
-            "EstimatedMonthlySavingsAmount": _money(round(savings / days * 30, 6)),
-            "CurrentMinimumHourlyOnDemandSpend": _money(round(min(usage) / 24, 6)),
-            "CurrentMaximumHourlyOnDemandSpend": _money(round(max(usage) / 24, 6)),
-            "CurrentAverageHourlyOnDemandSpend": _money(round(sum(usage) / days / 24, 6)),
-            "RecommendationDetailId": str(uuid.uuid4()),
-        }
-        return 200, {
-            "Metadata": metadata(days),
-            "SavingsPlansPurchaseRecommendation": {
-                "AccountScope": scope,
-                "SavingsPlansType": "COMPUTE_SP",
-                "TermInYears": body["TermInYears"],
-                "PaymentOption": body["PaymentOption"],
-                "LookbackPeriodInDays": body["LookbackPeriodInDays"],
-                "SavingsPlansPurchaseRecommendationDetails": [detail] if hourly > 0 else [],
-                "SavingsPlansPurchaseRecommendationSummary": {
-                    "EstimatedROI": detail["EstimatedROI"],
-                    "CurrencyCode": "USD",
-                    "EstimatedTotalCost": detail["EstimatedSPCost"],
-                    "CurrentOnDemandSpend": _money(round(sum(usage), 6)),
-                    "EstimatedSavingsAmount": detail["EstimatedSavingsAmount"],
-                    "TotalRecommendationCount": "1" if hourly > 0 else "0",
-                    "DailyCommitmentToPurchase": _money(round(24 * hourly, 6)),
-                    "HourlyCommitmentToPurchase": _money(hourly),
-                    "EstimatedSavingsPercentage": detail["EstimatedSavingsPercentage"],
-                    "EstimatedMonthlySavingsAmount": detail["EstimatedMonthlySavingsAmount"],
-                    "EstimatedOnDemandCostWithCurrentCommitment": detail[
-                        "EstimatedOnDemandCostWithCurrentCommitment"
-                    ],
-                },
-            },
-        }
-
-    def ri_recommendation(body: Mapping[str, Any]) -> Answer:
-        required(body, "Service")
-        service = str(body["Service"])
-        days, first, last = lookback({"LookbackPeriodInDays": "SEVEN_DAYS", **body})
-        frame = rows(body, first, last + timedelta(days=1))
-        eligible = frame[
-            (frame["service"] == service)
-            & (frame["charge_category"] == "Usage")
-            & (frame["usage_unit"] == "Hrs")
-            & frame["usage_type"].str.contains("InstanceUsage:|BoxUsage:", regex=True)
-            & frame["commitment_discount_id"].isna()
-        ]
-        recommendations = []
-        for (account, region, usage_type), group in sorted(
-            eligible.groupby(["sub_account_id", "region", "usage_type"])
-        ):
-            per_day = group.groupby("charge_date")["usage_quantity"].sum()
-            hours = [float(per_day.get(first + timedelta(days=i), 0.0)) for i in range(days)]
-            instances_per_day = [h / 24.0 for h in hours]
-            # the optimum in instances: the hourly optimum over instance-hours, at price 1
-            count = math.floor(best_hourly_commitment(hours, RI_RATE) / RI_RATE + 1e-9)
-            if count < 1:
-                continue
-            price = float(
-                (group["effective_cost"].sum()) / max(group["usage_quantity"].sum(), 1e-9)
-            )
-            instance_type = str(usage_type).split(":", 1)[-1]
-            monthly_on_demand = count * price * 730
-            monthly_ri = monthly_on_demand * RI_RATE
-            details = {
-                "InstanceType": instance_type,
-                "Region": region,
-                "CurrentGeneration": True,
-                "SizeFlexEligible": True,
-                "Family": instance_type.rsplit(".", 1)[0],
-            }
-            kind = "RDSInstanceDetails" if "db." in instance_type else "EC2InstanceDetails"
-            recommendations.append(
-                {
-                    "AccountId": account,
-                    "InstanceDetails": {kind: details},
-                    "RecommendedNumberOfInstancesToPurchase": str(count),
-                    "MinimumNumberOfInstancesUsedPerHour": _money(round(min(instances_per_day), 6)),
-                    "MaximumNumberOfInstancesUsedPerHour": _money(round(max(instances_per_day), 6)),
-                    "AverageNumberOfInstancesUsedPerHour": _money(
-                        round(sum(instances_per_day) / days, 6)
-                    ),
-                    "AverageUtilization": _pct(
-                        sum(min(n, count) for n in instances_per_day), count * days
-                    ),
-                    "EstimatedBreakEvenInMonths": "0",
-                    "CurrencyCode": "USD",
-                    "EstimatedMonthlySavingsAmount": _money(
-                        round(monthly_on_demand - monthly_ri, 6)
-                    ),
-                    "EstimatedMonthlySavingsPercentage": _pct(
-                        monthly_on_demand - monthly_ri, monthly_on_demand
-                    ),
-                    "EstimatedMonthlyOnDemandCost": _money(round(monthly_on_demand, 6)),
-                    "EstimatedReservationCostForLookbackPeriod": _money(
-                        round(count * price * RI_RATE * 24 * days, 6)
-                    ),
-                    "UpfrontCost": "0",
-                    "RecurringStandardMonthlyCost": _money(round(monthly_ri, 6)),
-                }
-            )
-        chunk, token = _page(recommendations, body, "NextPageToken", "PageSize")
-        answer: dict[str, Any] = {
-            "Metadata": metadata(days),
-            "Recommendations": [
-                {
-                    "AccountScope": str(body.get("AccountScope") or "PAYER"),
-                    "LookbackPeriodInDays": str(body.get("LookbackPeriodInDays") or "SEVEN_DAYS"),
-                    "TermInYears": str(body.get("TermInYears") or "ONE_YEAR"),
-                    "PaymentOption": str(body.get("PaymentOption") or "NO_UPFRONT"),
-                    "RecommendationDetails": chunk,
-                    "RecommendationSummary": {
-                        "TotalEstimatedMonthlySavingsAmount": _money(
-                            round(sum(float(r["EstimatedMonthlySavingsAmount"]) for r in chunk), 6)
-                        ),
-                        "TotalEstimatedMonthlySavingsPercentage": _pct(
-                            sum(float(r["EstimatedMonthlySavingsAmount"]) for r in chunk),
-                            sum(float(r["EstimatedMonthlyOnDemandCost"]) for r in chunk),
-                        ),
-                        "CurrencyCode": "USD",
-                    },
-                }
-            ]
-            if chunk
-            else [],
-        }
-        if token:
-            answer["NextPageToken"] = token
-        return 200, answer
-
     handlers: dict[str, Callable[[Mapping[str, Any]], Answer]] = {
         "GetSavingsPlansUtilization": sp_utilization,
         "GetSavingsPlansCoverage": sp_coverage,
         "GetReservationCoverage": ri_coverage,
         "GetReservationUtilization": ri_utilization,
-        "GetSavingsPlansPurchaseRecommendation": sp_recommendation,
-        "GetReservationPurchaseRecommendation": ri_recommendation,
+        "GetSavingsPlansPurchaseRecommendation": lambda body: sp_recommendation(ledger, body),
+        "GetReservationPurchaseRecommendation": lambda body: ri_recommendation(ledger, body),
     }
 
     def handle(request: ServiceRequest) -> Answer:
