@@ -117,10 +117,18 @@ def test_finops_commitments_reports_expiry_and_waste_once(world, sandbox) -> Non
     outbox = Outbox(settings.findings_url)
     notices = [m for m in outbox.messages() if m.kind == "commitment-expiry"]
     assert len(notices) == 1 and "expires on" in notices[0].payload["text"]
-    text = runner.invoke(app, ["commitments", "--no-record"])
+    chart = world["data"] / "commitments.png"
+    text = runner.invoke(
+        app, ["commitments", "--no-record", "--chart", str(chart), "--months", "3"]
+    )
     assert text.exit_code == 0, text.output
     assert "store and Cost Explorer agree to the cent on every day" in text.output
     assert "OURS" in text.output and "AWS" in text.output
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    months = json.loads(runner.invoke(app, ["commitments", "--no-record", "--json"]).output)[
+        "monthly"
+    ]
+    assert months and all(0 < float(m["sp_utilisation_pct"]) < 100 for m in months)
 
 
 def test_an_approved_plan_buys_nothing_while_purchases_are_off(world, sandbox) -> None:

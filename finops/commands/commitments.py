@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from finops.commands.errors import fail, require_aws
 from tasks.settings import load_settings
+
+if TYPE_CHECKING:
+    from tasks.commitments.chart import MonthFigures
+    from tasks.costs.store import CostStore
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +40,10 @@ def commitments(
         True, "--record/--no-record", help="Store findings and enqueue expiry notices."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the review as JSON."),
+    chart: Path = typer.Option(
+        None, "--chart", help="Write the monthly coverage/utilisation chart (PNG) here."
+    ),
+    months: int = typer.Option(6, "--months", min=1, max=24, help="Months in the monthly table."),
 ) -> None:
     """Review RIs and Savings Plans: inventory, expiry, coverage/utilisation, recommendations."""
     from tasks.aws.session import AwsAccess
@@ -56,10 +66,23 @@ def commitments(
         recorded = record_review(
             review, FindingsStore(settings.findings_url), Outbox(settings.findings_url), enabled
         )
+    per_month = _monthly(CostStore(settings.cost_store_url), today, months)
+    if chart is not None:
+        from tasks.commitments.chart import chart_png
+
+        if not per_month:
+            raise fail("--chart: the cost store holds no commitment rows; run finops ingest first")
+        try:
+            chart.write_bytes(chart_png(per_month, "Commitments: coverage and utilisation"))
+        except OSError as error:
+            raise fail(f"--chart {chart}: cannot write ({error.strerror or error})") from None
     if as_json:
-        typer.echo(
-            json.dumps({**review.model_dump(mode="json"), "recorded": recorded}, default=str)
-        )
+        body = {
+            **review.model_dump(mode="json"),
+            "recorded": recorded,
+            "monthly": [m.model_dump(mode="json") for m in per_month],
+        }
+        typer.echo(json.dumps(body, default=str))
         return
     days = (review.last_day - review.first_day).days + 1
     out = [f"Commitments, {review.first_day}..{review.last_day} ({days} days, USD)", ""]
@@ -80,6 +103,9 @@ def commitments(
     out += ["", "Savings Plan recommendation:"]
     out += report.recommendation_table(review.ours, review.aws)
     out.append(f"AWS RI recommendations: {len(review.ri_recommendations)}")
+    out += ["", f"Per month (cost store, last {months}):", *report.monthly_lines(per_month)]
+    if chart is not None:
+        out.append(f"chart written to {chart}")
     out += ["", "Expiry notices due:", *report.alerts_lines(review.alerts)]
     unused = [f for f in review.findings if f.check == "commitment-unused"]
     out += ["", "Unused commitment:"]
@@ -90,6 +116,17 @@ def commitments(
             f"resolved, {len(recorded['alerts'])} expiry notices enqueued"
         )
     typer.echo("\n".join(out))
+
+
+def _monthly(store: CostStore, today: date, months: int) -> list[MonthFigures]:
+    from tasks.commitments.chart import monthly
+    from tasks.commitments.usage import COLUMNS, daily_figures
+
+    last = today - timedelta(days=1)
+    first = last.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return monthly(daily_figures(store.read(first, last, COLUMNS), first, last))
 
 
 def commitments_plan(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.commitments.chart import MonthFigures
 from tasks.commitments.models import Commitment, DayFigures, ExpiryAlert, Recommendation
 
 
@@ -86,3 +87,18 @@ def alerts_lines(alerts: list[ExpiryAlert]) -> list[str]:
         f"({a.threshold_days}-day notice)"
         for a in alerts
     ] or ["none due"]
+
+
+def monthly_lines(months: list[MonthFigures]) -> list[str]:
+    """The monthly coverage / utilisation table (percent; unused USD per month)."""
+
+    def pct(value: Any) -> str:
+        return "-" if value is None else f"{value}%"
+
+    lines = [f"{'MONTH':<9}{'SP COVERAGE':>13}{'SP UTIL.':>10}{'RI UTIL.':>10}{'UNUSED USD':>12}"]
+    lines += [
+        f"{m.month:<9}{pct(m.sp_coverage_pct):>13}{pct(m.sp_utilisation_pct):>10}"
+        f"{pct(m.ri_utilisation_pct):>10}{m.unused_usd:>12}"
+        for m in months
+    ]
+    return lines
