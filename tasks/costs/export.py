@@ -334,6 +334,12 @@ def _day(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return _timestamps(column).cast(pa.date32())
 
 
+def _blank_null(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    # CSV-born exports write an absent value as an empty cell.
+    text = column.cast(_TEXT)
+    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), pa.scalar(None, _TEXT), text)
+
+
 def _money(table: pa.Table, name: str, name_for_errors: str) -> pa.ChunkedArray | pa.Array:
     try:
         return _col(table, name, pa.float64()).cast(pa.float64())
@@ -408,8 +414,8 @@ def normalize_table(table: pa.Table, name: str = "batch") -> pa.Table:
             "list_cost": _money(table, "ListCost", name),
             "usage_quantity": _money(table, "ConsumedQuantity", name),
             "usage_unit": _col(table, "ConsumedUnit").cast(_TEXT),
-            # FOCUS 1.0 and 1.2 name the commitment columns alike; absent columns read as null.
-            **{ours: _col(table, focus).cast(_TEXT) for ours, focus in COMMITMENT_COLUMNS.items()},
+            # FOCUS 1.0 and 1.2 name the commitment columns alike; absent or blank cells are null.
+            **{ours: _blank_null(_col(table, focus)) for ours, focus in COMMITMENT_COLUMNS.items()},
         }
     )
 
