@@ -57,6 +57,14 @@ Answer = tuple[int, dict[str, Any]]
 class _Invalid(Exception):
     """A request the sandbox answers with a ValidationException."""
 
+    code = "ValidationException"
+
+
+class _NoData(_Invalid):
+    """No commitment data in the period: AWS answers DataUnavailableException."""
+
+    code = "DataUnavailableException"
+
 
 def _money(value: float) -> str:
     return f"{value:.10f}".rstrip("0").rstrip(".") if value else "0"
@@ -204,7 +212,7 @@ def build(seeded: Any) -> SandboxService:
             if not (part := in_period(plans, a, b)).empty
         ]
         if not by_time:
-            raise _Invalid("no Savings Plans utilization data in this time period")
+            raise _NoData("no Savings Plans utilization data in this time period")
         return 200, {"SavingsPlansUtilizationsByTime": by_time, "Total": figures(plans)}
 
     def sp_coverage(body: Mapping[str, Any]) -> Answer:
@@ -392,7 +400,7 @@ def build(seeded: Any) -> SandboxService:
         try:
             return handlers[request.operation](request.body)
         except _Invalid as error:
-            return 400, {"__type": "ValidationException", "message": str(error)}
+            return 400, {"__type": error.code, "message": str(error)}
 
     return SandboxService(
         name="ce-commitments",

@@ -163,3 +163,17 @@ def test_create_savings_plan_records_one_purchase_per_client_token(fresh_sandbox
     with pytest.raises(ClientError) as caught:
         client.create_savings_plan(savingsPlanOfferingId="nope", commitment="1", clientToken="t-2")
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_period_without_commitments_reads_as_none(sandbox) -> None:
+    from tasks.commitments.aws import get_reservation_utilization, get_savings_plans_utilization
+
+    ce = sandbox.client("ce", sandbox.management_account_id, "us-east-1")
+    future = date.fromisoformat(sandbox.ground_truth["last_day"]) + timedelta(days=40)
+    with pytest.raises(ClientError) as caught:
+        ce.get_savings_plans_utilization(
+            TimePeriod={"Start": future.isoformat(), "End": (future + timedelta(1)).isoformat()}
+        )
+    assert caught.value.response["Error"]["Code"] == "DataUnavailableException"
+    assert get_savings_plans_utilization(ce, future, future) == []
+    assert get_reservation_utilization(ce, future, future) == []

@@ -120,7 +120,13 @@ def get_reserved_instances(ce: Any, today: date, days: int = 30) -> list[Commitm
         Granularity="MONTHLY",
         GroupBy=[{"Type": "DIMENSION", "Key": "SUBSCRIPTION_ID"}],
     )
-    for page in pages:
+    try:
+        collected = list(pages)
+    except ClientError as error:
+        if _no_data(error):
+            return []
+        raise
+    for page in collected:
         for period in page.get("UtilizationsByTime", []):
             for group in period.get("Groups", []):
                 attributes = group.get("Attributes", {})
@@ -184,9 +190,21 @@ def get_inventory(
     return commitments, errors
 
 
+def _no_data(error: ClientError) -> bool:
+    # CE answers DataUnavailableException for a period without any commitment.
+    return error.response.get("Error", {}).get("Code") == "DataUnavailableException"
+
+
 def get_savings_plans_utilization(ce: Any, first: date, last: date) -> list[DayFigures]:
-    """CE's Savings Plans utilisation per day (used/unused commitment, cents)."""
-    answer = ce.get_savings_plans_utilization(TimePeriod=_period(first, last), Granularity="DAILY")
+    """CE's Savings Plans utilisation per day (used/unused commitment, cents); [] without plans."""
+    try:
+        answer = ce.get_savings_plans_utilization(
+            TimePeriod=_period(first, last), Granularity="DAILY"
+        )
+    except ClientError as error:
+        if _no_data(error):
+            return []
+        raise
     return [
         DayFigures(
             day=date.fromisoformat(entry["TimePeriod"]["Start"]),
@@ -224,8 +242,15 @@ def get_savings_plans_coverage(
 
 def get_reservation_utilization(ce: Any, first: date, last: date) -> list[DayFigures]:
     """CE's RI utilisation per day: used = amortised fee - cost of unused hours (cents)."""
-    out = []
-    for page in _utilization_pages(ce, TimePeriod=_period(first, last), Granularity="DAILY"):
+    out: list[DayFigures] = []
+    pages = _utilization_pages(ce, TimePeriod=_period(first, last), Granularity="DAILY")
+    try:
+        collected = list(pages)
+    except ClientError as error:
+        if _no_data(error):
+            return []
+        raise
+    for page in collected:
         for entry in page.get("UtilizationsByTime", []):
             total = entry.get("Total", {})
             fee = Decimal(total.get("TotalAmortizedFee", "0"))

@@ -55,6 +55,7 @@ class CommitmentReview(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     today: date
+    payer_account_id: str
     first_day: date
     last_day: date
     inventory: list[Commitment]
@@ -172,6 +173,7 @@ def review_commitments(
     purchase = purchase_finding(ours, theirs, access.caller_account_id)
     return CommitmentReview(
         today=today,
+        payer_account_id=access.caller_account_id,
         first_day=first,
         last_day=last,
         inventory=inventory,
@@ -223,9 +225,8 @@ def record_review(
         ``new``, ``resolved`` finding fingerprints and ``alerts`` (outbox keys newly enqueued).
     """
     scope = {(UNUSED_CHECK, c.account_id, c.region or "global") for c in review.inventory}
-    payer = review.findings[-1].account_id if review.findings else None
-    if payer:
-        scope.add((PURCHASE_CHECK, payer, "global"))
+    # a recommendation that is no longer made resolves
+    scope.add((PURCHASE_CHECK, review.payer_account_id, "global"))
     outcome = findings.record_scan(review.findings, scope=scope, actor="commitments")
     alerts = outbox.enqueue(expiry_messages(review.alerts), enabled=enabled)
     return {"new": outcome.new, "resolved": outcome.resolved, "alerts": alerts}
