@@ -62,13 +62,15 @@ def main() -> None:
                 "FINOPS_COSTS__HISTORY_DAYS": "70",
                 "PREFECT_HOME": str(work / "prefect"),
             }
-            subprocess.run(
+            ingest = subprocess.run(
                 [str(FINOPS), "ingest", "--source", "export"],
                 env=env,
-                check=True,
                 capture_output=True,
+                text=True,
                 timeout=900,
             )
+            if ingest.returncode:
+                raise SystemExit(f"finops ingest failed: {ingest.stderr.strip()[-2000:]}")
             times, answer = [], {}
             for _ in range(args.rounds):
                 started = time.perf_counter()

@@ -15,13 +15,16 @@ The model, chosen so that every figure has a known cause:
   type a base daily cost, times exponential growth (6-10 % a year per account), times a weekly
   profile (weekends lower for compute, Lambda and requests; flat for storage), times small
   log-normal noise.  Billed = effective = list cost (on-demand), quantity = cost / unit price.
-* **Commitments.** Each account holds a Compute Savings Plan and an RDS Reserved Instance, both
-  with a fixed daily commitment.  On the 1st of each month a ``Purchase`` row bills the whole
-  month (``BilledCost`` = daily commitment x days in month, ``EffectiveCost`` = 0; CE record types
-  ``SavingsPlanRecurringFee`` and ``RIFee``).  Every day the covered usage is a ``Usage`` row with
-  ``BilledCost`` = 0 and ``EffectiveCost`` = the daily commitment (the amortised share; CE record
-  types ``SavingsPlanCoveredUsage`` and ``DiscountedUsage``), ``ListCost`` the on-demand price.
-  So billed cost spikes on the 1st and effective cost stays smooth, as in FOCUS.
+* **Commitments** (planned by :func:`sandbox.commitments.plan_commitments`: Compute Savings
+  Plans and RDS Reserved Instances of 1 and 3 years, one RI expiring in 25 days, one plan 60 %
+  used).  On each month's first active day a ``Purchase`` row bills the month's active days
+  (``BilledCost`` = daily commitment x those days, ``EffectiveCost`` = 0; CE record types
+  ``SavingsPlanRecurringFee`` and ``RIFee``).  Every active day the covered usage is a ``Usage``
+  row with ``BilledCost`` = 0 and ``EffectiveCost`` = the used share of the daily commitment (CE
+  record types ``SavingsPlanCoveredUsage`` and ``DiscountedUsage``), ``ListCost`` the on-demand
+  price; the unused share is a ``Usage`` row of the fee's service with FOCUS status ``Unused``.
+  Rows carry the FOCUS commitment columns.  So billed cost spikes on the 1st and effective cost
+  stays smooth, as in FOCUS.
 * **Support and tax** follow the same billed-on-the-1st / effective-spread model, as one row per
   day: the 1st carries the month's amount as billed cost (0 on other days) and every day carries
   amount / days-in-month as effective cost.  Business support (management account) is AWS's tiered
