@@ -58,3 +58,36 @@ def test_each_expiry_notice_is_due_once_as_the_end_approaches() -> None:
         "7": 7,
     }
     assert due_alerts([ri], end + timedelta(days=1), [60, 30, 7]) == []
+
+
+def test_the_slack_digest_lists_commitment_findings_in_their_own_section() -> None:
+    from decimal import Decimal
+
+    from tasks.commitments.findings import unused_findings
+    from tasks.notify.models import DigestInput
+    from tasks.notify.render import render_digest
+
+    sp = Commitment(
+        commitment_id="arn:aws:savingsplans::2:savingsplan/x",
+        short_id="x",
+        kind="Savings Plan",
+        account_id="222222222222",
+        end=date(2027, 1, 1),
+    )
+    figures = {
+        "account_id": "222222222222",
+        "kind": "Savings Plan",
+        "unused_usd": Decimal("72.00"),
+        "used_usd": Decimal("108.00"),
+        "days": 30,
+    }
+    found = unused_findings(
+        [sp], {sp.commitment_id: figures}, date(2026, 11, 4), date(2026, 12, 3), 0.01
+    )
+    message = render_digest(
+        DigestInput(day=date(2026, 12, 3), spend_usd=Decimal("700"), findings=found), "ok"
+    )
+    texts = [b["text"]["text"] for b in message.blocks if b.get("type") == "section"]
+    assert any(t.startswith("*Commitments* (1)") and "commitment-unused" in t for t in texts)
+    assert not any(t.startswith("*Top idle resources*") for t in texts)
+    assert any("across 1 resources" in t for t in texts)
