@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.ce_commitments import (
+from sandbox.ce_requests import (
     LOOKBACK,
     Answer,
-    _Invalid,
-    _money,
-    _page,
-    _pct,
+    Invalid,
+    amount_text,
+    paged,
+    percent_text,
     rows_between,
 )
 from sandbox.commitments import (
@@ -38,7 +38,7 @@ from sandbox.ledger import Ledger
 def _lookback(ledger: Ledger, body: Mapping[str, Any]) -> tuple[int, date, date]:
     days = LOOKBACK.get(str(body.get("LookbackPeriodInDays")))
     if days is None:
-        raise _Invalid(f"LookbackPeriodInDays must be one of {sorted(LOOKBACK)}")
+        raise Invalid(f"LookbackPeriodInDays must be one of {sorted(LOOKBACK)}")
     last = ledger.last_day
     return days, last - timedelta(days=days - 1), last
 
@@ -46,7 +46,7 @@ def _lookback(ledger: Ledger, body: Mapping[str, Any]) -> tuple[int, date, date]
 def _required(body: Mapping[str, Any], *names_: str) -> None:
     missing = [name for name in names_ if not body.get(name)]
     if missing:
-        raise _Invalid(f"missing required parameter(s) {missing}")
+        raise Invalid(f"missing required parameter(s) {missing}")
 
 
 def _metadata(ledger: Ledger, days: int) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def sp_recommendation(ledger: Ledger, body: Mapping[str, Any]) -> Answer:
     """GetSavingsPlansPurchaseRecommendation over the look-back window of the ledger."""
     _required(body, "SavingsPlansType", "TermInYears", "PaymentOption", "LookbackPeriodInDays")
     if body["SavingsPlansType"] != "COMPUTE_SP":
-        raise _Invalid("the sandbox recommends COMPUTE_SP Savings Plans only")
+        raise Invalid("the sandbox recommends COMPUTE_SP Savings Plans only")
     days, first, last = _lookback(ledger, body)
     frame = rows_between(ledger, body, first, last + timedelta(days=1))
     eligible = frame[
@@ -89,19 +89,19 @@ def sp_recommendation(ledger: Ledger, body: Mapping[str, Any]) -> Answer:
         },
         "AccountId": ledger.billing_account_id,
         "UpfrontCost": "0",
-        "EstimatedROI": _pct(savings, sp_cost),
+        "EstimatedROI": percent_text(savings, sp_cost),
         "CurrencyCode": "USD",
-        "EstimatedSPCost": _money(round(sp_cost, 6)),
-        "EstimatedOnDemandCost": _money(round(covered, 6)),
-        "EstimatedOnDemandCostWithCurrentCommitment": _money(round(sum(usage), 6)),
-        "EstimatedSavingsAmount": _money(round(savings, 6)),
-        "EstimatedSavingsPercentage": _pct(savings, sum(usage)),
-        "HourlyCommitmentToPurchase": _money(hourly),
-        "EstimatedAverageUtilization": _pct(covered, capacity * days),
-        "EstimatedMonthlySavingsAmount": _money(round(savings / days * 30, 6)),
-        "CurrentMinimumHourlyOnDemandSpend": _money(round(min(usage) / 24, 6)),
-        "CurrentMaximumHourlyOnDemandSpend": _money(round(max(usage) / 24, 6)),
-        "CurrentAverageHourlyOnDemandSpend": _money(round(sum(usage) / days / 24, 6)),
+        "EstimatedSPCost": amount_text(round(sp_cost, 6)),
+        "EstimatedOnDemandCost": amount_text(round(covered, 6)),
+        "EstimatedOnDemandCostWithCurrentCommitment": amount_text(round(sum(usage), 6)),
+        "EstimatedSavingsAmount": amount_text(round(savings, 6)),
+        "EstimatedSavingsPercentage": percent_text(savings, sum(usage)),
+        "HourlyCommitmentToPurchase": amount_text(hourly),
+        "EstimatedAverageUtilization": percent_text(covered, capacity * days),
+        "EstimatedMonthlySavingsAmount": amount_text(round(savings / days * 30, 6)),
+        "CurrentMinimumHourlyOnDemandSpend": amount_text(round(min(usage) / 24, 6)),
+        "CurrentMaximumHourlyOnDemandSpend": amount_text(round(max(usage) / 24, 6)),
+        "CurrentAverageHourlyOnDemandSpend": amount_text(round(sum(usage) / days / 24, 6)),
         "RecommendationDetailId": str(uuid.uuid4()),
     }
     return 200, {
@@ -117,11 +117,11 @@ def sp_recommendation(ledger: Ledger, body: Mapping[str, Any]) -> Answer:
                 "EstimatedROI": detail["EstimatedROI"],
                 "CurrencyCode": "USD",
                 "EstimatedTotalCost": detail["EstimatedSPCost"],
-                "CurrentOnDemandSpend": _money(round(sum(usage), 6)),
+                "CurrentOnDemandSpend": amount_text(round(sum(usage), 6)),
                 "EstimatedSavingsAmount": detail["EstimatedSavingsAmount"],
                 "TotalRecommendationCount": "1" if hourly > 0 else "0",
-                "DailyCommitmentToPurchase": _money(round(24 * hourly, 6)),
-                "HourlyCommitmentToPurchase": _money(hourly),
+                "DailyCommitmentToPurchase": amount_text(round(24 * hourly, 6)),
+                "HourlyCommitmentToPurchase": amount_text(hourly),
                 "EstimatedSavingsPercentage": detail["EstimatedSavingsPercentage"],
                 "EstimatedMonthlySavingsAmount": detail["EstimatedMonthlySavingsAmount"],
                 "EstimatedOnDemandCostWithCurrentCommitment": detail[
@@ -173,29 +173,35 @@ def ri_recommendation(ledger: Ledger, body: Mapping[str, Any]) -> Answer:
                 "AccountId": account,
                 "InstanceDetails": {kind: details},
                 "RecommendedNumberOfInstancesToPurchase": str(count),
-                "MinimumNumberOfInstancesUsedPerHour": _money(round(min(instances_per_day), 6)),
-                "MaximumNumberOfInstancesUsedPerHour": _money(round(max(instances_per_day), 6)),
-                "AverageNumberOfInstancesUsedPerHour": _money(
+                "MinimumNumberOfInstancesUsedPerHour": amount_text(
+                    round(min(instances_per_day), 6)
+                ),
+                "MaximumNumberOfInstancesUsedPerHour": amount_text(
+                    round(max(instances_per_day), 6)
+                ),
+                "AverageNumberOfInstancesUsedPerHour": amount_text(
                     round(sum(instances_per_day) / days, 6)
                 ),
-                "AverageUtilization": _pct(
+                "AverageUtilization": percent_text(
                     sum(min(n, count) for n in instances_per_day), count * days
                 ),
                 "EstimatedBreakEvenInMonths": "0",
                 "CurrencyCode": "USD",
-                "EstimatedMonthlySavingsAmount": _money(round(monthly_on_demand - monthly_ri, 6)),
-                "EstimatedMonthlySavingsPercentage": _pct(
+                "EstimatedMonthlySavingsAmount": amount_text(
+                    round(monthly_on_demand - monthly_ri, 6)
+                ),
+                "EstimatedMonthlySavingsPercentage": percent_text(
                     monthly_on_demand - monthly_ri, monthly_on_demand
                 ),
-                "EstimatedMonthlyOnDemandCost": _money(round(monthly_on_demand, 6)),
-                "EstimatedReservationCostForLookbackPeriod": _money(
+                "EstimatedMonthlyOnDemandCost": amount_text(round(monthly_on_demand, 6)),
+                "EstimatedReservationCostForLookbackPeriod": amount_text(
                     round(count * price * RI_RATE * 24 * days, 6)
                 ),
                 "UpfrontCost": "0",
-                "RecurringStandardMonthlyCost": _money(round(monthly_ri, 6)),
+                "RecurringStandardMonthlyCost": amount_text(round(monthly_ri, 6)),
             }
         )
-    chunk, token = _page(recommendations, body, "NextPageToken", "PageSize")
+    chunk, token = paged(recommendations, body, "NextPageToken", "PageSize")
     answer: dict[str, Any] = {
         "Metadata": _metadata(ledger, days),
         "Recommendations": [
@@ -206,10 +212,10 @@ def ri_recommendation(ledger: Ledger, body: Mapping[str, Any]) -> Answer:
                 "PaymentOption": str(body.get("PaymentOption") or "NO_UPFRONT"),
                 "RecommendationDetails": chunk,
                 "RecommendationSummary": {
-                    "TotalEstimatedMonthlySavingsAmount": _money(
+                    "TotalEstimatedMonthlySavingsAmount": amount_text(
                         round(sum(float(r["EstimatedMonthlySavingsAmount"]) for r in chunk), 6)
                     ),
-                    "TotalEstimatedMonthlySavingsPercentage": _pct(
+                    "TotalEstimatedMonthlySavingsPercentage": percent_text(
                         sum(float(r["EstimatedMonthlySavingsAmount"]) for r in chunk),
                         sum(float(r["EstimatedMonthlyOnDemandCost"]) for r in chunk),
                     ),

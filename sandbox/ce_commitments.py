@@ -24,14 +24,24 @@ FOCUS commitment columns, the same rows the export and ``GetCostAndUsage`` serve
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
+from sandbox.ce_requests import (
+    Answer,
+    Invalid,
+    NoData,
+    amount_text,
+    paged,
+    percent_text,
+    rows_between,
+    service_filter,
+    time_periods,
+    time_window,
+)
 from sandbox.commitments import (
     SP_ELIGIBLE_PREFIX,
     SP_ELIGIBLE_SERVICE,
@@ -49,114 +59,6 @@ OPERATIONS = frozenset(
         "GetReservationPurchaseRecommendation",
     }
 )
-LOOKBACK = {"SEVEN_DAYS": 7, "THIRTY_DAYS": 30, "SIXTY_DAYS": 60}
-EC2 = "Amazon Elastic Compute Cloud - Compute"
-Answer = tuple[int, dict[str, Any]]
-
-
-class _Invalid(Exception):
-    """A request the sandbox answers with a ValidationException."""
-
-    code = "ValidationException"
-
-
-class _NoData(_Invalid):
-    """No commitment data in the period: AWS answers DataUnavailableException."""
-
-    code = "DataUnavailableException"
-
-
-def _money(value: float) -> str:
-    return f"{value:.10f}".rstrip("0").rstrip(".") if value else "0"
-
-
-def _pct(part: float, whole: float) -> str:
-    return _money(round(100.0 * part / whole, 6)) if whole else "0"
-
-
-def _window(body: Mapping[str, Any]) -> tuple[date, date]:
-    period = body.get("TimePeriod")
-    if not isinstance(period, dict):
-        raise _Invalid("TimePeriod is required: {'Start': 'YYYY-MM-DD', 'End': 'YYYY-MM-DD'}")
-    try:
-        start, end = date.fromisoformat(period["Start"]), date.fromisoformat(period["End"])
-    except (KeyError, TypeError, ValueError):
-        raise _Invalid("TimePeriod Start and End must be dates YYYY-MM-DD") from None
-    if start >= end:
-        raise _Invalid(f"Start date {start} must be before End date {end}")
-    return start, end
-
-
-def _periods(body: Mapping[str, Any], start: date, end: date) -> list[tuple[date, date]]:
-    granularity = body.get("Granularity") or "MONTHLY"
-    if granularity not in ("DAILY", "MONTHLY"):
-        raise _Invalid(f"Granularity {granularity} is not supported; use DAILY or MONTHLY")
-    out, day = [], start
-    while day < end:
-        if granularity == "DAILY":
-            nxt = day + timedelta(days=1)
-        else:
-            nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-        out.append((day, min(nxt, end)))
-        day = min(nxt, end)
-    return out
-
-
-def _accounts(body: Mapping[str, Any]) -> set[str] | None:
-    expression = body.get("Filter")
-    if not expression:
-        return None
-    dims = expression.get("Dimensions") if isinstance(expression, dict) else None
-    if not isinstance(dims, dict) or dims.get("Key") not in ("LINKED_ACCOUNT", "SERVICE"):
-        raise _Invalid("the sandbox filters on Dimensions LINKED_ACCOUNT or SERVICE only")
-    if dims["Key"] == "SERVICE":
-        return None
-    return {str(v) for v in dims.get("Values") or []}
-
-
-def _service_filter(body: Mapping[str, Any]) -> str:
-    dims = (body.get("Filter") or {}).get("Dimensions") or {}
-    if dims.get("Key") == "SERVICE":
-        values = dims.get("Values") or []
-        if len(values) != 1:
-            raise _Invalid("filter on exactly one SERVICE for reservation coverage")
-        return str(values[0])
-    return EC2
-
-
-def _token(body: Mapping[str, Any], name: str) -> int:
-    token = body.get(name)
-    if not token:
-        return 0
-    try:
-        return int(json.loads(base64.b64decode(token))["offset"])
-    except (ValueError, KeyError, TypeError):
-        raise _Invalid(
-            f"{name} {token!r} is not valid; pass the token of the previous page"
-        ) from None
-
-
-def _page(
-    items: list[dict[str, Any]], body: Mapping[str, Any], token_name: str, size_name: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    offset = _token(body, token_name)
-    size = int(body.get(size_name) or 20)
-    if size < 1:
-        raise _Invalid(f"{size_name} must be at least 1")
-    chunk = items[offset : offset + size]
-    more = offset + size < len(items)
-    token = base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode()
-    return chunk, token if more else None
-
-
-def rows_between(ledger: Any, body: Mapping[str, Any], start: date, end: date) -> pd.DataFrame:
-    """The ledger rows charged ``start`` (inclusive) to ``end`` (exclusive), account-filtered."""
-    frame = ledger.frame
-    chosen = frame[(frame["charge_date"] >= start) & (frame["charge_date"] < end)]
-    accounts = _accounts(body)
-    if accounts is not None:
-        chosen = chosen[chosen["sub_account_id"].isin(accounts)]
-    return chosen
 
 
 def build(seeded: Any) -> SandboxService:
@@ -175,7 +77,7 @@ def build(seeded: Any) -> SandboxService:
         return frame[(frame["charge_date"] >= start) & (frame["charge_date"] < end)]
 
     def sp_utilization(body: Mapping[str, Any]) -> Answer:
-        start, end = _window(body)
+        start, end = time_window(body)
         frame = rows(body, start, end)
         plans = frame[frame["commitment_discount_type"] == "Savings Plan"]
 
@@ -190,36 +92,36 @@ def build(seeded: Any) -> SandboxService:
             equivalent = float(used["list_cost"].sum())
             return {
                 "Utilization": {
-                    "TotalCommitment": _money(total),
-                    "UsedCommitment": _money(used_usd),
-                    "UnusedCommitment": _money(unused_usd),
-                    "UtilizationPercentage": _pct(used_usd, total),
+                    "TotalCommitment": amount_text(total),
+                    "UsedCommitment": amount_text(used_usd),
+                    "UnusedCommitment": amount_text(unused_usd),
+                    "UtilizationPercentage": percent_text(used_usd, total),
                 },
                 "Savings": {
-                    "NetSavings": _money(round(equivalent - total, 6)),
-                    "OnDemandCostEquivalent": _money(round(equivalent, 6)),
+                    "NetSavings": amount_text(round(equivalent - total, 6)),
+                    "OnDemandCostEquivalent": amount_text(round(equivalent, 6)),
                 },
                 "AmortizedCommitment": {
-                    "AmortizedRecurringCommitment": _money(total),
+                    "AmortizedRecurringCommitment": amount_text(total),
                     "AmortizedUpfrontCommitment": "0",
-                    "TotalAmortizedCommitment": _money(total),
+                    "TotalAmortizedCommitment": amount_text(total),
                 },
             }
 
         by_time = [
             {"TimePeriod": {"Start": a.isoformat(), "End": b.isoformat()}, **figures(part)}
-            for a, b in _periods(body, start, end)
+            for a, b in time_periods(body, start, end)
             if not (part := in_period(plans, a, b)).empty
         ]
         if not by_time:
-            raise _NoData("no Savings Plans utilization data in this time period")
+            raise NoData("no Savings Plans utilization data in this time period")
         return 200, {"SavingsPlansUtilizationsByTime": by_time, "Total": figures(plans)}
 
     def sp_coverage(body: Mapping[str, Any]) -> Answer:
-        start, end = _window(body)
+        start, end = time_window(body)
         group_by = [g.get("Key") for g in body.get("GroupBy") or []]
         if any(key != "LINKED_ACCOUNT" for key in group_by):
-            raise _Invalid("the sandbox groups Savings Plans coverage by LINKED_ACCOUNT only")
+            raise Invalid("the sandbox groups Savings Plans coverage by LINKED_ACCOUNT only")
         frame = rows(body, start, end)
         eligible = frame[
             (frame["service"] == SP_ELIGIBLE_SERVICE)
@@ -227,7 +129,7 @@ def build(seeded: Any) -> SandboxService:
             & frame["usage_type"].str.contains(SP_ELIGIBLE_PREFIX, regex=False)
         ]
         items: list[dict[str, Any]] = []
-        for a, b in _periods(body, start, end):
+        for a, b in time_periods(body, start, end):
             part = in_period(eligible, a, b)
             groups = (
                 [(acct, part[part["sub_account_id"] == acct]) for acct in ledger.accounts]
@@ -244,23 +146,23 @@ def build(seeded: Any) -> SandboxService:
                     {
                         "Attributes": {} if account is None else {"LINKED_ACCOUNT": account},
                         "Coverage": {
-                            "SpendCoveredBySavingsPlans": _money(spend),
-                            "OnDemandCost": _money(on_demand),
-                            "TotalCost": _money(round(spend + on_demand, 6)),
-                            "CoveragePercentage": _pct(spend, spend + on_demand),
+                            "SpendCoveredBySavingsPlans": amount_text(spend),
+                            "OnDemandCost": amount_text(on_demand),
+                            "TotalCost": amount_text(round(spend + on_demand, 6)),
+                            "CoveragePercentage": percent_text(spend, spend + on_demand),
                         },
                         "TimePeriod": {"Start": a.isoformat(), "End": b.isoformat()},
                     }
                 )
-        chunk, token = _page(items, body, "NextToken", "MaxResults")
+        chunk, token = paged(items, body, "NextToken", "MaxResults")
         answer: dict[str, Any] = {"SavingsPlansCoverages": chunk}
         if token:
             answer["NextToken"] = token
         return 200, answer
 
     def ri_coverage(body: Mapping[str, Any]) -> Answer:
-        start, end = _window(body)
-        service = _service_filter(body)
+        start, end = time_window(body)
+        service = service_filter(body)
         frame = rows(body, start, end)
         eligible = frame[
             (frame["service"] == service)
@@ -277,13 +179,15 @@ def build(seeded: Any) -> SandboxService:
             total = reserved_hours + on_demand_hours
             return {
                 "CoverageHours": {
-                    "OnDemandHours": _money(on_demand_hours),
-                    "ReservedHours": _money(reserved_hours),
-                    "TotalRunningHours": _money(round(total, 6)),
-                    "CoverageHoursPercentage": _pct(reserved_hours, total),
+                    "OnDemandHours": amount_text(on_demand_hours),
+                    "ReservedHours": amount_text(reserved_hours),
+                    "TotalRunningHours": amount_text(round(total, 6)),
+                    "CoverageHoursPercentage": percent_text(reserved_hours, total),
                 },
                 "CoverageCost": {
-                    "OnDemandCost": _money(round(float(part[~reserved]["effective_cost"].sum()), 6))
+                    "OnDemandCost": amount_text(
+                        round(float(part[~reserved]["effective_cost"].sum()), 6)
+                    )
                 },
             }
 
@@ -293,19 +197,19 @@ def build(seeded: Any) -> SandboxService:
                 "Groups": [],
                 "Total": coverage(in_period(eligible, a, b)),
             }
-            for a, b in _periods(body, start, end)
+            for a, b in time_periods(body, start, end)
         ]
-        chunk, token = _page(items, body, "NextPageToken", "MaxResults")
+        chunk, token = paged(items, body, "NextPageToken", "MaxResults")
         answer: dict[str, Any] = {"CoveragesByTime": chunk, "Total": coverage(eligible)}
         if token:
             answer["NextPageToken"] = token
         return 200, answer
 
     def ri_utilization(body: Mapping[str, Any]) -> Answer:
-        start, end = _window(body)
+        start, end = time_window(body)
         group_by = [g.get("Key") for g in body.get("GroupBy") or []]
         if any(key != "SUBSCRIPTION_ID" for key in group_by):
-            raise _Invalid("the sandbox groups reservation utilization by SUBSCRIPTION_ID only")
+            raise Invalid("the sandbox groups reservation utilization by SUBSCRIPTION_ID only")
         frame = rows(body, start, end)
         reserved = frame[frame["commitment_discount_type"] == "Reserved Instance"]
         plans = {p.commitment_id: p for p in ledger.commitments if p.kind == "Reserved Instance"}
@@ -324,19 +228,19 @@ def build(seeded: Any) -> SandboxService:
                 purchased += hours_per_day * group["charge_date"].nunique()
             on_demand = float(used["list_cost"].sum())
             return {
-                "UtilizationPercentage": _pct(used_fee, fee),
-                "PurchasedHours": _money(round(purchased, 6)),
-                "TotalActualHours": _money(round(actual, 6)),
-                "UnusedHours": _money(round(max(purchased - actual, 0.0), 6)),
-                "OnDemandCostOfRIHoursUsed": _money(round(on_demand, 6)),
-                "NetRISavings": _money(round(on_demand - fee, 6)),
-                "TotalPotentialRISavings": _money(round(on_demand + unused_fee - fee, 6)),
+                "UtilizationPercentage": percent_text(used_fee, fee),
+                "PurchasedHours": amount_text(round(purchased, 6)),
+                "TotalActualHours": amount_text(round(actual, 6)),
+                "UnusedHours": amount_text(round(max(purchased - actual, 0.0), 6)),
+                "OnDemandCostOfRIHoursUsed": amount_text(round(on_demand, 6)),
+                "NetRISavings": amount_text(round(on_demand - fee, 6)),
+                "TotalPotentialRISavings": amount_text(round(on_demand + unused_fee - fee, 6)),
                 "AmortizedUpfrontFee": "0",
-                "AmortizedRecurringFee": _money(fee),
-                "TotalAmortizedFee": _money(fee),
-                "RICostForUnusedHours": _money(round(unused_fee, 6)),
-                "RealizedSavings": _money(round(on_demand - fee, 6)),
-                "UnrealizedSavings": _money(round(unused_fee, 6)),
+                "AmortizedRecurringFee": amount_text(fee),
+                "TotalAmortizedFee": amount_text(fee),
+                "RICostForUnusedHours": amount_text(round(unused_fee, 6)),
+                "RealizedSavings": amount_text(round(on_demand - fee, 6)),
+                "UnrealizedSavings": amount_text(round(unused_fee, 6)),
             }
 
         def groups(part: pd.DataFrame) -> list[dict[str, Any]]:
@@ -371,7 +275,7 @@ def build(seeded: Any) -> SandboxService:
             return out
 
         items = []
-        for a, b in _periods(body, start, end):
+        for a, b in time_periods(body, start, end):
             part = in_period(reserved, a, b)
             if part.empty:
                 continue
@@ -381,7 +285,7 @@ def build(seeded: Any) -> SandboxService:
             }
             entry["Groups"] = groups(part) if group_by else []
             items.append(entry)
-        chunk, token = _page(items, body, "NextPageToken", "MaxResults")
+        chunk, token = paged(items, body, "NextPageToken", "MaxResults")
         answer: dict[str, Any] = {"UtilizationsByTime": chunk, "Total": aggregates(reserved)}
         if token:
             answer["NextPageToken"] = token
@@ -399,7 +303,7 @@ def build(seeded: Any) -> SandboxService:
     def handle(request: ServiceRequest) -> Answer:
         try:
             return handlers[request.operation](request.body)
-        except _Invalid as error:
+        except Invalid as error:
             return 400, {"__type": error.code, "message": str(error)}
 
     return SandboxService(
