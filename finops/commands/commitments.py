@@ -92,7 +92,12 @@ def commitments(
     out += report.utilisation_table(review.store_totals, review.ce_days, days)
     coverage = review.store_totals["Savings Plan"]["coverage_pct"]
     out.append(f"Savings Plan coverage of EC2 instance usage (cost store): {coverage}%")
-    if review.disagreements:
+    if not review.store_days:
+        out.append(
+            "the cost store holds no commitment rows in this window: run "
+            "`finops ingest --source export` (the FOCUS export names each commitment)"
+        )
+    elif review.disagreements:
         out.append(f"{len(review.disagreements)} day figures disagree by a cent or more:")
         out += [
             f"  {d.day} {d.kind} {d.figure}: store {d.store_usd} vs CE {d.ce_usd}"
