@@ -172,3 +172,18 @@ def test_with_purchases_on_the_sandbox_records_exactly_one(
     assert Decimal(purchases[0]["commitment"]) == Decimal(
         str(purchase.finding.evidence["ours"]["hourly_commitment_usd"])
     )
+
+
+def test_the_review_commitments_flow_records_idempotently(world, prefect_harness) -> None:
+    from flows.review_commitments import review_commitments
+
+    review, _ = review_commitments()
+    again, recorded = review_commitments()
+    assert review.disagreements == [] and again.disagreements == []
+    assert recorded["alerts"] == [] and recorded["new"] == []
+    notices = [
+        m
+        for m in Outbox(world["settings"].findings_url).messages()
+        if m.kind == "commitment-expiry"
+    ]
+    assert len(notices) == 1

@@ -31,8 +31,13 @@ def review_commitments_task(settings: Settings, today: date) -> CommitmentReview
 
 
 @step("record-commitments")
-def record_commitments_task(
-    review: CommitmentReview, findings_url: str, enabled: set[str]
-) -> dict[str, list[str]]:
-    """Store the findings and enqueue the expiry notices (idempotent by key and fingerprint)."""
-    return record_review(review, FindingsStore(findings_url), Outbox(findings_url), enabled)
+def record_commitments_task(review: CommitmentReview, settings: Settings) -> dict[str, list[str]]:
+    """Store the findings and enqueue the expiry notices (idempotent by key and fingerprint).
+
+    Notices for a channel that is not configured are kept ``local`` in the outbox.
+    """
+    from tasks.notify.deliver import connect_channels
+
+    enabled = connect_channels(settings.notify).enabled
+    url = settings.findings_url
+    return record_review(review, FindingsStore(url), Outbox(url), enabled)
