@@ -81,6 +81,18 @@ def test_store_and_cost_explorer_agree_to_the_cent_every_day(world, sandbox) -> 
         assert figures.unused_usd == Decimal(str(expected["unused_usd"])).quantize(Decimal("0.01"))
     sp = review.store_totals["Savings Plan"]
     assert sp["unused_usd"] == Decimal("72.00")  # $2.40 a day for 30 days, the under-used plan
+    # the inventory read from AWS names every commitment with its hourly amount and end
+    expected = {
+        item["commitment_id"]: item for item in sandbox.ground_truth["commitments"]["inventory"]
+    }
+    assert {c.commitment_id for c in review.inventory} == set(expected)
+    for item in review.inventory:
+        truth_item = expected[item.commitment_id]
+        assert item.end.isoformat() == truth_item["end"]
+        assert item.term_years == truth_item["term_years"]
+        assert float(item.hourly_commitment_usd) == pytest.approx(
+            truth_item["hourly_commitment_usd"], abs=0.001
+        )
 
 
 def test_our_recommendation_is_within_one_percent_of_the_ground_truth(world, sandbox) -> None:

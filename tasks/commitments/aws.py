@@ -112,11 +112,15 @@ def _utilization_pages(ce: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
 
 
 def get_reserved_instances(ce: Any, today: date, days: int = 30) -> list[Commitment]:
-    """The organisation's Reserved Instances active in the last ``days`` days (payer's CE)."""
-    found: dict[str, Commitment] = {}
+    """The organisation's Reserved Instances active in the last ``days`` days (payer's CE).
+
+    The hourly commitment is the amortised fee over the window divided by the hours the
+    reservation was active in it (its start and end bound them).
+    """
+    first, last = today - timedelta(days=days), today - timedelta(days=1)
     pages = _utilization_pages(
         ce,
-        TimePeriod=_period(today - timedelta(days=days), today - timedelta(days=1)),
+        TimePeriod=_period(first, last),
         Granularity="MONTHLY",
         GroupBy=[{"Type": "DIMENSION", "Key": "SUBSCRIPTION_ID"}],
     )
@@ -126,6 +130,8 @@ def get_reserved_instances(ce: Any, today: date, days: int = 30) -> list[Commitm
         if _no_data(error):
             return []
         raise
+    attributes_of: dict[str, dict[str, Any]] = {}
+    fees: dict[str, Decimal] = {}
     for page in collected:
         for period in page.get("UtilizationsByTime", []):
             for group in period.get("Groups", []):
@@ -133,36 +139,42 @@ def get_reserved_instances(ce: Any, today: date, days: int = 30) -> list[Commitm
                 lease = attributes.get("leaseId") or group.get("Value")
                 if not lease or not attributes.get("endDateTime"):
                     continue
+                attributes_of[lease] = attributes
                 fee = Decimal(str(group.get("Utilization", {}).get("TotalAmortizedFee", "0")))
-                purchased = Decimal(str(group.get("Utilization", {}).get("PurchasedHours", "0")))
-                hourly = (fee / purchased) if purchased else None
-                count = attributes.get("numberOfInstances")
-                found[lease] = Commitment(
-                    commitment_id=attributes.get("reservationArn") or lease,
-                    short_id=lease,
-                    kind="Reserved Instance",
-                    account_id=attributes.get("accountId", ""),
-                    region=attributes.get("region", ""),
-                    service=attributes.get("service", ""),
-                    instance_type=attributes.get("instanceType", ""),
-                    instance_count=int(count) if count and str(count).isdigit() else None,
-                    term_years=int(attributes["termInYears"])
-                    if str(attributes.get("termInYears", "")).isdigit()
-                    else None,
-                    payment_option=attributes.get("subscriptionType", ""),
-                    hourly_commitment_usd=(
-                        hourly.quantize(Decimal("0.000001")) if hourly is not None else None
-                    ),
-                    description=" ".join(
-                        x for x in (attributes.get("instanceType"), "Reserved Instance") if x
-                    ),
-                    start=_day(attributes["startDateTime"])
-                    if attributes.get("startDateTime")
-                    else None,
-                    end=_day(attributes["endDateTime"]),
-                    state=(attributes.get("subscriptionStatus") or "active").lower(),
+                fees[lease] = fees.get(lease, Decimal(0)) + fee
+    found = []
+    for lease, attributes in attributes_of.items():
+        start = _day(attributes["startDateTime"]) if attributes.get("startDateTime") else None
+        end = _day(attributes["endDateTime"])
+        active_days = (min(end, last + timedelta(days=1)) - max(start or first, first)).days
+        count = attributes.get("numberOfInstances")
+        years = str(attributes.get("termInYears", ""))
+        found.append(
+            Commitment(
+                commitment_id=attributes.get("reservationArn") or lease,
+                short_id=lease,
+                kind="Reserved Instance",
+                account_id=attributes.get("accountId", ""),
+                region=attributes.get("region", ""),
+                service=attributes.get("service", ""),
+                instance_type=attributes.get("instanceType", ""),
+                instance_count=int(count) if count and str(count).isdigit() else None,
+                term_years=int(years) if years.isdigit() else None,
+                payment_option=attributes.get("subscriptionType", ""),
+                hourly_commitment_usd=(fees[lease] / (24 * active_days)).quantize(
+                    Decimal("0.000001")
                 )
-    return sorted(found.values(), key=lambda c: (c.account_id, c.short_id))
+                if active_days > 0
+                else None,
+                description=" ".join(
+                    x for x in (attributes.get("instanceType"), "Reserved Instance") if x
+                ),
+                start=start,
+                end=end,
+                state=(attributes.get("subscriptionStatus") or "active").lower(),
+            )
+        )
+    return sorted(found, key=lambda c: (c.account_id, c.short_id))
 
 
 def get_inventory(
