@@ -79,6 +79,9 @@ def test_store_and_cost_explorer_agree_to_the_cent_every_day(world, sandbox) -> 
         expected = truth[(figures.day, figures.kind)]
         assert figures.used_usd == Decimal(str(expected["used_usd"])).quantize(Decimal("0.01"))
         assert figures.unused_usd == Decimal(str(expected["unused_usd"])).quantize(Decimal("0.01"))
+    # coverage is compared too (covered spend and on-demand cost per day): both are present
+    plans = [f for f in review.store_days if f.kind == "Savings Plan"]
+    assert all(f.covered_usd > 0 and f.on_demand_usd > 0 for f in plans)
     sp = review.store_totals["Savings Plan"]
     assert sp["unused_usd"] == Decimal("72.00")  # $2.40 a day for 30 days, the under-used plan
     # the inventory read from AWS names every commitment with its hourly amount and end

@@ -91,3 +91,27 @@ def test_the_slack_digest_lists_commitment_findings_in_their_own_section() -> No
     assert any(t.startswith("*Commitments* (1)") and "commitment-unused" in t for t in texts)
     assert not any(t.startswith("*Top idle resources*") for t in texts)
     assert any("across 1 resources" in t for t in texts)
+
+
+def test_a_cent_of_difference_between_store_and_cost_explorer_is_reported() -> None:
+    from decimal import Decimal
+
+    from tasks.commitments.models import DayFigures
+    from tasks.commitments.review import compare
+
+    day = date(2026, 12, 1)
+    store = DayFigures(
+        day=day,
+        kind="Savings Plan",
+        used_usd=Decimal("59.17"),
+        unused_usd=Decimal("2.40"),
+        covered_usd=Decimal("82.18"),
+        on_demand_usd=Decimal("210.00"),
+    )
+    ce = store.model_copy(update={"unused_usd": Decimal("2.41")})
+    found = compare([store], [ce], {day: (Decimal("82.18"), Decimal("209.99"))})
+    assert [(d.figure, d.store_usd, d.ce_usd) for d in found] == [
+        ("unused_usd", Decimal("2.40"), Decimal("2.41")),
+        ("on_demand_usd", Decimal("210.00"), Decimal("209.99")),
+    ]
+    assert compare([store], [], None)[0].ce_usd == Decimal("0.00")

@@ -71,9 +71,13 @@ class CommitmentReview(BaseModel):
     findings: list[Finding]
 
 
-def compare(store_days: list[DayFigures], ce_days: list[DayFigures]) -> list[Disagreement]:
-    """Days where used or unused commitment differ by a cent or more (a day only one side has
-    counts as a difference against zero).
+def compare(
+    store_days: list[DayFigures],
+    ce_days: list[DayFigures],
+    ce_coverage: dict[date, tuple[Decimal, Decimal]] | None = None,
+) -> list[Disagreement]:
+    """Days where used or unused commitment, or Savings Plan coverage (covered spend, on-demand
+    cost), differ by a cent or more (a day only one side has counts against zero).
 
     Example:
         >>> d = date(2026, 12, 1)
@@ -96,6 +100,26 @@ def compare(store_days: list[DayFigures], ce_days: list[DayFigures]) -> list[Dis
                         day=key[0], kind=key[1], figure=figure, store_usd=mine, ce_usd=other
                     )
                 )
+    if ce_coverage is not None:
+        plans = {f.day: f for f in store_days if f.kind == "Savings Plan"}
+        for day in sorted(set(plans) | set(ce_coverage)):
+            covered, on_demand = ce_coverage.get(day, (zero, zero))
+            mine_covered = plans[day].covered_usd or zero if day in plans else zero
+            mine_on_demand = plans[day].on_demand_usd or zero if day in plans else zero
+            for figure, mine, other in (
+                ("covered_usd", mine_covered, covered),
+                ("on_demand_usd", mine_on_demand, on_demand),
+            ):
+                if mine != other:
+                    out.append(
+                        Disagreement(
+                            day=day,
+                            kind="Savings Plan",
+                            figure=figure,
+                            store_usd=mine,
+                            ce_usd=other,
+                        )
+                    )
     return out
 
 
@@ -180,7 +204,7 @@ def review_commitments(
         inventory_errors=errors,
         store_days=store_days,
         ce_days=ce_days,
-        disagreements=compare(store_days, ce_days),
+        disagreements=compare(store_days, ce_days, aws.get_savings_plans_coverage(ce, first, last)),
         store_totals={
             kind: usage.totals(store_days, kind)  # type: ignore[arg-type]
             for kind in ("Savings Plan", "Reserved Instance")
