@@ -79,6 +79,8 @@ def test_store_and_cost_explorer_agree_to_the_cent_every_day(world, sandbox) -> 
         expected = truth[(figures.day, figures.kind)]
         assert figures.used_usd == Decimal(str(expected["used_usd"])).quantize(Decimal("0.01"))
         assert figures.unused_usd == Decimal(str(expected["unused_usd"])).quantize(Decimal("0.01"))
+    hours = review.ri_coverage
+    assert hours["store"] == hours["ce"] and hours["store"]["reserved_hours"] > 0
     # coverage is compared too (covered spend and on-demand cost per day): both are present
     plans = [f for f in review.store_days if f.kind == "Savings Plan"]
     assert all(f.covered_usd > 0 and f.on_demand_usd > 0 for f in plans)

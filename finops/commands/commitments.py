@@ -92,6 +92,13 @@ def commitments(
     out += report.utilisation_table(review.store_totals, review.ce_days, days)
     coverage = review.store_totals["Savings Plan"]["coverage_pct"]
     out.append(f"Savings Plan coverage of EC2 instance usage (cost store): {coverage}%")
+    for source, hours in review.ri_coverage.items():
+        whole = hours["reserved_hours"] + hours["on_demand_hours"]
+        share = f"{100 * hours['reserved_hours'] / whole:.2f}%" if whole else "-"
+        out.append(
+            f"RDS Reserved Instance coverage ({'cost store' if source == 'store' else 'CE'}): "
+            f"{share} of {whole:,.2f} instance hours"
+        )
     if not review.store_days:
         out.append(
             "the cost store holds no commitment rows in this window: run "

@@ -64,6 +64,7 @@ class CommitmentReview(BaseModel):
     ce_days: list[DayFigures]
     disagreements: list[Disagreement]
     store_totals: dict[str, dict[str, Any]]
+    ri_coverage: dict[str, dict[str, float]] = Field(default_factory=dict)  # source -> hours
     ours: Recommendation
     aws: Recommendation | None
     ri_recommendations: list[dict[str, Any]] = Field(default_factory=list)
@@ -192,6 +193,28 @@ def review_commitments(
     ]
     if theirs is not None:
         ours = ours.model_copy(update={"offering_id": theirs.offering_id})
+    rds = "Amazon Relational Database Service"
+    ce_hours = aws.get_reservation_coverage(ce, first, last, rds)
+    ri_coverage = {
+        "store": usage.reservation_hours(frame, first, last, rds),
+        "ce": {
+            "reserved_hours": round(float(ce_hours.get("ReservedHours", 0)), 2),
+            "on_demand_hours": round(float(ce_hours.get("OnDemandHours", 0)), 2),
+        },
+    }
+    disagreements = compare(store_days, ce_days, aws.get_savings_plans_coverage(ce, first, last))
+    for figure in ("reserved_hours", "on_demand_hours"):
+        mine, other = ri_coverage["store"][figure], ri_coverage["ce"][figure]
+        if abs(mine - other) >= 0.01:
+            disagreements.append(
+                Disagreement(
+                    day=last,
+                    kind="Reserved Instance",
+                    figure=f"{figure} (window)",
+                    store_usd=Decimal(str(mine)),
+                    ce_usd=Decimal(str(other)),
+                )
+            )
     unused = usage.unused_by_commitment(frame, first, last)
     findings = unused_findings(inventory, unused, first, last, settings.min_unused_usd_per_day)
     purchase = purchase_finding(ours, theirs, access.caller_account_id)
@@ -204,7 +227,8 @@ def review_commitments(
         inventory_errors=errors,
         store_days=store_days,
         ce_days=ce_days,
-        disagreements=compare(store_days, ce_days, aws.get_savings_plans_coverage(ce, first, last)),
+        disagreements=disagreements,
+        ri_coverage=ri_coverage,
         store_totals={
             kind: usage.totals(store_days, kind)  # type: ignore[arg-type]
             for kind in ("Savings Plan", "Reserved Instance")

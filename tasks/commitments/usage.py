@@ -180,3 +180,32 @@ def totals(figures: Iterable[DayFigures], kind: Kind) -> dict[str, object]:
         else cents(100 * covered / (covered + on_demand)),
         "days": len(mine),
     }
+
+
+def reservation_hours(
+    frame: pd.DataFrame, first: date, last: date, service: str
+) -> dict[str, float]:
+    """Reserved and on-demand instance hours of one service over the days (RI coverage).
+
+    Example:
+        >>> rows = pd.DataFrame({"charge_date": [date(2026, 1, 1)] * 2, "source": ["export"] * 2,
+        ...     "service": ["RDS"] * 2, "charge_category": ["Usage"] * 2,
+        ...     "usage_type": ["InstanceUsage:db.r5.large"] * 2, "usage_quantity": [24.0, 12.0],
+        ...     "commitment_discount_type": ["Reserved Instance", None]})
+        >>> reservation_hours(rows, date(2026, 1, 1), date(2026, 1, 1), "RDS")
+        {'reserved_hours': 24.0, 'on_demand_hours': 12.0}
+    """
+    rows = one_source_per_day(
+        frame[(frame["charge_date"] >= first) & (frame["charge_date"] <= last)]
+    )
+    eligible = rows[
+        (rows["service"] == service)
+        & (rows["charge_category"] == "Usage")
+        & rows["usage_type"].fillna("").str.contains(INSTANCE_USAGE, regex=True)
+        & (rows["commitment_discount_type"].fillna("") != "Savings Plan")
+    ]
+    reserved = eligible["commitment_discount_type"] == "Reserved Instance"
+    return {
+        "reserved_hours": round(float(eligible[reserved]["usage_quantity"].sum()), 2),
+        "on_demand_hours": round(float(eligible[~reserved]["usage_quantity"].sum()), 2),
+    }
