@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finops.commands.notify",
     "finops.commands.deploy",
     "finops.commands.demo",
+    "finops.commands.commitments",
 )
 
 

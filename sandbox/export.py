@@ -152,38 +152,16 @@ def _execution_id(ledger: Ledger, export_name: str, period: str) -> str:
     return str(uuid.uuid5(EXPORT_NAMESPACE, name))
 
 
-def _commitment_columns(
-    record_type: np.ndarray, account: np.ndarray, region: np.ndarray
-) -> dict[str, np.ndarray]:
-    """CommitmentDiscount* columns: Savings Plan rows (Spend) and RDS RI rows (Usage)."""
-    n = len(record_type)
-    category = np.full(n, None, dtype=object)
-    kind = np.full(n, None, dtype=object)
-    status = np.full(n, None, dtype=object)
-    ident = np.full(n, None, dtype=object)
-    name = np.full(n, None, dtype=object)
-    sp = np.isin(record_type, ["SavingsPlanCoveredUsage", "SavingsPlanRecurringFee"])
-    ri = np.isin(record_type, ["DiscountedUsage", "RIFee"])
-    category[sp], kind[sp] = "Spend", "Savings Plan"
-    category[ri], kind[ri] = "Usage", "Reserved Instance"
-    status[np.isin(record_type, ["SavingsPlanCoveredUsage", "DiscountedUsage"])] = "Used"
-    for index in np.nonzero(sp | ri)[0]:
-        acct = account[index]
-        if sp[index]:
-            plan = uuid.uuid5(EXPORT_NAMESPACE, f"sp/{acct}")
-            ident[index] = f"arn:aws:savingsplans::{acct}:savingsplan/{plan}"
-            name[index] = "Compute Savings Plan 1yr No Upfront"
-        else:
-            reservation = f"ri-{uuid.uuid5(EXPORT_NAMESPACE, f'ri/{acct}').hex[:12]}"
-            ri_region = region[index] or "us-east-1"
-            ident[index] = f"arn:aws:rds:{ri_region}:{acct}:ri:{reservation}"
-            name[index] = "RDS db.r5.large 1yr No Upfront"
+def _commitment_columns(ledger: Ledger, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """CommitmentDiscount* columns from the ledger's commitment columns (Savings Plans: Spend)."""
+    names = {plan.commitment_id: plan.name for plan in ledger.commitments}
+    ident = frame["commitment_discount_id"].to_numpy(dtype=object)
     return {
-        "CommitmentDiscountCategory": category,
+        "CommitmentDiscountCategory": frame["commitment_discount_category"].to_numpy(dtype=object),
         "CommitmentDiscountId": ident,
-        "CommitmentDiscountName": name,
-        "CommitmentDiscountStatus": status,
-        "CommitmentDiscountType": kind,
+        "CommitmentDiscountName": np.asarray([names.get(i) for i in ident.tolist()], object),
+        "CommitmentDiscountStatus": frame["commitment_discount_status"].to_numpy(dtype=object),
+        "CommitmentDiscountType": frame["commitment_discount_type"].to_numpy(dtype=object),
     }
 
 
@@ -250,7 +228,7 @@ def focus_table(ledger: Ledger, rows: np.ndarray) -> pa.Table:
         "ChargeFrequency": np.asarray([_FREQUENCY[k] for k in record_type], dtype=object),
         "ChargePeriodEnd": charge_day + pd.Timedelta(days=1),
         "ChargePeriodStart": charge_day,
-        **_commitment_columns(record_type, account, region),
+        **_commitment_columns(ledger, frame),
         "ConsumedQuantity": quantity,
         "ConsumedUnit": unit,
         "ContractedCost": np.where(np.isnan(listed), billed, listed),

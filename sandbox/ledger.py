@@ -15,13 +15,16 @@ The model, chosen so that every figure has a known cause:
   type a base daily cost, times exponential growth (6-10 % a year per account), times a weekly
   profile (weekends lower for compute, Lambda and requests; flat for storage), times small
   log-normal noise.  Billed = effective = list cost (on-demand), quantity = cost / unit price.
-* **Commitments.** Each account holds a Compute Savings Plan and an RDS Reserved Instance, both
-  with a fixed daily commitment.  On the 1st of each month a ``Purchase`` row bills the whole
-  month (``BilledCost`` = daily commitment x days in month, ``EffectiveCost`` = 0; CE record types
-  ``SavingsPlanRecurringFee`` and ``RIFee``).  Every day the covered usage is a ``Usage`` row with
-  ``BilledCost`` = 0 and ``EffectiveCost`` = the daily commitment (the amortised share; CE record
-  types ``SavingsPlanCoveredUsage`` and ``DiscountedUsage``), ``ListCost`` the on-demand price.
-  So billed cost spikes on the 1st and effective cost stays smooth, as in FOCUS.
+* **Commitments** (planned by :func:`sandbox.commitments.plan_commitments`: Compute Savings
+  Plans and RDS Reserved Instances of 1 and 3 years, one RI expiring in 25 days, one plan 60 %
+  used).  On each month's first active day a ``Purchase`` row bills the month's active days
+  (``BilledCost`` = daily commitment x those days, ``EffectiveCost`` = 0; CE record types
+  ``SavingsPlanRecurringFee`` and ``RIFee``).  Every active day the covered usage is a ``Usage``
+  row with ``BilledCost`` = 0 and ``EffectiveCost`` = the used share of the daily commitment (CE
+  record types ``SavingsPlanCoveredUsage`` and ``DiscountedUsage``), ``ListCost`` the on-demand
+  price; the unused share is a ``Usage`` row of the fee's service with FOCUS status ``Unused``.
+  Rows carry the FOCUS commitment columns.  So billed cost spikes on the 1st and effective cost
+  stays smooth, as in FOCUS.
 * **Support and tax** follow the same billed-on-the-1st / effective-spread model, as one row per
   day: the 1st carries the month's amount as billed cost (0 on other days) and every day carries
   amount / days-in-month as effective cost.  Business support (management account) is AWS's tiered
@@ -64,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sandbox.commitments import Commitment, plan_commitments
 from tasks.costs.schema import COST_COLUMNS
 
 #: Money columns are rounded to this many decimals (1e-6 USD).
@@ -203,9 +207,6 @@ RECORD_TYPE_CATEGORY: dict[str, str] = {
     "Refund": "Adjustment",
 }
 
-#: Savings Plan rate relative to on-demand, and RI rate relative to on-demand (for ListCost).
-SP_DISCOUNT_RATE = 0.72
-RI_DISCOUNT_RATE = 0.66
 TAX_RATE = 0.05
 
 
@@ -221,6 +222,9 @@ class _Series:
     unit: str | None
     unit_price: float | None
     tags: dict[str, str]
+    # (CommitmentDiscountId, Category, Type, Status) of commitment rows
+    commitment: tuple[str, str, str, str | None] | None = None
+    charge_category: str | None = None  # when it differs from the record type's
 
 
 @dataclass
@@ -255,6 +259,7 @@ class Ledger:
     refunds: list[dict[str, Any]] = field(default_factory=list)
     restatements: list[dict[str, Any]] = field(default_factory=list)
     traps: dict[str, Any] = field(default_factory=dict)
+    commitments: list[Commitment] = field(default_factory=list)
     revision: int = 0
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -621,61 +626,86 @@ def generate_ledger(
     month_keys = np.array([d.year * 12 + d.month - 1 for d in dates])
     all_days = np.ones(days, dtype=bool)
 
-    # Commitments: a Compute Savings Plan and an RDS RI per account, in the primary region.
+    # Commitments (sandbox.commitments plans them): fees on each month's first active day,
+    # covered usage every active day, and an unused row where the commitment is not fully used.
     prefix = REGION_PREFIX[primary]
-    for a, account_id in enumerate(accounts):
+    commitments = plan_commitments(seed, accounts, primary, end, account_scale.tolist())
+    for plan in commitments:
+        a = accounts.index(plan.account_id)
         env = envs[a % len(envs)] if a else "shared"
-        sp_daily = round(28.0 * float(account_scale[a]), 2)
-        ri_daily = round(9.0 * float(account_scale[a]), 2)
-        for service, fee_usage, fee_record, covered_usage, covered_record, daily, rate, price in (
-            (
-                SAVINGS_PLANS,
-                "ComputeSP:1yrNoUpfront",
-                "SavingsPlanRecurringFee",
-                f"{prefix}-BoxUsage:m5.xlarge",
-                "SavingsPlanCoveredUsage",
-                sp_daily,
-                SP_DISCOUNT_RATE,
-                0.192,
-            ),
-            (
-                RDS,
-                f"{prefix}-HeavyUsage:db.r5.large",
-                "RIFee",
-                f"{prefix}-InstanceUsage:db.r5.large",
-                "DiscountedUsage",
-                ri_daily,
-                RI_DISCOUNT_RATE,
-                0.25,
-            ),
-        ):
-            fee_region = "" if service == SAVINGS_PLANS else primary
-            covered_service = EC2_COMPUTE if service == SAVINGS_PLANS else RDS
-            add(
-                _Series(account_id, service, fee_region, fee_usage, fee_record, None, None, {}),
-                np.where(is_first, daily * dim, 0.0),
-                np.zeros(days),
-                np.where(is_first, daily * dim, 0.0),
+        active = np.array([plan.active(d) for d in dates])
+        in_month = np.array(
+            [
+                sum(plan.active(d.replace(day=k)) for k in range(1, _days_in_month(d) + 1))
+                for d in dates
+            ],
+            dtype=float,
+        )
+        first_active = active & (is_first | np.array([d == plan.start for d in dates]))
+        fee_region = "" if plan.kind == "Savings Plan" else primary
+        fee_usage = plan.fee_usage_type
+        if plan.kind != "Savings Plan":
+            fee_usage = f"{prefix}-{fee_usage}"
+        mark = (plan.commitment_id, plan.category, plan.kind)
+        add(
+            _Series(
+                plan.account_id,
+                plan.fee_service,
+                fee_region,
+                fee_usage,
+                plan.fee_record,
                 None,
-                is_first.copy(),
-            )
-            on_demand = np.full(days, daily / rate)
+                None,
+                {},
+                commitment=(*mark, None),
+            ),
+            np.where(first_active, plan.daily_usd * in_month, 0.0),
+            np.zeros(days),
+            np.where(first_active, plan.daily_usd * in_month, 0.0),
+            None,
+            first_active.copy(),
+        )
+        used = round(plan.daily_usd * plan.used_fraction, 2)
+        on_demand = np.full(days, used / plan.rate)
+        add(
+            _Series(
+                plan.account_id,
+                plan.covered_service,
+                primary,
+                f"{prefix}-{plan.covered_usage_type}",
+                plan.covered_record,
+                "Hrs",
+                plan.unit_price,
+                {"env": env, "team": "platform" if plan.kind == "Savings Plan" else "data"},
+                commitment=(*mark, "Used"),
+            ),
+            np.zeros(days),
+            np.where(active, used, 0.0),
+            np.where(active, on_demand, 0.0),
+            np.where(active, on_demand / plan.unit_price, 0.0),
+            active.copy(),
+        )
+        if plan.used_fraction < 1.0:
+            # FOCUS shows the unused share as a Usage row of the commitment (status Unused); CE
+            # counts it in the amortised recurring fee.
             add(
                 _Series(
-                    account_id,
-                    covered_service,
-                    primary,
-                    covered_usage,
-                    covered_record,
-                    "Hrs",
-                    price,
-                    {"env": env, "team": "platform" if service == SAVINGS_PLANS else "data"},
+                    plan.account_id,
+                    plan.fee_service,
+                    fee_region,
+                    fee_usage,
+                    plan.fee_record,
+                    None,
+                    None,
+                    {},
+                    commitment=(*mark, "Unused"),
+                    charge_category="Usage",
                 ),
                 np.zeros(days),
-                np.full(days, daily),
-                on_demand,
-                on_demand / price,
-                all_days.copy(),
+                np.where(active, round(plan.daily_usd - used, 2), 0.0),
+                None,
+                None,
+                active.copy(),
             )
 
     # Monthly amounts (support, tax) from each month's usage; partial months are scaled up from
@@ -816,6 +846,7 @@ def generate_ledger(
         credits=credits,
         refunds=refunds,
         traps=trap_truth,
+        commitments=commitments,
     )
 
 
@@ -854,7 +885,8 @@ def _assemble(
             "service": per_series([s.service for s in series]),
             "region": per_series([s.region for s in series]),
             "charge_category": np.asarray(
-                [RECORD_TYPE_CATEGORY[s.record_type] for s in series], dtype=object
+                [s.charge_category or RECORD_TYPE_CATEGORY[s.record_type] for s in series],
+                dtype=object,
             )[series_idx],
             "usage_type": per_series([s.usage_type for s in series]),
             "billed_cost": billed_m,
@@ -866,6 +898,17 @@ def _assemble(
             "tags": tags,
             "source": "export",
             "estimated": False,
+            **{
+                column: per_series([s.commitment[i] if s.commitment else None for s in series])
+                for i, column in enumerate(
+                    (
+                        "commitment_discount_id",
+                        "commitment_discount_category",
+                        "commitment_discount_type",
+                        "commitment_discount_status",
+                    )
+                )
+            },
         }
     )[COST_COLUMNS]
     unit_price = np.asarray(

@@ -38,6 +38,8 @@ SERVICE_MODULES: tuple[str, ...] = (
     "sandbox.anomaly_detection",
     "sandbox.compute_optimizer",
     "sandbox.cost_optimization_hub",
+    "sandbox.ce_commitments",
+    "sandbox.savings_plans",
 )
 
 _SCOPE_RE = re.compile(

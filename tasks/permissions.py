@@ -15,6 +15,7 @@ is granted.
 from __future__ import annotations
 
 from tasks.anomalies import budget
+from tasks.commitments import aws as commitments
 from tasks.costs import cost_explorer, export, store
 from tasks.iac import state as iac_state
 from tasks.idle.checks import IAM_READ_PERMISSIONS
@@ -38,7 +39,11 @@ def declared_permissions() -> dict[str, frozenset[str]]:
     """
     return {
         "scan": frozenset(
-            IAM_READ_PERMISSIONS | set(cost_explorer.IAM_PERMISSIONS) | set(budget.IAM_PERMISSIONS)
+            IAM_READ_PERMISSIONS
+            | set(cost_explorer.IAM_PERMISSIONS)
+            | set(budget.IAM_PERMISSIONS)
+            # commitments.PURCHASE_PERMISSIONS stay out: buying is opt-in and granted by hand
+            | set(commitments.IAM_PERMISSIONS)
         ),
         "pipeline": frozenset(
             set(store.IAM_PERMISSIONS)

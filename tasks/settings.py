@@ -696,6 +696,42 @@ class AwsAnomalyDetectionSettings(Section):
     )
 
 
+class CommitmentSettings(Section):
+    """Reserved Instances and Savings Plans: expiry alerts, recommendations, purchases."""
+
+    expiry_alert_days: EnvList[int] = Field(
+        default_factory=lambda: [60, 30, 7],
+        description="Days before a commitment ends at which it is announced, once each.",
+    )
+    lookback_days: Literal[7, 30, 60] = Field(
+        30, description="On-demand history a recommendation is computed over (CE's choices)."
+    )
+    term: Literal["ONE_YEAR", "THREE_YEARS"] = Field("ONE_YEAR", description="Recommended term.")
+    payment_option: Literal["NO_UPFRONT", "PARTIAL_UPFRONT", "ALL_UPFRONT"] = Field(
+        "NO_UPFRONT", description="Recommended payment option."
+    )
+    savings_plan_rate: float = Field(
+        0.72,
+        gt=0,
+        lt=1,
+        description="Savings Plan price / on-demand when the store shows no plan to learn it from.",
+    )
+    min_unused_usd_per_day: float = Field(
+        0.01, ge=0, description="Unused commitment below this a day is not a finding."
+    )
+    purchase_enabled: bool = Field(
+        False,
+        description="Allow CreateSavingsPlan for an approved purchase plan; never on by default.",
+    )
+
+    @field_validator("expiry_alert_days")
+    @classmethod
+    def _positive_days(cls, value: list[int]) -> list[int]:
+        if any(day < 1 for day in value):
+            raise ValueError("alert days must be whole days >= 1, e.g. 60,30,7")
+        return sorted(set(value), reverse=True)
+
+
 class Settings(BaseSettings):
     """Every knob of finops-flows, with its documented default."""
 
@@ -725,6 +761,7 @@ class Settings(BaseSettings):
     aws_anomaly_detection: AwsAnomalyDetectionSettings = Field(
         default_factory=AwsAnomalyDetectionSettings
     )
+    commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
 
     @classmethod
     def settings_customise_sources(

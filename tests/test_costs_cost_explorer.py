@@ -151,9 +151,13 @@ def test_record_type_and_region_values_map_to_the_schema() -> None:
     frame = transform_pages(
         [page], ["LINKED_ACCOUNT", "RECORD_TYPE"], PAYER, fixed={"region": "NoRegion"}
     )
-    totals = frame.set_index("charge_category")["effective_cost"].to_dict()
-    # Usage and DiscountedUsage are both FOCUS Usage and are summed into one row.
+    totals = frame.groupby("charge_category")["effective_cost"].sum().to_dict()
+    # Usage and DiscountedUsage are both FOCUS Usage, kept apart by their commitment status.
     assert totals == {"Adjustment": -4.0, "Purchase": 0.0, "Usage": 3.0}
+    covered = frame[frame["commitment_discount_status"].eq("Used")]
+    assert covered[["effective_cost", "commitment_discount_type"]].values.tolist() == [
+        [2.0, "Reserved Instance"]
+    ]
     page_regions = {
         "ResultsByTime": [
             period(

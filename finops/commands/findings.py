@@ -24,6 +24,7 @@ def list_findings(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List stored findings, largest monthly savings first."""
+    from tasks.commitments.findings import PURCHASE_CHECK, UNUSED_CHECK
     from tasks.findings.model import FindingStatus
     from tasks.findings.store import FindingsStore
     from tasks.idle.checks import CHECKS
@@ -32,9 +33,10 @@ def list_findings(
     for value in status:
         if value not in allowed:
             raise fail(f"--status {value!r} is not a state; use one of {', '.join(allowed)}")
-    unknown = [c for c in check if c not in CHECKS]
+    known = [*CHECKS, UNUSED_CHECK, PURCHASE_CHECK]
+    unknown = [c for c in check if c not in known]
     if unknown:
-        raise fail(f"--check {', '.join(unknown)}: no such check; choose from {', '.join(CHECKS)}")
+        raise fail(f"--check {', '.join(unknown)}: no such check; choose from {', '.join(known)}")
     store = FindingsStore(load_settings().findings_url)
     stored = store.list(statuses=status or None, checks=check or None)
     if as_json:

@@ -72,6 +72,18 @@ RECORD_TYPE_CATEGORY: dict[str, str] = {
     "Adjustment": "Adjustment",
 }
 
+#: CE RECORD_TYPE -> FOCUS (CommitmentDiscountCategory, CommitmentDiscountType,
+#: CommitmentDiscountStatus).  CE does not name the commitment, so the id stays null; a fee row
+#: carries the commitment's category and type but no status (FOCUS leaves purchases' status null).
+RECORD_TYPE_COMMITMENT: dict[str, tuple[str, str, str | None]] = {
+    "SavingsPlanCoveredUsage": ("Spend", "Savings Plan", "Used"),
+    "SavingsPlanNegation": ("Spend", "Savings Plan", "Used"),
+    "DiscountedUsage": ("Usage", "Reserved Instance", "Used"),
+    "SavingsPlanRecurringFee": ("Spend", "Savings Plan", None),
+    "SavingsPlanUpfrontFee": ("Spend", "Savings Plan", None),
+    "RIFee": ("Usage", "Reserved Instance", None),
+}
+
 NO_REGION = "NoRegion"
 THROTTLE_CODES = frozenset({"LimitExceededException", "ThrottlingException"})
 #: Errors a person must act on; each gets a one-line explanation.
@@ -367,6 +379,11 @@ def transform_pages(
     frame = pd.DataFrame.from_records(records, columns=COST_COLUMNS)
     if frame.empty:
         return frame
+    kinds = [RECORD_TYPE_COMMITMENT.get(kind) for kind in frame["charge_category"]]
+    for position, column in enumerate(
+        ("commitment_discount_category", "commitment_discount_type", "commitment_discount_status")
+    ):
+        frame[column] = [kind[position] if kind else None for kind in kinds]
     frame["charge_category"] = _category(frame)
     return aggregate_keys(frame)
 

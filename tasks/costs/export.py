@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from tasks.costs.fold import FoldError, fold_files
-from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS
+from tasks.costs.schema import CHARGE_CATEGORIES, COMMITMENT_COLUMNS, COST_COLUMNS, KEY_COLUMNS
 from tasks.costs.store import resolve_filesystem
 
 #: IAM actions reading the data export in S3 (collected by tasks.permissions).
@@ -51,6 +51,10 @@ FOCUS_COLUMNS: tuple[str, ...] = (
     "ChargeCategory",
     "ChargeClass",
     "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
     "ConsumedQuantity",
     "ConsumedUnit",
     "EffectiveCost",
@@ -113,6 +117,8 @@ _FOLD_KEYS = [
     "billing_account_id",
     "currency",
     "provider",
+    "commitment_discount_category",
+    "commitment_discount_type",
 ]
 
 
@@ -329,6 +335,12 @@ def _day(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return _timestamps(column).cast(pa.date32())
 
 
+def _blank_null(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    # CSV-born exports write an absent value as an empty cell.
+    text = column.cast(_TEXT)
+    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), pa.scalar(None, _TEXT), text)
+
+
 def _money(table: pa.Table, name: str, name_for_errors: str) -> pa.ChunkedArray | pa.Array:
     try:
         return _col(table, name, pa.float64()).cast(pa.float64())
@@ -403,6 +415,8 @@ def normalize_table(table: pa.Table, name: str = "batch") -> pa.Table:
             "list_cost": _money(table, "ListCost", name),
             "usage_quantity": _money(table, "ConsumedQuantity", name),
             "usage_unit": _col(table, "ConsumedUnit").cast(_TEXT),
+            # FOCUS 1.0 and 1.2 name the commitment columns alike; absent or blank cells are null.
+            **{ours: _blank_null(_col(table, focus)) for ours, focus in COMMITMENT_COLUMNS.items()},
         }
     )
 

@@ -30,7 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from tasks.costs.schema import CHARGE_CATEGORIES, COST_SCHEMA, KEY_COLUMNS
+from tasks.costs.schema import CHARGE_CATEGORIES, COMMITMENT_COLUMNS, COST_SCHEMA, KEY_COLUMNS
 
 #: The fold's group keys: the store's key (without ``source``) plus what is one per key.
 FOLD_KEYS: list[str] = [
@@ -39,7 +39,11 @@ FOLD_KEYS: list[str] = [
     "billing_account_id",
     "currency",
     "provider",
+    "commitment_discount_category",
+    "commitment_discount_type",
 ]
+#: The store's commitment columns and the FOCUS column each comes from (1.0 and 1.2 alike).
+COMMITMENT_SOURCES: dict[str, str] = COMMITMENT_COLUMNS
 #: Summed columns of the cost schema and the FOCUS column each sums.
 SUM_SOURCES: dict[str, str] = {
     "billed_cost": "BilledCost",
@@ -132,6 +136,11 @@ def fold_sql(
         "provider_name": col("ProviderName"),
         "unit": col("ConsumedUnit"),
         "negative": f"({billed} < 0)",
+        # a CSV-born export writes an absent commitment as a blank cell: null, as if absent
+        **{
+            f"raw_{ours}": f"CASE WHEN trim({col(focus)}) = '' THEN NULL ELSE {col(focus)} END"
+            for ours, focus in COMMITMENT_SOURCES.items()
+        },
     }
     sums = {name: f"sum({col(SUM_SOURCES[name], 'DOUBLE')})" for name in FOLD_SUMS}
     category = '"category"'
@@ -159,6 +168,7 @@ def fold_sql(
         "billing_account_id": '"billing_account"',
         "currency": '"currency_code"',
         "provider": "coalesce(\"provider_name\", '')",
+        **{ours: _quote(f"raw_{ours}") for ours in COMMITMENT_SOURCES},
     }
     first = ",\n    ".join(
         [

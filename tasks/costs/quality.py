@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.costs.schema import CHARGE_CATEGORIES, COST_COLUMNS, KEY_COLUMNS, SOURCES
+from tasks.costs.schema import (
+    CHARGE_CATEGORIES,
+    COMMITMENT_CATEGORIES,
+    COMMITMENT_STATUSES,
+    COST_COLUMNS,
+    KEY_COLUMNS,
+    NULLABLE_KEY_COLUMNS,
+    SOURCES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,7 @@ REQUIRED_TYPES: dict[str, list[str]] = {
 #: not-null expectation reports) would be stored and break every sum made from it afterwards.
 FINITE = ["billed_cost", "effective_cost", "list_cost", "usage_quantity"]
 NON_NULL = [
-    *KEY_COLUMNS,
+    *[c for c in KEY_COLUMNS if c not in NULLABLE_KEY_COLUMNS],
     "billing_period",
     "billing_account_id",
     "currency",
@@ -238,6 +246,13 @@ def _suite_expectations(policy: QualityPolicy) -> list[Any]:
             column="charge_category", value_set=list(CHARGE_CATEGORIES)
         ),
         gxe.ExpectColumnValuesToBeInSet(column="source", value_set=list(SOURCES)),
+        # FOCUS allows only these (null where no commitment applies, which the set check skips).
+        gxe.ExpectColumnValuesToBeInSet(
+            column="commitment_discount_category", value_set=list(COMMITMENT_CATEGORIES)
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="commitment_discount_status", value_set=list(COMMITMENT_STATUSES)
+        ),
         gxe.ExpectColumnUniqueValueCountToBeBetween(column="currency", min_value=1, max_value=1),
         gxe.ExpectColumnValuesToBeBetween(
             column="charge_date",

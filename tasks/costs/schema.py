@@ -34,10 +34,31 @@ COST_SCHEMA = pa.schema(
         pa.field("tags", pa.string(), nullable=False),  # JSON object text, '{}' when none
         pa.field("source", pa.string(), nullable=False),  # one of SOURCES
         pa.field("estimated", pa.bool_(), nullable=False),  # CE 'Estimated' flag; False for exports
+        # Commitment discounts (FOCUS 1.2 CommitmentDiscount*; null on rows no commitment touches).
+        pa.field("commitment_discount_id", pa.string(), nullable=True),  # RI / Savings Plan ARN
+        pa.field("commitment_discount_category", pa.string(), nullable=True),  # 'Spend' | 'Usage'
+        pa.field("commitment_discount_type", pa.string(), nullable=True),  # provider's kind
+        pa.field("commitment_discount_status", pa.string(), nullable=True),  # 'Used' | 'Unused'
     ]
 )
 
 COST_COLUMNS: list[str] = COST_SCHEMA.names
+
+#: The store's schema version: 1 had no commitment columns, 2 adds the CommitmentDiscount* ones.
+#: :meth:`tasks.costs.store.CostStore.upgrade` rewrites older partitions in place.
+SCHEMA_VERSION = 2
+
+#: The FOCUS column each commitment column is read from (FOCUS 1.0 and 1.2 share these names).
+COMMITMENT_COLUMNS: dict[str, str] = {
+    "commitment_discount_id": "CommitmentDiscountId",
+    "commitment_discount_category": "CommitmentDiscountCategory",
+    "commitment_discount_type": "CommitmentDiscountType",
+    "commitment_discount_status": "CommitmentDiscountStatus",
+}
+
+#: FOCUS CommitmentDiscountCategory / Status values.
+COMMITMENT_CATEGORIES: tuple[str, ...] = ("Spend", "Usage")
+COMMITMENT_STATUSES: tuple[str, ...] = ("Used", "Unused")
 
 #: The columns that identify a row; a batch must not repeat a key.
 KEY_COLUMNS: list[str] = [
@@ -48,6 +69,12 @@ KEY_COLUMNS: list[str] = [
     "charge_category",
     "usage_type",
     "source",
+    # One usage type can be partly covered by a commitment and partly on demand on the same day
+    # (or covered by two): those are different rows.  Null where no commitment applies.
+    "commitment_discount_id",
+    "commitment_discount_status",
 ]
+#: Key columns that may be null (every other key column must hold a value).
+NULLABLE_KEY_COLUMNS: tuple[str, ...] = ("commitment_discount_id", "commitment_discount_status")
 
 MONEY_COLUMNS: list[str] = ["billed_cost", "effective_cost", "list_cost"]

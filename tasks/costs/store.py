@@ -11,6 +11,12 @@ the same bytes.  A partition is one (day, source) file and is replaced atomicall
 new file is written under a temporary name and renamed over the old one; on S3 a single PUT is
 atomic.  A window replace writes every new partition first and removes emptied ones last, so a
 failure leaves each partition either old or new.
+
+Schema versions: ``_meta/schema.json`` holds ``{"version": N}`` (:data:`SCHEMA_VERSION`).  A store
+written before version 2 has no commitment columns; it still reads (missing columns read as
+null) and opening it for writing, or :meth:`CostStore.upgrade`, rewrites each older partition
+with the new columns (null: an old row carries no commitment information) and then records the
+version, so an interrupted upgrade simply resumes.
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from tasks.costs.schema import COST_COLUMNS, COST_SCHEMA, KEY_COLUMNS, MONEY_COLUMNS, SOURCES
+from tasks.costs.schema import (
+    COST_COLUMNS,
+    COST_SCHEMA,
+    KEY_COLUMNS,
+    MONEY_COLUMNS,
+    SCHEMA_VERSION,
+    SOURCES,
+)
 from tasks.costs.sql import QUERY_CONFIG, query_failure, read_only_refusal
 
 DATA_FILE = "data.parquet"
@@ -185,6 +198,7 @@ class CostStore:
         """
         if source not in SOURCES:
             raise CostStoreError(f"unknown source {source!r}; use one of {list(SOURCES)}")
+        self.upgrade()
         if end < start:
             raise CostStoreError(f"window end {end} is before its start {start}")
         table = conform(frame)
@@ -217,6 +231,38 @@ class CostStore:
         for day in sorted(set(frame_days.to_pylist())):
             out[day] = table.filter(pc.equal(frame_days, pa.scalar(day, pa.date32())))
         return out
+
+    # -- schema versions ----------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """The version recorded with the store (1 for a store written before versions existed)."""
+        recorded = self.read_meta("schema").get("version")
+        if isinstance(recorded, int):
+            return recorded
+        return 1 if self._files() else SCHEMA_VERSION
+
+    def upgrade(self) -> int:
+        """Bring every partition to :data:`SCHEMA_VERSION`; returns how many were rewritten.
+
+        A partition whose file lacks columns of :data:`COST_SCHEMA` is read (the missing columns
+        as null), conformed and replaced atomically, like any write.  The version is recorded
+        last, so a failure part-way leaves a store that reads and upgrades again next time.
+
+        Example:
+            >>> CostStore(".finops/costs").upgrade()  # doctest: +SKIP
+            0
+        """
+        if self.schema_version() >= SCHEMA_VERSION:
+            return 0
+        rewritten = 0
+        for path in self._files().values():
+            present = set(pq.read_schema(path, filesystem=self.fs).names)
+            if set(COST_COLUMNS) <= present:
+                continue
+            old = ds.dataset([path], schema=COST_SCHEMA, format="parquet", filesystem=self.fs)
+            self._write_atomic(conform(old.to_table().to_pandas()), path)
+            rewritten += 1
+        self.write_meta("schema", {"version": SCHEMA_VERSION})
+        return rewritten
 
     # -- small state next to the data ------------------------------------------------------
     def read_meta(self, name: str) -> dict[str, Any]:

@@ -193,6 +193,10 @@ def spend_line(digest: DigestInput) -> str:
 
 
 # -- messages -----------------------------------------------------------------------------------
+#: Checks of the commitments capability (``commitment-unused``, ``commitment-purchase``).
+COMMITMENT_CHECK_PREFIX = "commitment-"
+
+
 def render_digest(digest: DigestInput, summary: str, top_n: int = 10) -> SlackMessage:
     """The daily digest: headline figures in the message, every detail in its thread.
 
@@ -213,6 +217,10 @@ def render_digest(digest: DigestInput, summary: str, top_n: int = 10) -> SlackMe
         digest.findings, key=lambda f: (-(f.monthly_savings_usd or Decimal(0)), f.fingerprint)
     )
     known, unknown = savings_total(findings)
+    counted = len(findings)
+    # Commitment findings (unused RIs/Savings Plans, purchase advice) get their own section.
+    commitments = [f for f in findings if f.check.startswith(COMMITMENT_CHECK_PREFIX)]
+    findings = [f for f in findings if not f.check.startswith(COMMITMENT_CHECK_PREFIX)]
     blocks: list[Block] = [
         _header(f"FinOps daily digest: {digest.day.isoformat()}"),
         _section(escape(summary)),
@@ -237,7 +245,10 @@ def render_digest(digest: DigestInput, summary: str, top_n: int = 10) -> SlackMe
         blocks.extend(_section(text) for text in shown[1:3])
         if len(findings) > top_n:
             blocks.append(_context(f"and {len(findings) - top_n} more in the thread"))
-    savings = f"*Savings available:* {usd(known)} USD per month across {len(findings)} resources"
+    if commitments:
+        lines = chunk_lines([finding_line(f) for f in commitments[:top_n]])
+        blocks.append(_section(f"*Commitments* ({len(commitments)})\n{lines[0]}"))
+    savings = f"*Savings available:* {usd(known)} USD per month across {counted} resources"
     if unknown:
         savings += f" ({unknown} with an unknown price, not counted)"
     blocks.append(_section(savings))

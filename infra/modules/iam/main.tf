@@ -76,6 +76,12 @@ data "aws_iam_policy_document" "scan" {
     actions = [
       "budgets:ViewBudget",
       "ce:GetCostAndUsage",
+      "ce:GetReservationCoverage",
+      "ce:GetReservationPurchaseRecommendation",
+      "ce:GetReservationUtilization",
+      "ce:GetSavingsPlansCoverage",
+      "ce:GetSavingsPlansPurchaseRecommendation",
+      "ce:GetSavingsPlansUtilization",
       "cloudwatch:GetMetricData",
       "compute-optimizer:GetEBSVolumeRecommendations",
       "compute-optimizer:GetEC2InstanceRecommendations",
@@ -105,6 +111,8 @@ data "aws_iam_policy_document" "scan" {
       "s3:ListAllMyBuckets",
       "s3:ListBucketMultipartUploads",
       "s3:ListMultipartUploadParts",
+      "savingsplans:DescribeSavingsPlans",
+      "savingsplans:DescribeSavingsPlansOfferings",
       "sts:GetCallerIdentity",
     ]
     resources = ["*"]
