@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sandbox.seed import Seeded
 
 #: The service modules, each with ``build(seeded) -> SandboxService``; first match wins.
-SERVICE_MODULES: tuple[str, ...] = ()
+SERVICE_MODULES: tuple[str, ...] = ("sandbox.pricing",)
 
 _SCOPE_RE = re.compile(
     r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request"
