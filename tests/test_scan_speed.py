@@ -8,16 +8,22 @@ lifecycle as before, and the scan's AWS requests are counted by operation with t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tasks.aws.session import AwsAccess
+from tasks.findings.model import FindingStatus
+from tasks.findings.store import FindingsStore
 from tasks.idle.tasks import make_prices
 from tasks.pricing.book import BundledPrices
 from tasks.settings import load_settings
 from tests.plugins.sandbox import SandboxHandle
+from tests.test_findings_store import ACCOUNT, volume_finding
 
 
 def test_sandbox_pricing_api_answers_the_book_prices_through_boto3(
@@ -54,3 +60,50 @@ def test_sandbox_pricing_api_answers_the_book_prices_through_boto3(
     assert empty["PriceList"] == []
     with pytest.raises(pricing.exceptions.ClientError):
         pricing.get_products(ServiceCode="")
+
+
+def test_a_large_scan_is_written_in_a_bounded_number_of_statements(tmp_path: Path) -> None:
+    """3,000 findings: new, seen again, re-raised, snooze-expired and resolved, in one pass."""
+    store = FindingsStore(f"sqlite:///{tmp_path}/findings.db")
+    t0 = datetime(2026, 11, 1, 6, tzinfo=UTC)
+    scope = [("ebs-unattached", ACCOUNT, "us-east-1")]
+    first = [volume_finding(f"vol-{i:05d}") for i in range(3000)]
+    assert len(store.record_scan(first, scope=scope, now=t0).new) == 3000
+
+    # a person's transitions in between: one snoozed until before the next scan, one resolved
+    store.transition(
+        first[0].fingerprint, "snoozed", "alice", snoozed_until=t0 + timedelta(1), now=t0
+    )
+    store.transition(first[1].fingerprint, "resolved", "alice", now=t0)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    t1 = t0 + timedelta(days=2)
+    second = first[:2500] + [volume_finding(f"vol-new-{i}") for i in range(10)]
+    outcome = store.record_scan(second, scope=scope, now=t1)
+    event.remove(store.engine, "before_cursor_execute", count)
+
+    assert sorted(outcome.reraised) == sorted([first[0].fingerprint, first[1].fingerprint])
+    assert len(outcome.still_open) == 2498 and len(outcome.new) == 10
+    assert sorted(outcome.resolved) == sorted(f.fingerprint for f in first[2500:])
+    # bounded by the statement kinds and 500-fingerprint chunks, not by the number of findings
+    assert len(statements) <= 20, statements[:25]
+    assert store.get(first[0].fingerprint).status is FindingStatus.OPEN
+    assert store.get(first[0].fingerprint).snoozed_until is None
+    assert store.get(first[2999].fingerprint).status is FindingStatus.RESOLVED
+    assert store.get(first[5].fingerprint).last_seen == t1
+    assert store.get(first[5].fingerprint).first_seen == t0
+    assert [h["reason"] for h in store.history(first[0].fingerprint)] == [
+        "first seen",
+        "",
+        "snooze expired",
+    ]
+    assert [h["to"] for h in store.history(first[2999].fingerprint)] == ["open", "resolved"]
+    # a finding outside the scanned scope is never resolved by this scan
+    other = volume_finding("vol-elsewhere", region="eu-west-1")
+    store.record_scan([other], scope=[("ebs-unattached", ACCOUNT, "eu-west-1")], now=t1)
+    store.record_scan([], scope=scope, now=t1 + timedelta(1))
+    assert store.get(other.fingerprint).status is FindingStatus.OPEN
