@@ -26,6 +26,7 @@ from tasks.idle.tasks import (
     publish_report,
     scan_batch,
     store_findings,
+    unwalked,
 )
 from tasks.settings import load_settings
 
@@ -75,6 +76,7 @@ def scan_idle_resources(
             totals.add(scan)
     for error in totals.errors:
         logger.warning("not scanned: %s", error)
-    lifecycle = store_findings(store, totals.findings, totals.scanned, now)
-    publish_report(totals.findings, totals.errors)
+    # quoted: Prefect would otherwise walk every finding for futures, twice per step
+    lifecycle = store_findings(store, unwalked(totals.findings), unwalked(totals.scanned), now)
+    publish_report(unwalked(totals.findings), unwalked(totals.errors))
     return build_result(totals, lifecycle, len(plan.targets))
