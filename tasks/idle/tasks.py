@@ -8,6 +8,7 @@ never one task run per resource.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -37,8 +38,9 @@ from tasks.idle.report import (
     total_savings,
 )
 from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
+from tasks.idle.shards import Shard, ShardAttempts, plan_shards
 from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
-from tasks.settings import Settings
+from tasks.settings import ScanShardSettings, Settings
 from tasks.steps import step
 
 T = TypeVar("T")
@@ -78,6 +80,17 @@ class ScanTotals:
     errors: list[ScanError] = field(default_factory=list)
     scanned: set[tuple[str, str, str]] = field(default_factory=set)
     resources: int = 0
+
+    def add_result(self, result: IdleScanResult) -> None:
+        """Merge a shard's returned result (its errors come back as dicts)."""
+        self.findings.extend(result.findings)
+        self.skipped.extend(result.skipped)
+        self.errors.extend(
+            ScanError(e["account_id"], e["region"], tuple(e["checks"]), e["code"], e["message"])
+            for e in result.errors
+        )
+        self.scanned |= {(c, a, r) for c, a, r in result.scanned}
+        self.resources += result.resources
 
     def add(self, scan: TargetScan) -> None:
         self.findings.extend(scan.findings)
@@ -263,3 +276,101 @@ def build_result(totals: ScanTotals, lifecycle: dict[str, int], targets: int) ->
         total_monthly_savings_usd=total,
         unknown_savings=unknown,
     )
+
+
+def scan_in_shards(
+    plan: ScanPlan,
+    shards_settings: ScanShardSettings,
+    regions: list[str] | None,
+    progress: Progress | None = None,
+) -> tuple[ScanTotals, list[ShardAttempts]]:
+    """Scan the plan's targets as child flow runs of the shard deployment, and merge them.
+
+    Each shard (whole accounts) is one flow run of ``shards_settings.deployment`` started as a
+    subflow of this run, so each is its own job on the work pool.  They all run at once; this
+    run polls their states.  A shard that ends in any state but Completed, or has not ended
+    after ``timeout_s`` (its worker was lost: the run is cancelled first), is started again up
+    to ``retries`` times; after that its targets are reported as not scanned and stay out of the
+    merged scope, so the findings store resolves nothing of theirs.  Completed shards' findings
+    are merged whatever happens to the others.
+
+    Returns:
+        The merged totals and, per shard, its attempts.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+    from prefect.runtime import flow_run as this_run
+    from prefect.states import Cancelled
+
+    shards = plan_shards([(t.account_id, t.region) for t in plan.targets], shards_settings.accounts)
+    parent = this_run.get_id() or "local"
+    attempts = {shard.index: ShardAttempts(shard) for shard in shards}
+    totals = ScanTotals()
+
+    def start(shard: Shard) -> tuple[UUID, float]:
+        run = cast(
+            FlowRun,
+            run_deployment(
+                name=shards_settings.deployment,
+                parameters={
+                    "checks": plan.checks,
+                    "accounts": list(shard.accounts),
+                    "regions": regions,
+                    "shard": shard.index,
+                },
+                timeout=0,
+                as_subflow=True,
+                idempotency_key=f"{parent}-shard-{shard.index}-{attempts[shard.index].attempts}",
+            ),
+        )
+        attempts[shard.index].runs.append((str(run.id), "Scheduled"))
+        return run.id, time.monotonic()
+
+    running = {shard.index: start(shard) for shard in shards}
+    with get_client(sync_client=True) as client:
+        while running:
+            time.sleep(shards_settings.poll_s)
+            for index, (run_id, started) in list(running.items()):
+                record = attempts[index]
+                state = client.read_flow_run(run_id).state
+                ended = state is not None and state.is_final()
+                if not ended and time.monotonic() - started < shards_settings.timeout_s:
+                    continue
+                if state is not None and state.is_completed():
+                    record.runs[-1] = (str(run_id), str(state.name))
+                    totals.add_result(cast(IdleScanResult, state.result()))
+                    del running[index]
+                    if progress is not None:
+                        progress.skip_target(record.shard.targets * plan.steps_per_target)
+                    continue
+                if not ended:  # lost: its worker died or none picked it up in time
+                    client.set_flow_run_state(
+                        run_id,
+                        Cancelled(message=f"no end after {shards_settings.timeout_s} s"),
+                        force=True,
+                    )
+                    why = f"no end after {shards_settings.timeout_s} s (cancelled)"
+                else:
+                    assert state is not None
+                    why = f"ended {state.name}: {state.message or 'no message'}"
+                record.runs[-1] = (str(run_id), why)
+                if record.attempts <= shards_settings.retries:
+                    running[index] = start(record.shard)
+                    continue
+                record.error = f"{record.shard.label}: {record.attempts} attempt(s), last {why}"
+                del running[index]
+                for target in plan.targets:
+                    if target.account_id in record.shard.accounts:
+                        totals.errors.append(
+                            ScanError(
+                                target.account_id,
+                                target.region,
+                                tuple(plan.checks),
+                                "ShardFailed",
+                                record.error,
+                            )
+                        )
+                if progress is not None:
+                    progress.skip_target(record.shard.targets * plan.steps_per_target)
+    return totals, list(attempts.values())
