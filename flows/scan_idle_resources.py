@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import deployment
 
 from tasks.findings.store import FindingsStore
 from tasks.idle.models import IdleScanResult
@@ -97,7 +97,7 @@ def _scan(
     sharded = should_shard(
         len(plan.targets),
         settings.scan_shards.targets,
-        from_deployment=flow_run.get_deployment_id() is not None,
+        from_deployment=deployment.get_id() is not None,
         is_shard=shard is not None,
     )
     if sharded:
