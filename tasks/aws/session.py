@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from tasks.aws.common import error_code, error_message
+from tasks.aws.usage import install as count_requests_of
 from tasks.settings import AwsSettings
 from tasks.version import __version__
 
@@ -162,6 +163,7 @@ class AwsAccess:
         if base_session is None:  # our own session: its clients may parse timestamps faster
             base_session = boto3.Session()
             _fast_timestamps(base_session._session)
+        count_requests_of(base_session)  # so tasks.aws.usage.count_requests() sees its requests
         self.base_session = base_session
         self.role_name = role_name or self.settings.member_role_name
         self.config = boto_config(self.settings)
@@ -205,6 +207,7 @@ class AwsAccess:
             "data_loader", self.base_session._session.get_component("data_loader")
         )
         _fast_timestamps(core)
+        count_requests_of(core)
         core.set_credentials(
             credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
         )
