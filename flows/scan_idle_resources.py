@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment
 
+from tasks.aws.usage import count_requests
 from tasks.findings.store import FindingsStore
 from tasks.idle.models import IdleScanResult
+from tasks.idle.report import merge_usage, usage_line
 from tasks.idle.scan import IdleScanner
 from tasks.idle.shards import should_shard
 from tasks.idle.tasks import (
@@ -31,6 +33,7 @@ from tasks.idle.tasks import (
     make_prices,
     plan_scan,
     publish_report,
+    publish_usage,
     scan_batch,
     scan_in_shards,
     store_findings,
@@ -81,6 +84,21 @@ def scan_idle_shard(
 
 
 def _scan(
+    checks: list[str] | None,
+    accounts: list[str] | None,
+    regions: list[str] | None,
+    shard: int | None,
+) -> IdleScanResult:
+    with count_requests() as usage:
+        result = _scan_counted(checks, accounts, regions, shard)
+    logger = get_run_logger()
+    rows = merge_usage(usage.as_rows(), result.aws_usage)
+    logger.info("%s", usage_line(rows))
+    publish_usage(rows)
+    return result.model_copy(update={"aws_usage": rows})
+
+
+def _scan_counted(
     checks: list[str] | None,
     accounts: list[str] | None,
     regions: list[str] | None,

@@ -39,6 +39,7 @@ SIZE = SandboxSize(
 )
 POOL = "finops-local"
 FINOPS = [sys.executable, "-m", "finops"]
+JSON = ["--format", "json"]
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -182,8 +183,7 @@ def test_sharded_scan_equals_unsharded_and_survives_a_killed_worker(
     unsharded_dir, sharded_dir = world.tmp / "unsharded", world.tmp / "sharded"
     # unsharded: the user's command in its own process (no deployment, so no shards)
     scan = subprocess.run(
-        [*FINOPS, "scan", "--checks", ",".join(CHECKS), "--regions", ",".join(REGIONS)]
-        + ["--format", "json"],
+        [*FINOPS, "scan", "--checks", ",".join(CHECKS), "--regions", ",".join(REGIONS), *JSON],
         cwd=ROOT,
         env=world.finops_env(unsharded_dir),
         capture_output=True,

@@ -107,3 +107,39 @@ def test_a_large_scan_is_written_in_a_bounded_number_of_statements(tmp_path: Pat
     store.record_scan([other], scope=[("ebs-unattached", ACCOUNT, "eu-west-1")], now=t1)
     store.record_scan([], scope=scope, now=t1 + timedelta(1))
     assert store.get(other.fingerprint).status is FindingStatus.OPEN
+
+
+def test_the_scan_states_its_own_aws_requests_and_their_cost(
+    sandbox_env: SandboxHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_harness: None,
+) -> None:
+    from typer.testing import CliRunner
+
+    from finops.cli import app
+
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+    account, regions = sandbox_env.management_account_id, ["us-east-1", "eu-west-1"]
+    scanned = 0  # running instances without the exclude tag: three metrics each
+    for region in regions:
+        ec2 = sandbox_env.client("ec2", account, region)
+        for page in ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+        ):
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                    scanned += tags.get("finops:exclude") != "true"
+    assert scanned > 0
+    result = CliRunner().invoke(
+        app,
+        ["scan", "--checks", "ec2-idle", "--accounts", account, "--regions", ",".join(regions)],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = 3 * scanned
+    cost = Decimal(metrics) / 1000 * Decimal("0.01")
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"with {metrics:,} metrics" in line, line
+    assert f"${cost.quantize(Decimal('0.0001'))}" in line, line
+    assert "ec2 2" in line, line  # one DescribeInstances page per region

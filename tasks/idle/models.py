@@ -43,3 +43,8 @@ class IdleScanResult(BaseModel):
         Decimal("0"), description="Sum of the findings' known monthly savings, USD."
     )
     unknown_savings: int = Field(0, description="Findings whose savings are not known.")
+    aws_usage: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The scan's own AWS requests: service, operation, requests, metrics, "
+        "cost_usd (tasks.aws.usage prices; a sharded scan includes its shards').",
+    )

@@ -34,8 +34,10 @@ from tasks.idle.report import (
     by_savings,
     errors_markdown,
     findings_table,
+    merge_usage,
     savings_summary,
     total_savings,
+    usage_line,
 )
 from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
 from tasks.idle.shards import Shard, ShardAttempts, plan_shards
@@ -80,6 +82,7 @@ class ScanTotals:
     errors: list[ScanError] = field(default_factory=list)
     scanned: set[tuple[str, str, str]] = field(default_factory=set)
     resources: int = 0
+    aws_usage: list[dict[str, Any]] = field(default_factory=list)
 
     def add_result(self, result: IdleScanResult) -> None:
         """Merge a shard's returned result (its errors come back as dicts)."""
@@ -91,6 +94,7 @@ class ScanTotals:
         )
         self.scanned |= {(c, a, r) for c, a, r in result.scanned}
         self.resources += result.resources
+        self.aws_usage = merge_usage(self.aws_usage, result.aws_usage)
 
     def add(self, scan: TargetScan) -> None:
         self.findings.extend(scan.findings)
@@ -245,6 +249,19 @@ def publish_report(findings: list[Finding], errors: list[ScanError]) -> None:
     )
 
 
+def publish_usage(aws_usage: list[dict[str, Any]]) -> None:
+    """The scan's own AWS requests per service and operation, and their cost, as a table artifact.
+
+    Called from the flow once its counter is closed (not a step of its own: a task run would be
+    counted as the scan's time for a single artifact write).
+    """
+    create_table_artifact(
+        table=aws_usage or [{"service": "-", "operation": "-", "requests": 0}],
+        key="idle-scan-aws-usage",
+        description=usage_line(aws_usage),
+    )
+
+
 def batches(targets: list[Target], size: int) -> list[list[Target]]:
     """Targets in batches of ``size`` (the last may be shorter).
 
@@ -275,6 +292,7 @@ def build_result(totals: ScanTotals, lifecycle: dict[str, int], targets: int) ->
         targets=targets,
         total_monthly_savings_usd=total,
         unknown_savings=unknown,
+        aws_usage=totals.aws_usage,
     )
 
 
