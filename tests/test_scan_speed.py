@@ -143,3 +143,20 @@ def test_the_scan_states_its_own_aws_requests_and_their_cost(
     assert f"with {metrics:,} metrics" in line, line
     assert f"${cost.quantize(Decimal('0.0001'))}" in line, line
     assert "ec2 2" in line, line  # one DescribeInstances page per region
+
+
+def test_the_daily_summary_says_what_the_scan_cost() -> None:
+    from flows.finops_daily import AtStake, summary_markdown
+    from flows.models import DailyResult
+    from tasks.idle.models import IdleScanResult
+
+    usage = [
+        {"service": "ec2", "operation": "DescribeInstances", "requests": 2, "metrics": 0,
+         "cost_usd": 0.0},
+        {"service": "cloudwatch", "operation": "GetMetricData", "requests": 8, "metrics": 3996,
+         "cost_usd": 0.03996},
+    ]  # fmt: skip
+    day = datetime(2026, 11, 25, tzinfo=UTC).date()
+    summary = DailyResult(day=day, scan=IdleScanResult(targets=2, aws_usage=usage))
+    text = summary_markdown(summary, AtStake(), "http://127.0.0.1:4200")
+    assert "AWS requests of the scan: 10 (cloudwatch 8 with 3,996 metrics, ec2 2), $0.0400" in text
