@@ -106,10 +106,10 @@ class World:
         self.processes.append(process)
         return process
 
-    def worker(self, name: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    def worker(self, name: str, data_dir: Path, limit: int) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
         return self.start(
-            name, [*command, "--type", "process", "--limit", "8"], self.finops_env(data_dir)
+            name, [*command, "--type", "process", "--limit", str(limit)], self.finops_env(data_dir)
         )
 
 
@@ -202,7 +202,8 @@ def test_sharded_scan_equals_unsharded_and_survives_a_killed_worker(
         }
     ):
         register_deployments(POOL, ROOT)
-        first = world.worker("worker-a", sharded_dir)
+        # worker-a runs the parent and two shards at a time, so worker-b gets the rest
+        first = world.worker("worker-a", sharded_dir, limit=3)
         parent = cast(
             FlowRun,
             run_deployment(
@@ -222,7 +223,7 @@ def test_sharded_scan_equals_unsharded_and_survives_a_killed_worker(
             while not state_of(parent.id).is_running():
                 assert time.monotonic() < deadline, "worker-a never started the parent run"
                 time.sleep(1)
-            second = world.worker("worker-b", sharded_dir)
+            second = world.worker("worker-b", sharded_dir, limit=8)
             # kill worker-b and its flow runs as soon as it runs a shard
             deadline = time.monotonic() + 240
             while not _descendants(second.pid):
