@@ -157,7 +157,19 @@ def unpack_ref(ref: str, into: Path) -> Path:
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
+    compile_bytecode(target)
     return target
+
+
+def compile_bytecode(*paths: Path) -> None:
+    """Byte-compile trees once, as an installed package is (the runs then read, not compile)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "2", *map(str, paths)],
+        env=env,
+        check=False,
+        capture_output=True,
+    )
 
 
 def run_measured(
@@ -213,6 +225,7 @@ def measure_size(
     api_url: str,
     temporary: bool,
     repeat: int,
+    no_bytecode: bool = False,
 ) -> list[dict[str, Any]]:
     per_region = instances // len(REGIONS)
     size = SandboxSize(
@@ -244,6 +257,9 @@ def measure_size(
             runs.append((name, "configured", tree))
             if temporary:
                 runs.append((name, "temporary", tree))
+        if no_bytecode:
+            last = list(trees)[-1]
+            runs.append((last, "configured, no bytecode", trees[last]))
         for attempt in range(repeat):
             for name, api, tree in runs:
                 counts = workdir / f"counts-{instances}-{name}-{api}-{attempt}.json"
@@ -256,8 +272,11 @@ def measure_size(
                     "PREFECT_HOME": str(data_dir / "prefect-home"),
                     "PYTHONPATH": str(hook_dir) + (os.pathsep + str(tree) if tree else ""),
                 }
-                if api == "configured":
+                if api.startswith("configured"):
                     env["PREFECT_API_URL"] = api_url
+                if api.endswith("no bytecode"):  # as the image runs: nothing compiled ahead
+                    env["PYTHONDONTWRITEBYTECODE"] = "1"
+                    env["PYTHONPYCACHEPREFIX"] = str(workdir / "empty-pycache")
                 if tree is None:
                     argv = [sys.executable, "-c", FLOOR, ",".join(REGIONS)]
                     cwd = workdir
@@ -329,7 +348,10 @@ def markdown(rows: list[dict[str, Any]], note: str, refs: dict[str, str], repeat
         "subprocess with a fresh data directory (first scan: every finding is new).  "
         f"Trees: {trees}.  `configured` = `PREFECT_API_URL` set to a local Prefect server "
         "started by the bench; `temporary` = no API configured, so Prefect starts its own "
-        "temporary server inside the command (its CPU counts as the client's).  Client CPU = "
+        "temporary server inside the command (its CPU counts as the client's); `no bytecode` = "
+        "no .pyc cache (PYTHONDONTWRITEBYTECODE with an empty PYTHONPYCACHEPREFIX), as the flow "
+        "image runs: every import compiles its source.  Every tree is byte-compiled first, as "
+        "an installed package is.  Client CPU = "
         "user + system time of the command and its reaped children; server CPU = the sandbox "
         "process's.  Requests counted in the client by a hook on botocore's `_make_api_call`.  "
         f"Best wall of {repeat} run(s) per row.  Cloud Custodian is not installed here: its "
@@ -342,9 +364,9 @@ def markdown(rows: list[dict[str, Any]], note: str, refs: dict[str, str], repeat
         "load |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = {"floor": 0}
+    order = {"floor": 0, "before": 1}
     for row in sorted(
-        best(rows), key=lambda r: (r["instances"], order.get(r["variant"], 1), r["variant"])
+        best(rows), key=lambda r: (r["instances"], order.get(r["variant"], 2), r["variant"])
     ):
         custodian = CUSTODIAN.get(row["instances"])
         versus = f"{row['wall_s'] / custodian[0]:.2f}x" if custodian else "-"
@@ -370,6 +392,11 @@ def main() -> None:
         help="name=git-ref (unpacked with git archive) or a bare name for this working tree",
     )
     parser.add_argument("--temporary-server", action="store_true", help="also time no-API runs")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="also time the last tree with no bytecode cache (as an image without .pyc files)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the best is shown")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=ROOT / ".finops" / "bench-scan-speed")
@@ -399,13 +426,21 @@ def main() -> None:
                 text=True,
             ).stdout.strip()
             refs[name] = f"this tree (HEAD {sha})"
+    compile_bytecode(*{tree for tree in trees.values()})
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FINOPS_"))}
     prefect, api_url = start_prefect(args.workdir, base)
     rows: list[dict[str, Any]] = []
     try:
         for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
             rows += measure_size(
-                size, args.workdir, trees, args.seed, api_url, args.temporary_server, args.repeat
+                size,
+                args.workdir,
+                trees,
+                args.seed,
+                api_url,
+                args.temporary_server,
+                args.repeat,
+                args.no_bytecode,
             )
     finally:
         os.killpg(prefect.pid, signal.SIGTERM)
