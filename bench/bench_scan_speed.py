@@ -253,10 +253,10 @@ def measure_size(
             "FINOPS_AWS__READ_TIMEOUT_S": "600",
         }
         runs: list[tuple[str, str, Path | None]] = [("floor", "-", None)]
-        for name, tree in trees.items():
-            runs.append((name, "configured", tree))
+        for name, path in trees.items():
+            runs.append((name, "configured", path))
             if temporary:
-                runs.append((name, "temporary", tree))
+                runs.append((name, "temporary", path))
         if no_bytecode:
             last = list(trees)[-1]
             runs.append((last, "configured, no bytecode", trees[last]))
