@@ -29,6 +29,7 @@ from finops.demo.processes import ROOT, free_port, prefect_env
 from sandbox.context import SandboxSize
 from tasks.findings.store import FindingsStore
 from tests.plugins.sandbox import SandboxHandle, start_sandbox, stop_sandbox
+from tests.test_findings_store import volume_finding
 
 pytestmark = pytest.mark.slow
 
@@ -251,3 +252,58 @@ def test_sharded_scan_equals_unsharded_and_survives_a_killed_worker(
     assert {shard for shard, state in runs if state == "COMPLETED"} == set(range(6)), runs
     assert "CANCELLED" in {state for _, state in runs}, runs
     assert _stored(sharded_dir) == expected
+
+
+def test_a_shard_that_never_runs_is_reported_and_resolves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    """No worker serves the shard deployment: each shard is cancelled at its timeout, retried
+    once, then reported per target; the scope stays empty, so the store resolves nothing."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from tasks.aws.session import Target
+    from tasks.idle.checks import select_checks
+    from tasks.idle.registry import resolve_params
+    from tasks.idle.shards import ShardAttempts
+    from tasks.idle.tasks import ScanPlan, ScanTotals, scan_in_shards
+    from tasks.settings import ScanShardSettings
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="no-workers", type="process"))
+    source: Any = flow.from_source(
+        source=str(ROOT), entrypoint="flows/scan_idle_resources.py:scan_idle_shard"
+    )
+    source.to_deployment(name="unserved", work_pool_name="no-workers").apply()
+    selected = select_checks(["ebs-unattached"])
+    plan = ScanPlan(
+        checks=["ebs-unattached"],
+        selected=selected,
+        params=resolve_params(selected, {}),
+        targets=[Target(a, "us-east-1") for a in ("111111111111", "222222222222")],
+        steps_per_target=1,
+    )
+    settings = ScanShardSettings(
+        accounts=1, deployment="scan-idle-resources/unserved", retries=1, timeout_s=10, poll_s=1
+    )
+
+    @flow(name="shard-parent")
+    def parent() -> tuple[ScanTotals, list[ShardAttempts]]:
+        return scan_in_shards(plan, settings, ["us-east-1"])
+
+    totals, records = cast(tuple[ScanTotals, list[ShardAttempts]], parent())
+    assert totals.scanned == set() and totals.findings == []
+    assert sorted((e.account_id, e.code) for e in totals.errors) == [
+        ("111111111111", "ShardFailed"),
+        ("222222222222", "ShardFailed"),
+    ]
+    assert [r.attempts for r in records] == [2, 2]
+    assert all("no end after 10 s" in r.error for r in records)
+
+    # what the flow does next: a store holding an open finding of those targets keeps it
+    store = FindingsStore(f"sqlite:///{tmp_path}/findings.db")
+    kept = volume_finding("vol-kept")
+    store.record_scan([kept], scope=[("ebs-unattached", kept.account_id, "us-east-1")])
+    store.record_scan(totals.findings, scope=totals.scanned)
+    assert store.get(kept.fingerprint).status.value == "open"
