@@ -31,6 +31,7 @@ from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
 from tasks.findings.model import Finding
 from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.idle.report import usage_line
 from tasks.money import usd, usd_per_month
 from tasks.remediation.menu import protected_reason
 from tasks.settings import load_settings
@@ -227,6 +228,8 @@ def summary_markdown(summary: DailyResult, stake: AtStake, prefect_ui_url: str) 
     for stage, seconds in summary.timings_s.items():
         outcome = summary.failures.get(stage, "ok")
         lines.append(f"| {stage} | {seconds:.2f} | {outcome} |")
+    if summary.scan is not None:  # the tool's own bill for the scan
+        lines += ["", usage_line(summary.scan.aws_usage)]
     lines += ["", f"## Findings waiting for approval: {summary.awaiting_approval}", ""]
     if summary.awaiting_approval:
         unpriced = f" ({stake.unpriced} with no known price)" if stake.unpriced else ""

@@ -40,6 +40,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "sandbox.cost_optimization_hub",
     "sandbox.ce_commitments",
     "sandbox.savings_plans",
+    "sandbox.pricing",
 )
 
 _SCOPE_RE = re.compile(

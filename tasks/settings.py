@@ -482,6 +482,37 @@ class IdleSettings(Section):
         return _finite(value)
 
 
+class ScanShardSettings(Section):
+    """Sharding the idle scan over the work pool (runs from a deployment only).
+
+    When a ``scan-idle-resources`` run from a deployment has more account x region targets than
+    ``targets``, it starts one child flow run of ``deployment`` per ``accounts`` accounts (each
+    its own job on the work pool: a Fargate task on ECS, a process locally), waits for them and
+    stores the merged findings once.  A shard that fails, or shows no end within ``timeout_s``,
+    is run again up to ``retries`` times, then reported; its targets are left out of the scope
+    the findings store resolves.
+
+    Example (finops.toml):
+        [scan_shards]
+        targets = 200
+        accounts = 25
+    """
+
+    targets: int = Field(
+        200, ge=0, description="Shard when account x region targets exceed this; 0 = never."
+    )
+    accounts: int = Field(25, ge=1, description="Accounts per shard (each shard one job).")
+    deployment: str = Field(
+        "scan-idle-resources/scan-idle-shard",
+        description="flow/deployment the shards run as (the scan's own shard deployment).",
+    )
+    retries: int = Field(1, ge=0, le=5, description="Re-runs of a failed or lost shard.")
+    timeout_s: int = Field(
+        1800, ge=10, description="A shard not finished after this long is cancelled and rerun."
+    )
+    poll_s: float = Field(5.0, gt=0, le=60, description="Seconds between shard state checks.")
+
+
 class RemediationSettings(Section):
     """Approval gate and remediation safety."""
 
@@ -762,6 +793,7 @@ class Settings(BaseSettings):
         default_factory=AwsAnomalyDetectionSettings
     )
     commitments: CommitmentSettings = Field(default_factory=CommitmentSettings)
+    scan_shards: ScanShardSettings = Field(default_factory=ScanShardSettings)
 
     @classmethod
     def settings_customise_sources(

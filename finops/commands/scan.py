@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         require_aws(settings)
 
         from flows.scan_idle_resources import scan_idle_resources
-        from tasks.idle.report import text_table
+        from tasks.idle.report import text_table, usage_line
         from tasks.idle.tasks import as_json
 
         with quiet_flow_errors():
@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(text_table(result.findings))
         for note in result.notes:
             typer.echo(f"note: {note}", err=True)
+        typer.echo(usage_line(result.aws_usage), err=True)
         for failed in result.errors:
             typer.echo(
                 f"not scanned: {failed['account_id']}/{failed['region']} "

@@ -3,19 +3,22 @@
 Lifecycle: open -> notified -> approved | dismissed | snoozed (until a date) -> remediating ->
 remediated | failed; resolved when a later scan no longer sees it; a snoozed finding is re-raised
 (open again) only when its snooze expires.
+
+Over 400 lines because the store is one table's whole lifecycle: the scan's bulk write (Core
+statements, one transaction) and the row-at-a-time transitions share the transition table and
+the history rows, and splitting them would put one lifecycle in two places.
 """
 
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from tasks.findings.db import engine_for, history_records
@@ -80,6 +83,42 @@ class StoredFinding:
         return self.finding.fingerprint
 
 
+#: Fingerprints per ``IN (...)`` query (well under SQLite's and PostgreSQL's parameter limits).
+_IN_CHUNK = 500
+
+
+def _history_row(
+    fingerprint: str,
+    current: FindingStatus | None,
+    target: FindingStatus,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """One ``finding_history`` row as Core INSERT values (the same columns ``_history`` writes)."""
+    return {
+        "fingerprint": fingerprint,
+        "from_status": current.value if current else None,
+        "to_status": target.value,
+        "actor": actor,
+        "reason": reason,
+        "at": now,
+    }
+
+
+def _same_keys(rows: Sequence[dict[str, Any]]) -> builtins.list[builtins.list[dict[str, Any]]]:
+    """Rows grouped by their key set: an executemany UPDATE needs the same columns in each row.
+
+    Example:
+        >>> [len(g) for g in _same_keys([{"a": 1}, {"a": 2, "b": 3}, {"a": 4}])]
+        [2, 1]
+    """
+    groups: dict[tuple[str, ...], builtins.list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return builtins.list(groups.values())
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -131,59 +170,105 @@ class FindingsStore:
         """
         now = now or _now()
         outcome = ScanOutcome()
-        seen: set[str] = set()
+        # One row per fingerprint, the last sighting winning (as the row-by-row write did).
+        by_fp: dict[str, Finding] = {}
+        for finding in findings:
+            by_fp[finding.fingerprint] = finding
+        history: list[dict[str, Any]] = []
         with self.session() as session, session.begin():
-            for finding in findings:
-                fp = finding.fingerprint
-                seen.add(fp)
-                payload = json.loads(finding.model_dump_json())
-                row = session.get(FindingRow, fp)
-                if row is None:
-                    session.add(
-                        FindingRow(
-                            fingerprint=fp,
-                            check=finding.check,
-                            account_id=finding.account_id,
-                            region=finding.region,
-                            resource_id=finding.resource_id,
-                            status=S.OPEN.value,
-                            monthly_savings_usd=finding.monthly_savings_usd,
-                            payload=payload,
-                            first_seen=now,
-                            last_seen=now,
-                            updated_at=now,
-                        )
+            # A scan of thousands of resources is written in bulk (SQLAlchemy Core, one
+            # transaction): one SELECT per 500 fingerprints, one multi-row INSERT for the new
+            # findings, one executemany UPDATE for the seen ones, and one for the resolved.
+            known: dict[str, tuple[str, datetime | None]] = {}
+            fps = builtins.list(by_fp)
+            for i in range(0, len(fps), _IN_CHUNK):
+                rows = session.execute(
+                    select(
+                        FindingRow.fingerprint, FindingRow.status, FindingRow.snoozed_until
+                    ).where(FindingRow.fingerprint.in_(fps[i : i + _IN_CHUNK]))
+                ).all()
+                known.update({fp: (status, until) for fp, status, until in rows})
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for fp, finding in by_fp.items():
+                values = {
+                    "fingerprint": fp,
+                    "payload": finding.model_dump(mode="json"),
+                    "monthly_savings_usd": finding.monthly_savings_usd,
+                    "last_seen": now,
+                }
+                if fp not in known:
+                    inserts.append(
+                        values
+                        | {
+                            "check": finding.check,
+                            "account_id": finding.account_id,
+                            "region": finding.region,
+                            "resource_id": finding.resource_id,
+                            "status": S.OPEN.value,
+                            "first_seen": now,
+                            "updated_at": now,
+                            "snoozed_until": None,
+                        }
                     )
-                    session.flush()
-                    self._history(session, fp, None, S.OPEN, actor, "first seen", now)
+                    history.append(_history_row(fp, None, S.OPEN, actor, "first seen", now))
                     outcome.new.append(fp)
                     continue
-                row.payload = payload
-                row.monthly_savings_usd = finding.monthly_savings_usd
-                row.last_seen = now
-                status = FindingStatus(row.status)
+                status, snoozed_until = FindingStatus(known[fp][0]), known[fp][1]
                 if status in {S.RESOLVED, S.REMEDIATED}:
-                    self._move(session, row, S.OPEN, actor, "seen again", now)
-                    outcome.reraised.append(fp)
-                elif status is S.SNOOZED and row.snoozed_until and row.snoozed_until <= now:
-                    self._move(session, row, S.OPEN, actor, "snooze expired", now)
-                    row.snoozed_until = None
-                    outcome.reraised.append(fp)
+                    reason = "seen again"
+                elif status is S.SNOOZED and snoozed_until is not None and snoozed_until <= now:
+                    reason = "snooze expired"
                 else:
+                    updates.append(values)
                     outcome.still_open.append(fp)
+                    continue
+                updates.append(
+                    values | {"status": S.OPEN.value, "updated_at": now, "snoozed_until": None}
+                )
+                history.append(_history_row(fp, status, S.OPEN, actor, reason, now))
+                outcome.reraised.append(fp)
+            if inserts:
+                session.execute(insert(FindingRow), inserts)
+            for group in _same_keys(updates):
+                session.execute(update(FindingRow), group)
             if scope is not None:
                 triples = set(scope)
                 open_states = [
                     s.value
                     for s in (S.OPEN, S.NOTIFIED, S.SNOOZED, S.DISMISSED, S.FAILED, S.APPROVED)
                 ]
-                rows = session.scalars(select(FindingRow).where(FindingRow.status.in_(open_states)))
-                for row in rows:
-                    if row.fingerprint in seen:
+                candidates = session.execute(
+                    select(
+                        FindingRow.fingerprint,
+                        FindingRow.check,
+                        FindingRow.account_id,
+                        FindingRow.region,
+                        FindingRow.status,
+                    ).where(FindingRow.status.in_(open_states))
+                ).all()
+                resolved: list[dict[str, Any]] = []
+                for fp, check, account_id, region, was in candidates:
+                    if fp in by_fp or (check, account_id, region) not in triples:
                         continue
-                    if (row.check, row.account_id, row.region) in triples:
-                        self._move(session, row, S.RESOLVED, actor, "no longer seen", now)
-                        outcome.resolved.append(row.fingerprint)
+                    resolved.append(
+                        {
+                            "fingerprint": fp,
+                            "status": S.RESOLVED.value,
+                            "updated_at": now,
+                            "snoozed_until": None,
+                        }
+                    )
+                    history.append(
+                        _history_row(
+                            fp, FindingStatus(was), S.RESOLVED, actor, "no longer seen", now
+                        )
+                    )
+                    outcome.resolved.append(fp)
+                if resolved:
+                    session.execute(update(FindingRow), resolved)
+            if history:
+                session.execute(insert(FindingHistoryRow), history)
         return outcome
 
     # -- lifecycle -----------------------------------------------------------------------------

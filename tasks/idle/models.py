@@ -47,3 +47,8 @@ class IdleScanResult(BaseModel):
         default_factory=list,
         description="One line each: an AWS optimiser not opted in (how to opt in) or not read.",
     )
+    aws_usage: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The scan's own AWS requests: service, operation, requests, metrics, "
+        "cost_usd (tasks.aws.usage prices; a sharded scan includes its shards').",
+    )

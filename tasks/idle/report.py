@@ -134,3 +134,76 @@ def text_table(findings: Iterable[Finding]) -> str:
         )
     lines.append(savings_summary(ordered))
     return "\n".join(lines)
+
+
+def merge_usage(*row_lists: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sum AWS usage rows (``tasks.aws.usage.RequestCounter.as_rows``) of several runs.
+
+    A sharded scan adds its shards' rows to its own (planning) rows.
+
+    Example:
+        >>> a = [{"service": "ec2", "operation": "DescribeInstances", "requests": 2,
+        ...       "metrics": 0, "cost_usd": 0.0}]
+        >>> merge_usage(a, a)[0]["requests"]
+        4
+    """
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for rows in row_lists:
+        for row in rows:
+            key = (str(row["service"]), str(row["operation"]))
+            into = merged.setdefault(
+                key,
+                {
+                    "service": key[0],
+                    "operation": key[1],
+                    "requests": 0,
+                    "metrics": 0,
+                    "cost_usd": 0.0,
+                },
+            )
+            into["requests"] += int(row.get("requests", 0))
+            into["metrics"] += int(row.get("metrics", 0))
+            into["cost_usd"] = round(into["cost_usd"] + float(row.get("cost_usd", 0.0)), 6)
+    return [merged[key] for key in sorted(merged)]
+
+
+def usage_cost(rows: Iterable[dict[str, Any]]) -> Decimal:
+    """The rows' dollars, to the hundredth of a cent.
+
+    Example:
+        >>> usage_cost([{"cost_usd": 0.02664}, {"cost_usd": 0.0}])
+        Decimal('0.0266')
+    """
+    return Decimal(str(sum(float(r.get("cost_usd", 0.0)) for r in rows))).quantize(
+        Decimal("0.0001")
+    )
+
+
+def usage_line(rows: Sequence[dict[str, Any]]) -> str:
+    """One line on what the scan's own AWS requests were and cost (artifacts, daily summary).
+
+    Example:
+        >>> print(usage_line([
+        ...     {"service": "ec2", "operation": "DescribeInstances", "requests": 2, "metrics": 0,
+        ...      "cost_usd": 0.0},
+        ...     {"service": "cloudwatch", "operation": "GetMetricData", "requests": 6,
+        ...      "metrics": 2664, "cost_usd": 0.02664}]))  # doctest: +NORMALIZE_WHITESPACE
+        AWS requests of the scan: 8 (cloudwatch 6 with 2,664 metrics, ec2 2), $0.0266
+        (GetMetricData $0.01 per 1,000 metrics; describes free)
+    """
+    if not rows:
+        return "AWS requests of the scan: none counted"
+    per_service: dict[str, list[int]] = {}
+    for row in rows:
+        counts = per_service.setdefault(str(row["service"]), [0, 0])
+        counts[0] += int(row.get("requests", 0))
+        counts[1] += int(row.get("metrics", 0))
+    parts = [
+        f"{service} {requests:,}" + (f" with {metrics:,} metrics" if metrics else "")
+        for service, (requests, metrics) in sorted(per_service.items(), key=lambda kv: -kv[1][0])
+    ]
+    total = sum(requests for requests, _ in per_service.values())
+    return (
+        f"AWS requests of the scan: {total:,} ({', '.join(parts)}), ${usage_cost(rows)} "
+        "(GetMetricData $0.01 per 1,000 metrics; describes free)"
+    )

@@ -8,9 +8,10 @@ never one task run per resource.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from botocore.config import Config
@@ -21,6 +22,7 @@ from prefect.artifacts import (
 )
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactUpdate
+from prefect.utilities.annotations import quote
 
 from tasks.aws.session import AwsAccess, Target, fan_out
 from tasks.findings.model import Finding
@@ -32,13 +34,32 @@ from tasks.idle.report import (
     by_savings,
     errors_markdown,
     findings_table,
+    merge_usage,
     savings_summary,
     total_savings,
+    usage_line,
 )
 from tasks.idle.scan import IdleScanner, ScanError, TargetScan, families
+from tasks.idle.shards import Shard, ShardAttempts, plan_shards
 from tasks.pricing.book import BundledPrices, Prices, PricingApiPrices
-from tasks.settings import Settings
+from tasks.settings import ScanShardSettings, Settings
 from tasks.steps import step
+
+T = TypeVar("T")
+
+
+def unwalked(value: T) -> T:
+    """A step argument Prefect passes through as is, without walking it for futures and states.
+
+    Prefect visits every element of a task's arguments twice (resolving futures, recording task
+    inputs); for a scan's thousands of findings that cost a second of CPU at 5,000 instances.
+    The step still receives the value itself (``quote`` is unwrapped on the way in).
+
+    Example:
+        >>> unwalked([1, 2]).unquote()
+        [1, 2]
+    """
+    return cast(T, quote(value))
 
 
 @dataclass
@@ -61,6 +82,19 @@ class ScanTotals:
     errors: list[ScanError] = field(default_factory=list)
     scanned: set[tuple[str, str, str]] = field(default_factory=set)
     resources: int = 0
+    aws_usage: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_result(self, result: IdleScanResult) -> None:
+        """Merge a shard's returned result (its errors come back as dicts)."""
+        self.findings.extend(result.findings)
+        self.skipped.extend(result.skipped)
+        self.errors.extend(
+            ScanError(e["account_id"], e["region"], tuple(e["checks"]), e["code"], e["message"])
+            for e in result.errors
+        )
+        self.scanned |= {(c, a, r) for c, a, r in result.scanned}
+        self.resources += result.resources
+        self.aws_usage = merge_usage(self.aws_usage, result.aws_usage)
 
     def add(self, scan: TargetScan) -> None:
         self.findings.extend(scan.findings)
@@ -215,6 +249,19 @@ def publish_report(findings: list[Finding], errors: list[ScanError]) -> None:
     )
 
 
+def publish_usage(aws_usage: list[dict[str, Any]]) -> None:
+    """The scan's own AWS requests per service and operation, and their cost, as a table artifact.
+
+    Called from the flow once its counter is closed (not a step of its own: a task run would be
+    counted as the scan's time for a single artifact write).
+    """
+    create_table_artifact(
+        table=aws_usage or [{"service": "-", "operation": "-", "requests": 0}],
+        key="idle-scan-aws-usage",
+        description=usage_line(aws_usage),
+    )
+
+
 def batches(targets: list[Target], size: int) -> list[list[Target]]:
     """Targets in batches of ``size`` (the last may be shorter).
 
@@ -245,4 +292,103 @@ def build_result(totals: ScanTotals, lifecycle: dict[str, int], targets: int) ->
         targets=targets,
         total_monthly_savings_usd=total,
         unknown_savings=unknown,
+        aws_usage=totals.aws_usage,
     )
+
+
+def scan_in_shards(
+    plan: ScanPlan,
+    shards_settings: ScanShardSettings,
+    regions: list[str] | None,
+    progress: Progress | None = None,
+) -> tuple[ScanTotals, list[ShardAttempts]]:
+    """Scan the plan's targets as child flow runs of the shard deployment, and merge them.
+
+    Each shard (whole accounts) is one flow run of ``shards_settings.deployment`` started as a
+    subflow of this run, so each is its own job on the work pool.  They all run at once; this
+    run polls their states.  A shard that ends in any state but Completed, or has not ended
+    after ``timeout_s`` (its worker was lost: the run is cancelled first), is started again up
+    to ``retries`` times; after that its targets are reported as not scanned and stay out of the
+    merged scope, so the findings store resolves nothing of theirs.  Completed shards' findings
+    are merged whatever happens to the others.
+
+    Returns:
+        The merged totals and, per shard, its attempts.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+    from prefect.runtime import flow_run as this_run
+    from prefect.states import Cancelled
+
+    shards = plan_shards([(t.account_id, t.region) for t in plan.targets], shards_settings.accounts)
+    parent = this_run.get_id() or "local"
+    attempts = {shard.index: ShardAttempts(shard) for shard in shards}
+    totals = ScanTotals()
+
+    def start(shard: Shard) -> tuple[UUID, float]:
+        run = cast(
+            FlowRun,
+            run_deployment(
+                name=shards_settings.deployment,
+                parameters={
+                    "checks": plan.checks,
+                    "accounts": list(shard.accounts),
+                    "regions": regions,
+                    "shard": shard.index,
+                },
+                timeout=0,
+                as_subflow=True,
+                idempotency_key=f"{parent}-shard-{shard.index}-{attempts[shard.index].attempts}",
+            ),
+        )
+        attempts[shard.index].runs.append((str(run.id), "Scheduled"))
+        return run.id, time.monotonic()
+
+    running = {shard.index: start(shard) for shard in shards}
+    with get_client(sync_client=True) as client:
+        while running:
+            time.sleep(shards_settings.poll_s)
+            for index, (run_id, started) in list(running.items()):
+                record = attempts[index]
+                state = client.read_flow_run(run_id).state
+                ended = state is not None and state.is_final()
+                if not ended and time.monotonic() - started < shards_settings.timeout_s:
+                    continue
+                if state is not None and state.is_completed():
+                    record.runs[-1] = (str(run_id), str(state.name))
+                    totals.add_result(cast(IdleScanResult, state.result()))
+                    del running[index]
+                    if progress is not None:
+                        progress.skip_target(record.shard.targets * plan.steps_per_target)
+                    continue
+                if not ended:  # lost: its worker died or none picked it up in time
+                    client.set_flow_run_state(
+                        run_id,
+                        Cancelled(message=f"no end after {shards_settings.timeout_s} s"),
+                        force=True,
+                    )
+                    why = f"no end after {shards_settings.timeout_s} s (cancelled)"
+                else:
+                    assert state is not None
+                    why = f"ended {state.name}: {state.message or 'no message'}"
+                record.runs[-1] = (str(run_id), why)
+                if record.attempts <= shards_settings.retries:
+                    running[index] = start(record.shard)
+                    continue
+                record.error = f"{record.shard.label}: {record.attempts} attempt(s), last {why}"
+                del running[index]
+                for target in plan.targets:
+                    if target.account_id in record.shard.accounts:
+                        totals.errors.append(
+                            ScanError(
+                                target.account_id,
+                                target.region,
+                                tuple(plan.checks),
+                                "ShardFailed",
+                                record.error,
+                            )
+                        )
+                if progress is not None:
+                    progress.skip_target(record.shard.targets * plan.steps_per_target)
+    return totals, list(attempts.values())
