@@ -142,7 +142,12 @@ def fold_sql(
             for ours, focus in COMMITMENT_SOURCES.items()
         },
     }
-    sums = {name: f"sum({col(SUM_SOURCES[name], 'DOUBLE')})" for name in FOLD_SUMS}
+    # Sums in DECIMAL(38, 18): exact, so the answer does not depend on the order in which
+    # parallel threads add line items up (a rerun writes the same bytes); DOUBLE at the end.
+    sums = {
+        name: f"sum(CAST({col(SUM_SOURCES[name], 'DOUBLE')} AS DECIMAL(38, 18)))"
+        for name in FOLD_SUMS
+    }
     category = '"category"'
     if cur2:
         cases = " ".join(
@@ -184,7 +189,7 @@ def fold_sql(
     second = ",\n  ".join(
         [
             *(f"{normalised[k]} AS {_quote(k)}" for k in FOLD_KEYS),
-            *(f"sum({_quote(c)}) AS {_quote(c)}" for c in FOLD_SUMS),
+            *(f"CAST(sum({_quote(c)}) AS DOUBLE) AS {_quote(c)}" for c in FOLD_SUMS),
             'CASE WHEN count(DISTINCT "unit") > 1 THEN \'mixed\' ELSE min("unit") END'
             ' AS "usage_unit"',
             'CAST(sum("line_items") AS BIGINT) AS "line_items"',
