@@ -10,8 +10,10 @@ calls from the ledger's rows, and :func:`commitments_ground_truth` says what is 
 The plan, for ``end`` = the sandbox's today (terms are 365 x years days):
 
 * every account: a Compute Savings Plan, 3 years No Upfront, started 500 days ago, fully used;
-* every account: an RDS Reserved Instance (``db.r5.large``), fully used: 3 years in the members,
-  and in the management account a 1-year one started 340 days ago, so it **expires in 25 days**;
+* every account: an RDS Reserved Instance (``db.r5.large``), 3 years, fully used: started 700
+  days ago in the members and 1,070 days ago in the management account, so that one **expires in
+  25 days**.  Every RI starts before the ledger's 400 days: a start inside them would add the
+  covered usage to the bill from one day to the next, a level shift no injected anomaly explains;
 * the last member: a 1-year Compute Savings Plan started 90 days ago of $6.00 a day of which only
   60 % is used, so $2.40 a day is **unused**.
 
@@ -20,7 +22,7 @@ Example:
     >>> plans = plan_commitments(7, ["123456789012", "210987654321"], "us-east-1",
     ...                          date(2026, 12, 4), [0.45, 0.7])
     >>> [(p.kind, p.term_years, p.days_left(date(2026, 12, 4))) for p in plans][:2]
-    [('Savings Plan', 3, 595), ('Reserved Instance', 1, 25)]
+    [('Savings Plan', 3, 595), ('Reserved Instance', 3, 25)]
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def plan_commitments(
                 account_id, "compute-sp", 3, 500, round(28.0 * scale, 2), 1.0, "BoxUsage:m5.xlarge"
             )
         )
-        term, started = (1, 340) if index == 0 else (3, 700)
+        term, started = 3, (365 * 3 - 25 if index == 0 else 700)
         lease = _uuid(seed, account_id, "rds-ri").hex[:12]
         plans.append(
             Commitment(
