@@ -14,9 +14,9 @@ is granted.
 
 from __future__ import annotations
 
-from tasks.anomalies import budget
+from tasks.anomalies import aws_cad, budget
 from tasks.commitments import aws as commitments
-from tasks.costs import cost_explorer, export, store
+from tasks.costs import athena, cost_explorer, export, store
 from tasks.iac import state as iac_state
 from tasks.idle.checks import IAM_READ_PERMISSIONS
 from tasks.notify import bedrock, sns
@@ -42,6 +42,7 @@ def declared_permissions() -> dict[str, frozenset[str]]:
             IAM_READ_PERMISSIONS
             | set(cost_explorer.IAM_PERMISSIONS)
             | set(budget.IAM_PERMISSIONS)
+            | set(aws_cad.READ_PERMISSIONS)
             # commitments.PURCHASE_PERMISSIONS stay out: buying is opt-in and granted by hand
             | set(commitments.IAM_PERMISSIONS)
         ),
@@ -49,6 +50,8 @@ def declared_permissions() -> dict[str, frozenset[str]]:
             set(store.IAM_PERMISSIONS)
             | set(audit.IAM_PERMISSIONS)
             | set(export.IAM_PERMISSIONS)
+            | set(athena.IAM_PERMISSIONS)
+            | set(aws_cad.FEEDBACK_PERMISSIONS)
             | set(iac_state.IAM_PERMISSIONS)
             | set(sns.IAM_PERMISSIONS)
             | set(bedrock.IAM_PERMISSIONS)

@@ -27,6 +27,11 @@ from tasks.anomalies.store import AnomalyStore, StoredAnomaly
 from tasks.findings.schema import AwsAnomalyRow
 
 #: A person's verdict on our anomaly, as AWS's feedback values.
+#: IAM actions (collected by tasks.permissions): the read in the scan policy, the verdict in
+#: the pipeline's (it writes to AWS, so it stays out of the read-only scan policy).
+READ_PERMISSIONS: tuple[str, ...] = ("ce:GetAnomalies",)
+FEEDBACK_PERMISSIONS: tuple[str, ...] = ("ce:ProvideAnomalyFeedback",)
+
 VERDICT_FEEDBACK = {
     "acknowledged": "YES",
     "false_positive": "NO",

@@ -75,6 +75,7 @@ data "aws_iam_policy_document" "scan" {
     sid = "ReadOnlyScan"
     actions = [
       "budgets:ViewBudget",
+      "ce:GetAnomalies",
       "ce:GetCostAndUsage",
       "ce:GetReservationCoverage",
       "ce:GetReservationPurchaseRecommendation",
@@ -125,6 +126,26 @@ data "aws_iam_policy_document" "scan" {
 }
 
 data "aws_iam_policy_document" "pipeline" {
+  statement {
+    # finops ingest --source athena: the fold as SQL over the export's Glue table
+    sid = "AthenaFold"
+    actions = [
+      "athena:GetQueryExecution",
+      "athena:GetQueryResults",
+      "athena:GetWorkGroup",
+      "athena:StartQueryExecution",
+      "athena:StopQueryExecution",
+      "glue:GetPartitions",
+      "glue:GetTable",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    # a person's verdict on an anomaly sent back to AWS Cost Anomaly Detection
+    sid       = "AnomalyFeedback"
+    actions   = ["ce:ProvideAnomalyFeedback"]
+    resources = ["*"]
+  }
   statement {
     sid       = "ListStores"
     actions   = ["s3:ListBucket"]
