@@ -122,6 +122,12 @@ CASES: dict[str, Case] = {
         ("anomalies", "score", "--input", "missing.csv", "--output", "scores.csv"),
         ("missing.csv",),
     ),
+    "anomalies-aws-sync": Case(
+        ("anomalies", "aws-sync", "--since", "2026-02-30"), ("--since", "YYYY-MM-DD")
+    ),
+    # commitments
+    "commitments-months": Case(("commitments", "--months", "0"), ("--months",)),
+    "commitments-plan-unknown": Case(("commitments-plan", "abcd"), ("abcd",)),
     # idle scan
     "scan-checks": Case(("scan", "--checks", "ec2-idle,ec2-idel"), ("ec2-idel", "choose from")),
     "scan-regions": Case(("scan", "--regions", "us-moon-1"), ("us-moon-1", "us-east-1")),

@@ -127,7 +127,7 @@ def test_the_deployments_line_says_the_schedules_are_paused() -> None:
     from finops.demo.admin import describe_deployments
 
     line = describe_deployments(ROOT)
-    assert line.startswith("registered 7 deployments on finops-local")
+    assert line.startswith("registered 8 deployments on finops-local")  # scan-idle-shard too
     assert "4 schedules as in prefect.yaml, all paused" in line
     assert "finops-daily's is on in prefect.yaml" in line
     assert "event triggers: check-cost-anomalies, handle-aws-event" in line

@@ -115,6 +115,8 @@ def test_every_menu_action_can_be_carried_out_on_its_checks_resources() -> None:
         "nat-idle": "nat-0abc",
         "rds-idle": "orders-db",
         "s3-stale-multipart": "logs-bucket",
+        "ec2-rightsize": "i-0abc",
+        "ebs-rightsize": "vol-0abc",
     }
     assert set(samples) == set(CHECKS)
     for check, resource_id in samples.items():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.aws.records import Instance, Inventory, MetricSeries
-from tasks.costs.schema import COST_COLUMNS
+from tasks.costs.schema import COMMITMENT_COLUMNS, COST_COLUMNS
 from tasks.costs.store import CostStore
 from tasks.idle.checks import CHECKS
 from tasks.pricing.book import BundledPrices
@@ -46,6 +46,17 @@ def usage_rows(account: str, effective: float, listed: float) -> list[dict[str, 
                 "tags": "{}",
                 "source": "export",
                 "estimated": False,
+                # usage a Savings Plan covers carries its commitment (FOCUS columns)
+                **(
+                    {
+                        "commitment_discount_id": f"arn:aws:savingsplans::{account}:savingsplan/sp",
+                        "commitment_discount_category": "Spend",
+                        "commitment_discount_type": "Savings Plan",
+                        "commitment_discount_status": "Used",
+                    }
+                    if effective < listed
+                    else dict.fromkeys(COMMITMENT_COLUMNS)
+                ),
             }
         )
     return rows

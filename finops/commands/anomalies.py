@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(anomalies_app, name="anomalies")
 
 
-def _parse_day(text: str | None) -> date:
+def _parse_day(text: str | None, option: str = "--date") -> date:
     if not text:
         return (datetime.now(UTC) - timedelta(days=1)).date()
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise fail(f"--date {text!r} is not a day; use YYYY-MM-DD, e.g. 2026-11-30") from None
+        raise fail(f"{option} {text!r} is not a day; use YYYY-MM-DD, e.g. 2026-11-30") from None
 
 
 @anomalies_app.callback(invoke_without_command=True)
@@ -122,7 +122,7 @@ def aws_sync(
     from tasks.anomalies.store import AnomalyStore
 
     last = _parse_day(day)
-    first = _parse_day(since) if since else last - timedelta(days=90)
+    first = _parse_day(since, "--since") if since else last - timedelta(days=90)
     if first > last:
         raise fail(f"--since {first} is after --date {last}; give an earlier --since")
     settings = load_settings()
