@@ -5,6 +5,10 @@
 #   docker build -t finops-flows:$(git rev-parse --short HEAD) .
 FROM python:3.11-slim-bookworm
 
+# Bytecode is compiled once at build (UV_COMPILE_BYTECODE) and never written at run time
+# (PYTHONDONTWRITEBYTECODE): without it every task, every scan shard, recompiled Prefect's
+# imports at start (bench/RESULTS.md, bench_scan_speed: +3.9 s of CPU at 1,000 instances).
+
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -14,6 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1 \
+    UV_COMPILE_BYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 WORKDIR /opt/finops
