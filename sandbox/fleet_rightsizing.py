@@ -121,11 +121,11 @@ def credit_balance(cpu: np.ndarray, vcpus: int, baseline_pct: float, cap: float)
     """CPUCreditBalance of a burstable instance hour by hour (credits = vCPU-minutes at 100 %).
 
     Each hour earns ``baseline_pct`` of the vCPUs and spends what the CPU used; the balance is
-    clipped to [0, cap].
+    clipped to [0, cap]; it starts at 70 % of the cap.
 
     Example:
         >>> credit_balance(np.array([100.0, 0.0]), 2, 30.0, 576.0).round(1).tolist()
-        [492.0, 528.0]
+        [319.2, 355.2]
     """
     balance = cap * 0.7
     out = np.empty_like(cpu)
