@@ -70,6 +70,15 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _exact_sum(name: str) -> str:
+    """The second step's sum of ``name``: its exact finite part as DOUBLE, plus any non-finite."""
+    finite, other = _quote(name), _quote(f"{name}__nonfinite")
+    return (
+        f"CASE WHEN sum({other}) IS NULL THEN CAST(sum({finite}) AS DOUBLE) "
+        f"ELSE coalesce(CAST(sum({finite}) AS DOUBLE), 0) + sum({other}) END"
+    )
+
+
 def fold_sql(
     relation: str,
     columns: Collection[str],
@@ -142,12 +151,16 @@ def fold_sql(
             for ours, focus in COMMITMENT_SOURCES.items()
         },
     }
-    # Sums in DECIMAL(38, 18): exact, so the answer does not depend on the order in which
-    # parallel threads add line items up (a rerun writes the same bytes); DOUBLE at the end.
-    sums = {
-        name: f"sum(CAST({col(SUM_SOURCES[name], 'DOUBLE')} AS DECIMAL(38, 18)))"
-        for name in FOLD_SUMS
-    }
+    # Finite values are summed in DECIMAL(38, 18): exact, so the answer does not depend on the
+    # order in which parallel threads add line items up (a rerun writes the same bytes).  The
+    # non-finite ones (inf, NaN: the quality gate refuses them by name) are summed apart as
+    # DOUBLE, whose result for them does not depend on the order either.
+    sums: dict[str, str] = {}
+    for name in FOLD_SUMS:
+        value = col(SUM_SOURCES[name], "DOUBLE")
+        finite = f"({value} - {value} = 0)"  # false for inf and NaN, in DuckDB and in Trino
+        sums[name] = f"sum(CASE WHEN {finite} THEN CAST({value} AS DECIMAL(38, 18)) END)"
+        sums[f"{name}__nonfinite"] = f"sum(CASE WHEN NOT {finite} THEN {value} END)"
     category = '"category"'
     if cur2:
         cases = " ".join(
@@ -189,7 +202,7 @@ def fold_sql(
     second = ",\n  ".join(
         [
             *(f"{normalised[k]} AS {_quote(k)}" for k in FOLD_KEYS),
-            *(f"CAST(sum({_quote(c)}) AS DOUBLE) AS {_quote(c)}" for c in FOLD_SUMS),
+            *(f"{_exact_sum(c)} AS {_quote(c)}" for c in FOLD_SUMS),
             'CASE WHEN count(DISTINCT "unit") > 1 THEN \'mixed\' ELSE min("unit") END'
             ' AS "usage_unit"',
             'CAST(sum("line_items") AS BIGINT) AS "line_items"',
