@@ -23,7 +23,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sandbox.fleet_rightsizing import BY_NAME, EBS_PROFILE, KEY, ground_truth, not_opted_in
-from sandbox.services import SandboxService, ServiceRequest, caller_account
+from sandbox.services import (
+    SandboxService,
+    ServiceError,
+    ServiceRequest,
+    caller_account,
+    dispatch,
+)
 from tasks.pricing.book import BundledPrices, ebs_volume_month
 
 if TYPE_CHECKING:
@@ -49,12 +55,8 @@ def money(value: Decimal) -> dict[str, Any]:
     return {"currency": "USD", "value": float(value.quantize(Decimal("0.01")))}
 
 
-class Refused(Exception):
-    """A request answered with an AWS-shaped error instead of a page."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.answer: Answer = error(status, code, message)
+#: A request answered with an AWS-shaped error instead of a page.
+Refused = ServiceError
 
 
 def page(
@@ -348,16 +350,10 @@ def build(seeded: Seeded) -> SandboxService:
         "GetEBSVolumeRecommendations": ebs_recommendations,
     }
 
-    def handle(request: ServiceRequest) -> Answer:
-        try:
-            return handlers[request.operation](request)
-        except Refused as refused:
-            return refused.answer
-
     return SandboxService(
         name="compute-optimizer",
         signing_name="compute-optimizer",
         operations=frozenset(handlers),
-        handle=handle,
+        handle=dispatch(handlers),
         extra={"instances": instances},
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.compute_optimizer import Answer, Refused, instance_answers, page
 from sandbox.fleet_rightsizing import not_opted_in
-from sandbox.services import SandboxService, ServiceRequest, caller_account
+from sandbox.services import SandboxService, ServiceRequest, caller_account, dispatch
 from tasks.pricing.book import BundledPrices
 
 if TYPE_CHECKING:
@@ -188,15 +188,9 @@ def build(seeded: Seeded) -> SandboxService:
         "GetRecommendation": get_recommendation,
     }
 
-    def handle(request: ServiceRequest) -> Answer:
-        try:
-            return handlers[request.operation](request)
-        except Refused as refused:
-            return refused.answer
-
     return SandboxService(
         name="cost-optimization-hub",
         signing_name="cost-optimization-hub",
         operations=frozenset(handlers),
-        handle=handle,
+        handle=dispatch(handlers),
     )

@@ -68,6 +68,38 @@ class ServiceRequest:
 Handler = Callable[[ServiceRequest], tuple[int, dict[str, Any]]]
 
 
+class ServiceError(Exception):
+    """An AWS-shaped error a service module answers instead of a result.
+
+    Example:
+        >>> ServiceError(400, "ValidationException", "bad token").answer
+        (400, {'__type': 'ValidationException', 'message': 'bad token'})
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.answer: tuple[int, dict[str, Any]] = (status, {"__type": code, "message": message})
+
+
+def dispatch(handlers: Mapping[str, Handler]) -> Handler:
+    """One :data:`Handler` over per-operation ones; a :class:`ServiceError` raised is the answer.
+
+    Example:
+        >>> def refuse(request):
+        ...     raise ServiceError(403, "AccessDeniedException", "not here")
+        >>> dispatch({"Get": refuse})(ServiceRequest("Get", {}))[0]
+        403
+    """
+
+    def handle(request: ServiceRequest) -> tuple[int, dict[str, Any]]:
+        try:
+            return handlers[request.operation](request)
+        except ServiceError as refused:
+            return refused.answer
+
+    return handle
+
+
 @dataclass(frozen=True)
 class SandboxService:
     """A service the sandbox answers itself.
