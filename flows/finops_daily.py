@@ -29,8 +29,10 @@ from flows.ingest_costs import ingest_costs
 from flows.models import DailyResult
 from flows.report import alert_anomalies, report
 from flows.scan_idle_resources import scan_idle_resources
+from tasks.costs.models import IngestResult
 from tasks.findings.model import Finding
 from tasks.findings.store import ACTIONABLE, FindingsStore
+from tasks.idle.models import IdleScanResult
 from tasks.idle.report import usage_line
 from tasks.money import usd, usd_per_month
 from tasks.remediation.menu import protected_reason
@@ -188,6 +190,7 @@ def finops_daily(
             findings=scan.findings if scan is not None else None,
             resolved_after=started_at,
             approval_flow_run_id=approval_run_id,
+            own_bill=own_bill(ingest, scan),
         ),
     )
 
@@ -213,6 +216,22 @@ def finops_daily(
             + "; ".join(f"{name}: {reason}" for name, reason in failures.items())
         )
     return summary
+
+
+def own_bill(ingest: IngestResult | None, scan: IdleScanResult | None) -> list[str]:
+    """One line per stage on what its own AWS requests cost (for the Slack digest).
+
+    Example:
+        >>> own_bill(None, None)
+        []
+    """
+    lines = []
+    if ingest is not None:
+        total = ingest.aws_cost_usd.get("total", 0)
+        lines.append(f"AWS requests of the ingest: {sum(ingest.aws_requests.values()):,}, ${total}")
+    if scan is not None:
+        lines.append(usage_line(scan.aws_usage))
+    return lines
 
 
 def summary_markdown(summary: DailyResult, stake: AtStake, prefect_ui_url: str) -> str:

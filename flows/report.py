@@ -39,6 +39,7 @@ def report(
     findings: list[Finding] | None = None,
     resolved_after: datetime | None = None,
     approval_flow_run_id: str | None = None,
+    own_bill: list[str] | None = None,
 ) -> ReportResult:
     """Report the day: Slack digest (+ thread, chart), alerts, Jira issues, SNS summary.
 
@@ -54,6 +55,8 @@ def report(
         resolved_after: findings the store resolved since then close their Jira issues
             (e.g. the start of today's scan).
         approval_flow_run_id: the remediation run waiting for approval, for the digest's button.
+        own_bill: what the day's runs cost in AWS requests, one line per stage (the digest
+            shows them).
 
     Returns:
         The :class:`~tasks.notify.models.ReportResult`: the outbox keys sent, pending, failed,
@@ -90,6 +93,8 @@ def report(
             }
         )
         digest = digest.model_copy(update={"links": links})
+    if own_bill:
+        digest = digest.model_copy(update={"own_bill": list(own_bill)})
     messages, source = plan_report_messages(digest, plan_options(settings), settings.notify)
     result = send_through_outbox(messages, settings.findings_url, settings.notify)
     notified = mark_findings_notified(digest, result, settings.findings_url)

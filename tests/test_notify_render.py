@@ -51,6 +51,37 @@ def test_digest_says_spend_budgets_anomalies_findings_savings_and_links() -> Non
     assert _block_error(message.blocks) is None
 
 
+def test_digest_states_the_tools_own_aws_bill_when_the_day_counted_it() -> None:
+    from flows.finops_daily import own_bill
+    from tasks.costs.models import IngestResult
+    from tasks.idle.models import IdleScanResult
+
+    scan = IdleScanResult(
+        targets=1,
+        aws_usage=[
+            {
+                "service": "cloudwatch",
+                "operation": "GetMetricData",
+                "requests": 6,
+                "metrics": 2664,
+                "cost_usd": 0.02664,
+            },
+        ],
+    )
+    ingest = IngestResult(
+        source="ce",
+        aws_requests={"cost-explorer:GetCostAndUsage": 14},
+        aws_cost_usd={"cost-explorer": Decimal("0.14"), "total": Decimal("0.14")},
+    )
+    lines = own_bill(ingest, scan)
+    assert lines[0] == "AWS requests of the ingest: 14, $0.14"
+    assert lines[1].startswith("AWS requests of the scan: 6 (cloudwatch 6 with 2,664 metrics)")
+    text = _texts(render_digest(sample_digest(own_bill=lines), "ok").blocks)
+    assert "AWS requests of the ingest: 14, $0.14" in text and "GetMetricData $0.01" in text
+    # a day whose runs counted nothing says nothing about it
+    assert "AWS requests" not in _texts(render_digest(sample_digest(), "ok").blocks)
+
+
 def test_long_lists_stay_within_slack_limits_and_continue_in_the_thread() -> None:
     digest = sample_digest(findings=500, anomalies=120)
     message = render_digest(digest, template_summary(digest), top_n=10)

@@ -114,6 +114,11 @@ class DigestInput(BaseModel):
     resolved_findings: list[Finding] = Field(default_factory=list)
     daily_costs: list[DailyCost] = Field(default_factory=list)
     links: DigestLinks = Field(default_factory=DigestLinks)
+    own_bill: list[str] = Field(
+        default_factory=list,
+        description="What the day's runs cost in AWS requests, one line per stage "
+        "(tasks.aws.usage).",
+    )
 
 
 class FindingGroup(BaseModel):

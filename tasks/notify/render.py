@@ -263,6 +263,8 @@ def render_digest(digest: DigestInput, summary: str, top_n: int = 10) -> SlackMe
     )
     if actions is not None:
         blocks.append(actions)
+    if digest.own_bill:  # the tool's own AWS bill for the day's runs
+        blocks.append(_context(escape("\n".join(digest.own_bill))))
     blocks.append(_context("finops-flows · amounts in USD · details in the thread"))
     text = clip(
         f"FinOps digest {digest.day.isoformat()}: spend {usd(digest.spend_usd)} USD, "
